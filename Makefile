@@ -1,0 +1,43 @@
+# Every target installs what is missing first, into .venv (delete it to start over).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# CPU by default: an unpinned torch would pull a multi-GB CUDA build. For a GPU build, e.g.
+#   make install TORCH_SPEC=torch TORCH_INDEX=https://download.pytorch.org/whl/cu128
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+ARGS ?=
+
+.PHONY: install train test test-slow lint format clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+## train the default detector (cnn_lstm on NSL-KDD, official split); extra overrides in ARGS
+train: install
+	$(PY) train.py $(ARGS)
+
+## the fast test suite (minutes); CI runs this
+test: install
+	$(PY) -m pytest -q $(ARGS)
+
+## end-to-end runs that train for real (slow)
+test-slow: install
+	$(PY) -m pytest -q -m slow $(ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,5 @@
+"""Lightning callbacks of the project."""
+
+from ids_lightning.callbacks.report import RunReport
+
+__all__ = ["RunReport"]

@@ -1,0 +1,1 @@
+"""Torch-free parsers for the raw file formats the project reads."""

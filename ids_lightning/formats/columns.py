@@ -1,0 +1,49 @@
+"""Vectorised conversion of parsed text columns to numbers, with per-row error reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+def to_float_column(
+    values: Sequence[str],
+    name: str,
+    report: Callable[[int, str], None],
+    parse: Callable[[str], float] = float,
+) -> np.ndarray:
+    """Convert strings to float64; report ``(row, reason)`` for each unparsable value (set to NaN).
+
+    The fast path is one numpy cast; only a column that fails it is walked value by value.
+    """
+    if parse is float:
+        try:
+            return np.array(values, dtype=np.float64)
+        except ValueError:
+            pass
+    out = np.empty(len(values), dtype=np.float64)
+    for row, text in enumerate(values):
+        try:
+            out[row] = parse(text)
+        except ValueError:
+            out[row] = np.nan
+            report(row, f"column {name!r}: {text!r} is not a number")
+    return out
+
+
+def report_invalid_numbers(
+    matrix: np.ndarray,
+    names: Sequence[str],
+    report: Callable[[int, str], None],
+    non_negative: bool = True,
+) -> None:
+    """Report NaN/inf (and, optionally, negative) cells; a row may be reported more than once."""
+    finite = np.isfinite(matrix)
+    bad = ~finite
+    if non_negative:
+        bad |= finite & (matrix < 0)
+    for row, col in zip(*np.nonzero(bad)):
+        value = matrix[row, col]
+        why = "is not finite" if not np.isfinite(value) else "is negative"
+        report(int(row), f"column {names[col]!r}: {value!r} {why}")

@@ -1,0 +1,67 @@
+"""Figures people would rather look at than read: confusion matrix, ROC curves, learning curves."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+
+def confusion_matrix_figure(confusion: list[list[int]], class_names: list[str]) -> Figure:
+    """Row-normalised colours (recall per true class) with the raw counts written in."""
+    counts = np.asarray(confusion, dtype=np.int64)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    size = max(4.0, 0.6 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, label="share of true class")
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if len(class_names) <= 25:
+        for i, j in np.ndindex(counts.shape):
+            colour = "white" if rates[i, j] > 0.5 else "black"
+            ax.text(j, i, f"{counts[i, j]}", ha="center", va="center", color=colour, fontsize=8)
+    ax.set_title("Confusion matrix (test)")
+    fig.tight_layout()
+    return fig
+
+
+def roc_figure(roc: dict[str, dict[str, list[float]]], title: str = "ROC (test, one-vs-rest)") -> Figure:
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for name, curve in roc.items():
+        fpr, tpr = np.asarray(curve["fpr"]), np.asarray(curve["tpr"])
+        if len(fpr) < 2 or not np.isfinite(tpr).all():
+            continue
+        ax.plot(fpr, tpr, label=f"{name} (AUC {np.trapezoid(tpr, fpr):.3f})")
+    ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves_figure(history: list[dict[str, float | None]]) -> Figure:
+    """Train/validation accuracy and loss per epoch (the seed paper's figures 2-5)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("acc", "loss")):
+        for stage, style in (("train", "-"), ("val", "--")):
+            points = [(h["epoch"], h.get(f"{stage}/{metric}")) for h in history]
+            points = [(e, v) for e, v in points if v is not None]
+            if points:
+                ax.plot(*zip(*points), style, marker="o", markersize=3, label=stage)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy" if metric == "acc" else "loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0].set_title("Accuracy per epoch")
+    axes[1].set_title("Loss per epoch")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,240 @@
+"""Encoders and scalers fitted on training rows only, stored as plain, validated JSON.
+
+Torch-free: the same object turns raw rows into model inputs during training, in attacks,
+in ONNX export checks and in the edge detector.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ids_lightning.errors import PreprocessStateError
+from ids_lightning.fileio import atomic_write_json
+from ids_lightning.table import RawTable
+
+UNKNOWN = "<unknown>"
+ENCODINGS = ("label", "onehot")
+SCALERS = ("minmax", "log_minmax")
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Preprocessor:
+    """Fitted state. Categories exclude ``<unknown>``, which always encodes to code 0.
+
+    ``label`` encoding maps a category to ``code / len(categories)`` (0 = unknown), so it lies
+    in [0, 1] like the scaled numbers; ``onehot`` gives one column per category plus one for
+    unknown. Numbers go through ``log1p`` first with ``log_minmax``, then to [0, 1] by the
+    training minimum and maximum (clipped to [0, 1] when ``clip``: values beyond the training
+    range saturate instead of leaving the box attacks and quantisation assume).
+    """
+
+    dataset: str
+    task: str
+    class_names: list[str]
+    numeric_names: list[str]
+    categorical_names: list[str]
+    categories: dict[str, list[str]]
+    encoding: str
+    scaler: str
+    clip: bool
+    numeric_min: list[float]
+    numeric_max: list[float]
+    numeric_integer: list[bool]
+    version: int = FORMAT_VERSION
+
+    @classmethod
+    def fit(
+        cls,
+        train: RawTable,
+        *,
+        dataset: str,
+        task: str,
+        class_names: list[str],
+        encoding: str = "label",
+        scaler: str = "minmax",
+        clip: bool = True,
+    ) -> Preprocessor:
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown categorical encoding {encoding!r}; expected {ENCODINGS}")
+        if scaler not in SCALERS:
+            raise ValueError(f"unknown scaler {scaler!r}; expected one of {SCALERS}")
+        if len(train) == 0:
+            raise ValueError("cannot fit preprocessing on an empty training split")
+        transformed = _log(train.numeric) if scaler == "log_minmax" else train.numeric
+        categories = {
+            name: sorted({str(v) for v in train.categorical[:, j]} - {UNKNOWN})
+            for j, name in enumerate(train.categorical_names)
+        }
+        return cls(
+            dataset=dataset,
+            task=task,
+            class_names=list(class_names),
+            numeric_names=list(train.numeric_names),
+            categorical_names=list(train.categorical_names),
+            categories=categories,
+            encoding=encoding,
+            scaler=scaler,
+            clip=clip,
+            numeric_min=transformed.min(axis=0).tolist(),
+            numeric_max=transformed.max(axis=0).tolist(),
+            numeric_integer=np.all(train.numeric == np.round(train.numeric), axis=0).tolist(),
+        )
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = list(self.numeric_names)
+        for name in self.categorical_names:
+            if self.encoding == "label":
+                names.append(name)
+            else:
+                names.extend(f"{name}={value}" for value in [UNKNOWN, *self.categories[name]])
+        return names
+
+    @property
+    def num_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def categorical_mask(self) -> list[bool]:
+        """Per model-input feature: True where it encodes a categorical column."""
+        n_numeric = len(self.numeric_names)
+        return [i >= n_numeric for i in range(self.num_features)]
+
+    def transform(self, table: RawTable) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(features float32 [n, num_features], unknown bool [n])``.
+
+        ``unknown`` marks rows with a categorical value never seen in training.
+        """
+        if table.numeric_names != self.numeric_names:
+            raise ValueError("numeric columns differ from the ones preprocessing was fitted on")
+        if table.categorical_names != self.categorical_names:
+            raise ValueError("categorical columns differ from the ones preprocessing was fitted on")
+        lo = np.asarray(self.numeric_min)
+        span = np.asarray(self.numeric_max) - lo
+        span[span == 0] = 1.0
+        numeric = _log(table.numeric) if self.scaler == "log_minmax" else table.numeric
+        scaled = (numeric - lo) / span
+        if self.clip:
+            np.clip(scaled, 0.0, 1.0, out=scaled)
+        blocks = [scaled.astype(np.float32)]
+        unknown = np.zeros(len(table), dtype=bool)
+        for j, name in enumerate(self.categorical_names):
+            codes = self._codes(name, table.categorical[:, j])
+            unknown |= codes == 0
+            known = len(self.categories[name])
+            if self.encoding == "label":
+                blocks.append((codes / max(known, 1)).astype(np.float32)[:, None])
+            else:
+                blocks.append(np.eye(known + 1, dtype=np.float32)[codes])
+        return np.concatenate(blocks, axis=1), unknown
+
+    def _codes(self, name: str, values: np.ndarray) -> np.ndarray:
+        index = {value: code for code, value in enumerate(self.categories[name], start=1)}
+        uniques, inverse = np.unique(values.astype(str), return_inverse=True)
+        return np.array([index.get(u, 0) for u in uniques], dtype=np.int64)[inverse]
+
+    def encode_labels(self, labels: np.ndarray) -> np.ndarray:
+        """Class names to indices; a name outside ``class_names`` is an error."""
+        index = {name: i for i, name in enumerate(self.class_names)}
+        uniques, inverse = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+        missing = [u for u in uniques if u not in index]
+        if missing:
+            raise ValueError(f"labels {missing} are not among the classes {self.class_names}")
+        return np.array([index[u] for u in uniques], dtype=np.int64)[inverse]
+
+    # --- JSON round trip -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        state = asdict(self)
+        state["feature_names"] = self.feature_names
+        state["categorical_mask"] = self.categorical_mask
+        return state
+
+    def save(self, path: str | Path) -> None:
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, state: dict, source: str = "preprocess state") -> Preprocessor:
+        _validate(state, source)
+        fields = {k: state[k] for k in cls.__dataclass_fields__}
+        return cls(**fields)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Preprocessor:
+        try:
+            state = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise PreprocessStateError(f"{path}: not valid JSON ({err})") from err
+        return cls.from_dict(state, source=str(path))
+
+
+def _log(values: np.ndarray) -> np.ndarray:
+    return np.log1p(np.maximum(values, 0.0))
+
+
+_SCHEMA: dict[str, type | tuple[type, ...]] = {
+    "version": int,
+    "dataset": str,
+    "task": str,
+    "class_names": list,
+    "numeric_names": list,
+    "categorical_names": list,
+    "categories": dict,
+    "encoding": str,
+    "scaler": str,
+    "clip": bool,
+    "numeric_min": list,
+    "numeric_max": list,
+    "numeric_integer": list,
+}
+
+
+def _validate(state: object, source: str) -> None:
+    """Check types, lengths and cross-field consistency; raise one clear error naming the file."""
+
+    def fail(reason: str) -> None:
+        raise PreprocessStateError(f"{source}: {reason}")
+
+    if not isinstance(state, dict):
+        fail("top level must be a JSON object")
+    for key, kind in _SCHEMA.items():
+        if key not in state:
+            fail(f"missing key {key!r}")
+        if not isinstance(state[key], kind) or (kind is int and isinstance(state[key], bool)):
+            fail(f"key {key!r} must be of type {kind.__name__}")
+    if state["version"] != FORMAT_VERSION:
+        fail(f"format version {state['version']} is not supported (expected {FORMAT_VERSION})")
+    if state["encoding"] not in ENCODINGS:
+        fail(f"encoding {state['encoding']!r} is not one of {ENCODINGS}")
+    if state["scaler"] not in SCALERS:
+        fail(f"scaler {state['scaler']!r} is not one of {SCALERS}")
+    n_numeric = len(state["numeric_names"])
+    for key in ("numeric_min", "numeric_max", "numeric_integer"):
+        if len(state[key]) != n_numeric:
+            fail(f"{key!r} has {len(state[key])} entries for {n_numeric} numeric columns")
+    for key in ("numeric_min", "numeric_max"):
+        values = state[key]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            fail(f"{key!r} must hold numbers")
+        if not np.all(np.isfinite(values)):
+            fail(f"{key!r} must hold finite numbers")
+    if any(lo > hi for lo, hi in zip(state["numeric_min"], state["numeric_max"])):
+        fail("numeric_min exceeds numeric_max")
+    names = [*state["numeric_names"], *state["categorical_names"], *state["class_names"]]
+    if not all(isinstance(name, str) for name in names):
+        fail("column and class names must be strings")
+    if len(state["class_names"]) < 2 or len(set(state["class_names"])) != len(state["class_names"]):
+        fail("class_names must hold at least two distinct names")
+    if set(state["categories"]) != set(state["categorical_names"]):
+        fail("categories must have exactly one entry per categorical column")
+    for name, values in state["categories"].items():
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            fail(f"categories of {name!r} must be a list of strings")
+    if "feature_names" in state:
+        rebuilt = Preprocessor(**{k: state[k] for k in Preprocessor.__dataclass_fields__})
+        if state["feature_names"] != rebuilt.feature_names:
+            fail("feature_names do not match the numeric columns and categories")

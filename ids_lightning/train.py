@@ -1,0 +1,79 @@
+"""Train, test and report one run. ``python train.py`` (or ``ids-train``) composes ``conf/``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from ids_lightning.config import CONFIG_DIR, register_resolvers
+from ids_lightning.fileio import atomic_write_json
+from ids_lightning.utils import (
+    config_choice,
+    instantiate_group,
+    log_hparams,
+    scalar_metrics,
+    sweep_value,
+)
+
+log = logging.getLogger(__name__)
+register_resolvers()
+
+
+def train(cfg: DictConfig) -> dict:
+    """Fit, test the best checkpoint, write ``metrics.json``; return what it holds."""
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    datamodule = hydra.utils.instantiate(cfg.dataset)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    net = hydra.utils.instantiate(
+        cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes
+    )
+    model = hydra.utils.instantiate(cfg.model, net=net, class_names=datamodule.class_names)
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    started = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    fit_seconds = time.perf_counter() - started
+    metrics = scalar_metrics(trainer.callback_metrics)
+    epochs_run = trainer.current_epoch
+
+    if cfg.get("test"):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if not best:
+            log.warning("no best checkpoint (fast_dev_run or checkpointing off): testing the last weights")
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        metrics.update(scalar_metrics(trainer.callback_metrics))
+
+    summary = {
+        **metrics,
+        "dataset": datamodule.name,
+        "task": datamodule.task,
+        "split": datamodule.split,
+        "model": config_choice("model", default=type(net).__name__),
+        "num_features": datamodule.num_features,
+        "num_classes": datamodule.num_classes,
+        "class_names": datamodule.class_names,
+        "seed": cfg.seed,
+        "epochs_run": epochs_run,
+        "fit_seconds": round(fit_seconds, 3),
+        "n_params": sum(p.numel() for p in net.parameters()),
+        **datamodule.stats,
+    }
+    atomic_write_json(output_dir / "metrics.json", summary)
+    log_hparams(trainer.loggers, cfg, metrics)
+    log.info("metrics.json written to %s", output_dir)
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def main(cfg: DictConfig) -> float:
+    log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
+    return sweep_value(train(cfg), cfg.get("optimized_metric"))
