@@ -18,9 +18,7 @@ class MalformedRowError(DataError):
 
     def __init__(self, path: str | Path, line: int, reason: str):
         self.path, self.line, self.reason = str(path), line, reason
-        super().__init__(
-            f"{path}:{line}: {reason} (set dataset.bad_rows=skip to skip and count such rows)"
-        )
+        super().__init__(f"{path}:{line}: {reason} (set dataset.bad_rows=skip to skip and count such rows)")
 
 
 class PreprocessStateError(DataError):

@@ -43,7 +43,12 @@ class RawTable:
 
     def with_labels(self, labels: np.ndarray) -> RawTable:
         return RawTable(
-            self.numeric, self.categorical, np.asarray(labels, dtype=object),
-            self.numeric_names, self.categorical_names, self.line, self.source,
+            self.numeric,
+            self.categorical,
+            np.asarray(labels, dtype=object),
+            self.numeric_names,
+            self.categorical_names,
+            self.line,
+            self.source,
             list(self.skipped),
         )

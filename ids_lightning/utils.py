@@ -65,10 +65,10 @@ def flat_hparams(cfg: DictConfig) -> dict[str, object]:
         elif node is not None:
             flat[prefix] = str(node)
 
-    container = OmegaConf.to_container(cfg, resolve=True)
     for group in ("dataset", "model", "trainer"):
-        walk(container.get(group), group)
-    flat["seed"] = container.get("seed")
+        if group in cfg:
+            walk(OmegaConf.to_container(cfg[group], resolve=True), group)
+    flat["seed"] = cfg.get("seed")
     return flat
 
 

@@ -17,15 +17,47 @@ from ids_lightning.formats.columns import report_invalid_numbers, to_float_colum
 from ids_lightning.table import RawTable
 
 FEATURES = [
-    "duration", "protocol_type", "service", "flag", "src_bytes", "dst_bytes", "land",
-    "wrong_fragment", "urgent", "hot", "num_failed_logins", "logged_in", "num_compromised",
-    "root_shell", "su_attempted", "num_root", "num_file_creations", "num_shells",
-    "num_access_files", "num_outbound_cmds", "is_host_login", "is_guest_login", "count",
-    "srv_count", "serror_rate", "srv_serror_rate", "rerror_rate", "srv_rerror_rate",
-    "same_srv_rate", "diff_srv_rate", "srv_diff_host_rate", "dst_host_count",
-    "dst_host_srv_count", "dst_host_same_srv_rate", "dst_host_diff_srv_rate",
-    "dst_host_same_src_port_rate", "dst_host_srv_diff_host_rate", "dst_host_serror_rate",
-    "dst_host_srv_serror_rate", "dst_host_rerror_rate", "dst_host_srv_rerror_rate",
+    "duration",
+    "protocol_type",
+    "service",
+    "flag",
+    "src_bytes",
+    "dst_bytes",
+    "land",
+    "wrong_fragment",
+    "urgent",
+    "hot",
+    "num_failed_logins",
+    "logged_in",
+    "num_compromised",
+    "root_shell",
+    "su_attempted",
+    "num_root",
+    "num_file_creations",
+    "num_shells",
+    "num_access_files",
+    "num_outbound_cmds",
+    "is_host_login",
+    "is_guest_login",
+    "count",
+    "srv_count",
+    "serror_rate",
+    "srv_serror_rate",
+    "rerror_rate",
+    "srv_rerror_rate",
+    "same_srv_rate",
+    "diff_srv_rate",
+    "srv_diff_host_rate",
+    "dst_host_count",
+    "dst_host_srv_count",
+    "dst_host_same_srv_rate",
+    "dst_host_diff_srv_rate",
+    "dst_host_same_src_port_rate",
+    "dst_host_srv_diff_host_rate",
+    "dst_host_serror_rate",
+    "dst_host_srv_serror_rate",
+    "dst_host_rerror_rate",
+    "dst_host_srv_rerror_rate",
 ]
 CATEGORICAL = ["protocol_type", "service", "flag"]
 NUMERIC = [name for name in FEATURES if name not in CATEGORICAL]
@@ -64,9 +96,7 @@ def task_labels(attack_names: np.ndarray, task: str) -> np.ndarray:
     raise ValueError(f"unknown NSL-KDD task {task!r}; expected one of {TASKS}")
 
 
-def parse_lines(
-    lines: Iterable[str], source: str, first_line: int = 1, bad_rows: str = "error"
-) -> RawTable:
+def parse_lines(lines: Iterable[str], source: str, first_line: int = 1, bad_rows: str = "error") -> RawTable:
     """Parse NSL-KDD rows; ``labels`` are attack names. Bad rows raise or are skipped and counted.
 
     A bad row has the wrong field count, a non-numeric, non-finite or negative number, or an
@@ -145,8 +175,14 @@ def _read_clean_file_fast(path: str | Path) -> RawTable | None:
     dtypes[LABEL_FIELD + 1] = np.float64
     try:
         frame = pd.read_csv(
-            path, header=None, names=range(LABEL_FIELD + 2), dtype=dtypes, na_filter=False,
-            skip_blank_lines=False, quoting=csv.QUOTE_NONE, engine="c",
+            path,
+            header=None,
+            names=range(LABEL_FIELD + 2),
+            dtype=dtypes,
+            na_filter=False,
+            skip_blank_lines=False,
+            quoting=csv.QUOTE_NONE,
+            engine="c",
         )
     except (ValueError, pd.errors.ParserError):
         return None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import lightning as L
 import torch
-from lightning.pytorch.trainer.states import TrainerFn
 import torch.nn.functional as F
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import (
@@ -19,9 +20,28 @@ from torchmetrics.classification import (
     MulticlassRecall,
     MulticlassROC,
 )
+from torchmetrics.utilities import dim_zero_cat
 
 ROC_POINTS = 200  # enough for a smooth curve; keeps metrics and plots small
 HISTORY_KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/f1_macro")
+
+
+class PresentClassesAUROC(MulticlassAUROC):
+    """Macro one-vs-rest AUROC over the classes that occur in the targets.
+
+    torchmetrics scores a class without positives as 0 and averages it in, which drags the
+    macro value down whenever a split lacks a rare class; such a class has no ROC curve at all.
+    """
+
+    def __init__(self, num_classes: int):
+        super().__init__(num_classes, average=None)
+
+    def compute(self) -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No positive samples in targets")
+            per_class = super().compute()
+        present = torch.bincount(dim_zero_cat(self.target).long(), minlength=self.num_classes) > 0
+        return per_class[present].mean()
 
 
 def classification_metrics(num_classes: int) -> MetricCollection:
@@ -32,7 +52,7 @@ def classification_metrics(num_classes: int) -> MetricCollection:
             "precision_macro": MulticlassPrecision(num_classes, average="macro"),
             "recall_macro": MulticlassRecall(num_classes, average="macro"),
             "f1_macro": MulticlassF1Score(num_classes, average="macro"),
-            "auroc": MulticlassAUROC(num_classes, average="macro"),
+            "auroc": PresentClassesAUROC(num_classes),
         }
     )
 
@@ -86,7 +106,9 @@ class IDSLitModule(L.LightningModule):
             return F.binary_cross_entropy_with_logits(logits.squeeze(-1), y.float())
         return F.cross_entropy(logits, y)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
         logits = self(x)
         loss = self.loss(logits, y)
@@ -134,7 +156,9 @@ class IDSLitModule(L.LightningModule):
         self.log_dict(self.test_metrics.compute())
         self.test_metrics.reset()
         confusion = self.test_confusion.compute().cpu()
-        fpr, tpr, _ = self.test_roc.compute()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No positive samples in targets")
+            fpr, tpr, _ = self.test_roc.compute()
         self.test_confusion.reset()
         self.test_roc.reset()
         per_class = per_class_scores(confusion)
@@ -145,9 +169,11 @@ class IDSLitModule(L.LightningModule):
         self.test_report = {
             "confusion_matrix": confusion.tolist(),
             "per_class": {m: dict(zip(self.class_names, v)) for m, v in per_class.items()},
+            # A class without test rows has no ROC curve.
             "roc": {
                 name: {"fpr": _thin(f), "tpr": _thin(t)}
-                for name, f, t in zip(self.class_names, fpr, tpr)
+                for name, f, t, n in zip(self.class_names, fpr, tpr, confusion.sum(1))
+                if n > 0
             },
         }
 
@@ -164,7 +190,10 @@ class IDSLitModule(L.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor},
+        }
 
 
 def per_class_scores(confusion: torch.Tensor) -> dict[str, list[float | None]]:

@@ -28,7 +28,9 @@ def _conv_block(in_channels: int, out_channels: int, kernel_size: int) -> list[n
 
 def _head(in_features: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(
-        nn.Linear(in_features, hidden), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(in_features, hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
         nn.Linear(hidden, output_size(num_classes)),
     )
 

@@ -1,0 +1,168 @@
+"""The NSL-KDD DataModule on the real files, and the in-memory batch iterable."""
+
+from __future__ import annotations
+
+import hashlib
+
+import hydra
+import numpy as np
+import pytest
+import torch
+
+from ids_lightning.data import InMemoryBatches, NSLKDDDataModule
+from ids_lightning.data.download import download
+from ids_lightning.data.splits import stratified_split
+from ids_lightning.errors import DataError, MissingDataError
+from ids_lightning.formats import nsl_kdd
+from ids_lightning.preprocess import Preprocessor
+from tests.conftest import NSL_KDD_TRAIN
+from tests.test_nsl_kdd_format import GOOD
+
+
+def datamodule(data_dir, **kwargs) -> NSLKDDDataModule:
+    options = {"task": "family", "split": "official"} | kwargs
+    dm = NSLKDDDataModule(data_dir=str(data_dir), **options)
+    dm.setup()
+    return dm
+
+
+def sizes(dm):
+    return {stage: len(dm.tensors[stage][1]) for stage in ("train", "val", "test")}
+
+
+def test_official_split_tests_on_kddtest_plus(data_dir):
+    dm = datamodule(data_dir)
+    n = sizes(dm)
+    assert n["train"] + n["val"] == 125973 and n["test"] == 22544
+    assert abs(n["val"] / 125973 - 0.15) < 0.001
+    assert dm.class_names == ["normal", "DoS", "Probe", "R2L", "U2R"]
+    # stratified: every family keeps its share in validation
+    train_share = np.bincount(dm.tensors["train"][1].numpy()) / n["train"]
+    val_share = np.bincount(dm.tensors["val"][1].numpy()) / n["val"]
+    assert np.allclose(train_share, val_share, atol=0.002)
+
+
+def test_random_split_is_the_seed_papers_70_15_15(data_dir):
+    n = sizes(datamodule(data_dir, split="random"))
+    assert sum(n.values()) == 125973
+    assert [round(n[s] / 125973, 2) for s in ("train", "val", "test")] == [0.7, 0.15, 0.15]
+
+
+def test_stratified_split_is_disjoint_seeded_and_keeps_rare_classes_in_train():
+    labels = np.array(["a"] * 100 + ["b"] * 20 + ["rare"])
+    parts = stratified_split(labels, [0.7, 0.15, 0.15], seed=1)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(121))
+    assert 120 in parts[0]
+    again = stratified_split(labels, [0.7, 0.15, 0.15], seed=1)
+    other = stratified_split(labels, [0.7, 0.15, 0.15], seed=2)
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again))
+    assert not np.array_equal(parts[1], other[1])
+
+
+@pytest.mark.parametrize(
+    ("task", "num_classes", "dropped_test"),
+    [("family", 5, 0), ("binary", 2, 0), ("attack", 23, 3750)],
+)
+def test_task_sets_classes(data_dir, task, num_classes, dropped_test):
+    dm = datamodule(data_dir, task=task)
+    assert dm.num_classes == num_classes
+    assert dm.stats["rows_dropped_unseen_class"]["test"] == dropped_test
+    assert sizes(dm)["test"] == 22544 - dropped_test
+
+
+def test_encoders_see_training_rows_only(data_dir):
+    dm = datamodule(data_dir, split="random", seed=7)
+    raw = nsl_kdd.read_file(NSL_KDD_TRAIN)
+    train_idx, _, _ = stratified_split(
+        nsl_kdd.task_labels(raw.labels, "family").astype(str), [0.7, 0.15, 0.15], seed=7
+    )
+    assert dm.preprocessor.numeric_max == raw.numeric[train_idx].max(axis=0).tolist()
+    # the check has teeth: on all rows some maxima differ
+    assert dm.preprocessor.numeric_max != raw.numeric.max(axis=0).tolist()
+    train_x = dm.tensors["train"][0]
+    assert float(train_x.min()) == 0.0 and float(train_x.max()) == 1.0
+
+
+def test_categorical_and_scaler_overrides_change_features(make_config):
+    label_cfg = make_config("dataset.categorical=label", "dataset.scaler=minmax")
+    label_dm = hydra.utils.instantiate(label_cfg.dataset)
+    label_dm.setup()
+    onehot_cfg = make_config("dataset.categorical=onehot", "dataset.scaler=log_minmax")
+    onehot_dm = hydra.utils.instantiate(onehot_cfg.dataset)
+    onehot_dm.setup()
+    assert label_dm.num_features == 41
+    assert onehot_dm.num_features == 38 + sum(len(v) + 1 for v in onehot_dm.preprocessor.categories.values())
+    assert onehot_dm.preprocessor.scaler == "log_minmax"
+    column = nsl_kdd.NUMERIC.index("src_bytes")
+    # log1p spreads the heavy-tailed byte counts: the median row moves far from 0
+    assert np.median(label_dm.tensors["train"][0][:, column].numpy()) < 1e-4
+    assert np.median(onehot_dm.tensors["train"][0][:, column].numpy()) > 0.1
+
+
+def test_preprocess_json_is_written_and_loads(data_dir, tmp_path):
+    dm = datamodule(data_dir, categorical="onehot", output_dir=str(tmp_path))
+    loaded = Preprocessor.load(tmp_path / "preprocess.json")
+    assert loaded.num_features == dm.num_features
+    assert loaded.class_names == dm.class_names
+    assert sum(loaded.categorical_mask) == dm.num_features - 38
+
+
+def test_missing_files_give_one_clear_error(tmp_path):
+    dm = NSLKDDDataModule(data_dir=str(tmp_path), task="family", split="official", download=False)
+    with pytest.raises(MissingDataError) as info:
+        dm.setup()
+    message = str(info.value)
+    assert str(tmp_path / "nsl_kdd" / "KDDTrain+.txt") in message
+    assert "KDDTrain+.txt, KDDTest+.txt" in message and "unb.ca" in message and "IDS_DATA_DIR" in message
+
+
+def test_download_keeps_only_files_with_the_right_hash(tmp_path):
+    source = tmp_path / "mirror.txt"
+    source.write_text(GOOD + "\n")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    dest = tmp_path / "data" / "KDDTest+.txt"
+    with pytest.raises(DataError, match="does not match"):
+        download([source.as_uri()], dest, "0" * 64)
+    assert not dest.exists() and not list(dest.parent.iterdir())
+    download([(tmp_path / "absent").as_uri(), source.as_uri()], dest, digest)
+    assert dest.read_bytes() == source.read_bytes()
+
+
+def test_bad_rows_skip_is_counted_in_stats(tmp_path):
+    folder = tmp_path / "nsl_kdd"
+    folder.mkdir()
+    rows = [GOOD.replace("normal", name) for name in ["normal", "neptune"] * 20]
+    rows[5] = GOOD.replace("SF,215", "SF,oops")
+    (folder / "KDDTrain+.txt").write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"KDDTrain\+\.txt:6: .*'oops' is not a number"):
+        datamodule(tmp_path, split="random", task="binary")
+    dm = datamodule(tmp_path, split="random", task="binary", bad_rows="skip")
+    assert dm.stats["rows_skipped"] == 1
+    assert sum(sizes(dm).values()) == 39
+    assert "KDDTrain+.txt:6:" in dm.stats["rows_skipped_examples"][0]
+
+
+def test_batches_cover_every_row_once_in_a_seeded_order():
+    x = torch.arange(10.0).unsqueeze(1)
+    y = torch.arange(10)
+    epoch = {"n": 0}
+    batches = InMemoryBatches(x, y, batch_size=4, shuffle=True, seed=3, epoch=lambda: epoch["n"])
+    assert len(batches) == 3
+    first = torch.cat([b[1] for b in batches])
+    assert sorted(first.tolist()) == list(range(10))
+    assert torch.equal(torch.cat([b[0][:, 0] for b in batches]).long(), torch.cat([b[1] for b in batches]))
+    assert torch.equal(first, torch.cat([b[1] for b in batches]))  # same epoch, same order
+    epoch["n"] = 1
+    assert not torch.equal(first, torch.cat([b[1] for b in batches]))
+    plain = InMemoryBatches(x, y, batch_size=4)
+    assert torch.cat([b[1] for b in plain]).tolist() == list(range(10))
+
+
+def test_batches_shard_disjointly_across_ranks():
+    x, y = torch.zeros(11, 1), torch.arange(11)
+    shards = [
+        torch.cat([b[1] for b in InMemoryBatches(x, y, 2, shuffle=True, rank=r, world_size=3)])
+        for r in range(3)
+    ]
+    assert all(len(s) == 3 for s in shards)
+    assert len(set(torch.cat(shards).tolist())) == 9

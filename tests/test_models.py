@@ -1,0 +1,75 @@
+"""Nets are sized from the data; the module's loss and metrics agree with hand computations."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ids_lightning.models import CNN, CNNLSTM, LSTM, CNNBiLSTM, IDSLitModule
+from ids_lightning.models.module import per_class_scores
+
+NETS = [CNN, LSTM, CNNLSTM, CNNBiLSTM]
+
+
+@pytest.mark.parametrize("net_cls", NETS)
+@pytest.mark.parametrize(("num_features", "num_classes", "outputs"), [(41, 5, 5), (125, 2, 1), (12, 23, 23)])
+def test_nets_are_sized_from_the_data(net_cls, num_features, num_classes, outputs):
+    net = net_cls(num_features=num_features, num_classes=num_classes)
+    assert net(torch.rand(7, num_features)).shape == (7, outputs)
+
+
+def test_cnn_lstm_matches_the_seed_paper_size():
+    assert sum(p.numel() for p in CNNLSTM(41, 5).parameters()) == 71301
+
+
+def test_cnn_refuses_too_few_features():
+    with pytest.raises(ValueError, match="need more than 3 features"):
+        CNN(num_features=3, num_classes=5)
+
+
+def module(num_classes):
+    net = nn.Linear(4, 1 if num_classes == 2 else num_classes)
+    return IDSLitModule(net, optimizer=torch.optim.Adam, class_names=[f"c{i}" for i in range(num_classes)])
+
+
+def test_binary_uses_one_logit_and_bce():
+    lit = module(2)
+    logits = torch.tensor([[2.0], [-1.0]])
+    y = torch.tensor([1, 0])
+    expected = nn.functional.binary_cross_entropy_with_logits(logits.squeeze(1), y.float())
+    assert torch.isclose(lit.loss(logits, y), expected)
+    probs = lit.probabilities(logits)
+    assert torch.allclose(probs.sum(1), torch.ones(2)) and probs[0, 1] == torch.sigmoid(torch.tensor(2.0))
+
+
+def test_multiclass_uses_softmax_cross_entropy():
+    lit = module(3)
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    assert torch.isclose(
+        lit.loss(logits, torch.tensor([0])), nn.functional.cross_entropy(logits, torch.tensor([0]))
+    )
+
+
+def test_per_class_scores_from_confusion_matrix():
+    confusion = torch.tensor([[8, 2, 0], [1, 3, 0], [0, 0, 0]])
+    scores = per_class_scores(confusion)
+    assert scores["recall"] == [0.8, 0.75, None]
+    assert scores["precision"][:2] == [8 / 9, 0.6] and scores["precision"][2] is None
+    assert scores["f1"][0] == pytest.approx(2 * 0.8 * (8 / 9) / (0.8 + 8 / 9))
+
+
+def test_hparams_hold_no_objects():
+    lit = module(5)
+    assert dict(lit.hparams) == {"class_names": ["c0", "c1", "c2", "c3", "c4"], "monitor": "val/f1_macro"}
+
+
+def test_auroc_averages_only_classes_present_in_targets():
+    from torchmetrics.classification import MulticlassAUROC
+
+    from ids_lightning.models.module import PresentClassesAUROC
+
+    probs = torch.softmax(torch.randn(200, 3, generator=torch.Generator().manual_seed(0)), 1)
+    target = (probs[:, 1] > probs[:, 0]).long()  # class 2 never occurs
+    per_class = MulticlassAUROC(3, average=None)(probs, target)
+    assert float(PresentClassesAUROC(3)(probs, target)) == pytest.approx(float(per_class[:2].mean()))

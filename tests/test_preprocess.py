@@ -1,0 +1,114 @@
+"""Encoders and scalers: fitted on training rows only, unknown categories, JSON state."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ids_lightning.errors import PreprocessStateError
+from ids_lightning.preprocess import UNKNOWN, Preprocessor
+from ids_lightning.table import RawTable
+
+
+def table(numeric, categorical, labels=None):
+    numeric = np.asarray(numeric, dtype=np.float64)
+    categorical = np.asarray(categorical, dtype=object).reshape(len(numeric), -1)
+    n = len(numeric)
+    return RawTable(
+        numeric=numeric,
+        categorical=categorical,
+        labels=np.asarray(labels if labels is not None else ["a"] * n, dtype=object),
+        numeric_names=[f"n{i}" for i in range(numeric.shape[1])],
+        categorical_names=[f"c{i}" for i in range(categorical.shape[1])],
+        line=np.arange(1, n + 1),
+        source=np.full(n, "mem", dtype=object),
+    )
+
+
+TRAIN = table([[0, 10], [5, 20], [10, 30]], [["tcp"], ["udp"], ["tcp"]])
+OTHER = table([[20, 10], [-10, 25]], [["icmp"], ["udp"]])
+
+
+def fit(encoding="label", scaler="minmax", clip=True, train=TRAIN):
+    return Preprocessor.fit(
+        train, dataset="toy", task="t", class_names=["a", "b"], encoding=encoding, scaler=scaler, clip=clip
+    )
+
+
+def test_scaler_uses_training_rows_only():
+    pre = fit()
+    assert pre.numeric_min == [0, 10] and pre.numeric_max == [10, 30]
+    x, _ = pre.transform(OTHER)
+    assert x[:, 0].tolist() == [1.0, 0.0]  # 20 and -10 saturate at the training range
+    unclipped, _ = fit(clip=False).transform(OTHER)
+    assert unclipped[:, 0].tolist() == [2.0, -1.0]
+
+
+def test_unseen_category_maps_to_unknown_code_zero():
+    pre = fit()
+    assert pre.categories == {"c0": ["tcp", "udp"]}
+    x, unknown = pre.transform(OTHER)
+    assert unknown.tolist() == [True, False]
+    assert x[:, 2].tolist() == [0.0, 1.0]  # unknown -> 0, udp -> 2/2
+
+
+def test_onehot_has_an_explicit_unknown_column():
+    pre = fit(encoding="onehot")
+    assert pre.feature_names == ["n0", "n1", f"c0={UNKNOWN}", "c0=tcp", "c0=udp"]
+    assert pre.categorical_mask == [False, False, True, True, True]
+    x, _ = pre.transform(OTHER)
+    assert x[:, 2:].tolist() == [[1, 0, 0], [0, 0, 1]]
+
+
+def test_log_minmax_compresses_heavy_tails():
+    heavy = table([[0.0], [10.0], [1e6]], [["x"], ["x"], ["x"]])
+    linear, _ = fit(train=heavy).transform(heavy)
+    logged, _ = fit(scaler="log_minmax", train=heavy).transform(heavy)
+    assert linear[1, 0] < 1e-4 < 0.1 < logged[1, 0] < 0.3
+    assert logged[:, 0].min() == 0 and logged[:, 0].max() == 1
+
+
+def test_integer_columns_are_recorded():
+    mixed = table([[1.0, 0.5], [2.0, 1.0]], [["x"], ["x"]])
+    assert fit(train=mixed).numeric_integer == [True, False]
+
+
+def test_json_round_trip(tmp_path):
+    pre = fit(encoding="onehot", scaler="log_minmax")
+    pre.save(tmp_path / "preprocess.json")
+    loaded = Preprocessor.load(tmp_path / "preprocess.json")
+    assert loaded == pre
+    assert np.array_equal(loaded.transform(OTHER)[0], pre.transform(OTHER)[0])
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (lambda s: s.pop("scaler"), "missing key 'scaler'"),
+        (lambda s: s.update(numeric_min=[0]), "'numeric_min' has 1 entries for 2 numeric columns"),
+        (lambda s: s.update(numeric_max=["x", 1]), "must hold numbers"),
+        (lambda s: s.update(encoding="pickle"), "encoding 'pickle'"),
+        (lambda s: s.update(class_names=["a"]), "at least two distinct"),
+        (lambda s: s.update(categories={"zz": []}), "one entry per categorical column"),
+        (lambda s: s.update(feature_names=["n0"]), "feature_names do not match"),
+        (lambda s: s.update(version=99), "format version 99"),
+        (lambda s: s.update(clip="yes"), "'clip' must be of type bool"),
+    ],
+)
+def test_tampered_state_is_refused_with_a_clear_error(tmp_path, tamper, message):
+    state = fit().to_dict()
+    tamper(state)
+    path = tmp_path / "preprocess.json"
+    path.write_text(json.dumps(state))
+    with pytest.raises(PreprocessStateError, match=message) as info:
+        Preprocessor.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_invalid_json_is_refused(tmp_path):
+    path = tmp_path / "preprocess.json"
+    path.write_text("{not json")
+    with pytest.raises(PreprocessStateError, match="not valid JSON"):
+        Preprocessor.load(path)
