@@ -9,6 +9,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torchmetrics import MaxMetric, MetricCollection
 from torchmetrics.classification import (
@@ -21,6 +22,9 @@ from torchmetrics.classification import (
     MulticlassROC,
 )
 from torchmetrics.utilities import dim_zero_cat
+
+from ids_lightning.data.base import StepChunk
+from ids_lightning.models.cuda_graph import CUDAGraphTrainStep
 
 ROC_POINTS = 200  # enough for a smooth curve; keeps metrics and plots small
 HISTORY_KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/f1_macro")
@@ -63,6 +67,11 @@ class IDSLitModule(L.LightningModule):
     Two classes use one logit and binary cross-entropy, more classes softmax and cross-entropy;
     metrics always see ``[batch, num_classes]`` probabilities, so one metric set serves both.
     ``optimizer`` (and ``scheduler``) are partials from the config, bound to the parameters here.
+
+    Training runs several optimizer steps per Lightning batch (a :class:`StepChunk`) under
+    manual optimization, and keeps its epoch statistics (loss sum, confusion matrix) on the
+    device, so a step never waits for the host. With ``cuda_graph`` every full-size step is a
+    replay of one captured CUDA graph (see :mod:`ids_lightning.models.cuda_graph`).
     """
 
     def __init__(
@@ -72,8 +81,12 @@ class IDSLitModule(L.LightningModule):
         class_names: list[str],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         monitor: str = "val/f1_macro",
+        cuda_graph: bool = False,
     ):
         super().__init__()
+        self.automatic_optimization = False
+        self.cuda_graph = cuda_graph
+        self._graph: CUDAGraphTrainStep | None = None
         self.class_names = [str(name) for name in class_names]
         # Plain values only: checkpoints must load with torch.load(weights_only=True).
         self.save_hyperparameters({"class_names": self.class_names, "monitor": monitor}, logger=False)
@@ -82,7 +95,6 @@ class IDSLitModule(L.LightningModule):
         self.num_classes = len(self.class_names)
         self.binary = self.num_classes == 2
         metrics = classification_metrics(self.num_classes)
-        self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_f1_best = MaxMetric()
@@ -91,6 +103,10 @@ class IDSLitModule(L.LightningModule):
         self.test_report: dict = {}
         self.history: list[dict[str, float | None]] = []
         self._last_val_epoch = -1
+        # Training statistics of the running epoch, accumulated on the device.
+        confusion = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long)
+        self.register_buffer("_train_confusion", confusion, persistent=False)
+        self.register_buffer("_train_loss_sum", torch.zeros((), dtype=torch.float64), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -106,33 +122,89 @@ class IDSLitModule(L.LightningModule):
             return F.binary_cross_entropy_with_logits(logits.squeeze(-1), y.float())
         return F.cross_entropy(logits, y)
 
-    def _step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], stage: str
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
         logits = self(x)
-        loss = self.loss(logits, y)
-        probs = self.probabilities(logits.detach())
+        probs = self.probabilities(logits)
         getattr(self, f"{stage}_metrics").update(probs, y)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
-        return loss, probs
+        self.log(f"{stage}/loss", self.loss(logits, y), on_step=False, on_epoch=True, batch_size=len(y))
+        return probs
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")[0]
+    # --- training ------------------------------------------------------------------------------
+    def _train_math(self, features: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """One step's gather, forward, loss, backward and statistics; no host synchronisation,
+        so that it can also be captured in a CUDA graph."""
+        x, y = features[index], labels[index]
+        logits = self.net(x)
+        loss = self.loss(logits, y)
+        self.manual_backward(loss)
+        with torch.no_grad():
+            predicted = (logits.squeeze(-1) > 0).long() if self.binary else logits.argmax(dim=-1)
+            self._train_loss_sum.add_(loss.detach() * y.shape[0])
+            self._train_confusion.index_put_((y, predicted), torch.ones_like(y), accumulate=True)
+        return loss
+
+    def training_step(self, batch: StepChunk | tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        optimizer = self.optimizers()
+        if not isinstance(batch, StepChunk):  # a plain (x, y) batch from a user's own loader
+            x, y = batch
+            batch = StepChunk(x, y, [torch.arange(len(y), device=y.device)])
+        for index in batch.index:
+            # The graph is captured for the first batch size it sees; the short last batch of
+            # an epoch runs the same maths eagerly.
+            if self._use_graph and (self._graph is None or len(index) == len(self._graph.index)):
+                self._graph_step(batch, optimizer, index)
+            else:
+                optimizer.zero_grad(set_to_none=not self.cuda_graph)  # graph grads are static buffers
+                self._train_math(batch.features, batch.labels, index)
+                optimizer.step()
+
+    def _graph_step(self, batch: StepChunk, optimizer, index: torch.Tensor) -> None:
+        if self._graph is None or self._graph.features is not batch.features:
+            self._graph = CUDAGraphTrainStep(
+                self._train_math,
+                optimizer.optimizer,
+                batch.features,
+                batch.labels,
+                len(index),
+                reset=[self._train_confusion, self._train_loss_sum],
+            )
+        self._graph.replay(index)
+        # Lightning counts a step when its optimizer wrapper steps; the graph stepped by itself.
+        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        progress.increment_ready()
+        progress.increment_completed()
+
+    @property
+    def _use_graph(self) -> bool:
+        return self.cuda_graph and self.device.type == "cuda"
+
+    def on_fit_start(self) -> None:
+        if self.cuda_graph and self.device.type != "cuda":
+            rank_zero_warn(
+                "model.cuda_graph=true needs a CUDA device; training eagerly on " + str(self.device)
+            )
+
+    def on_train_epoch_start(self) -> None:
+        self._train_confusion.zero_()
+        self._train_loss_sum.zero_()
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        self._step(batch, "val")
+        self._eval_step(batch, "val")
 
     def test_step(self, batch, batch_idx: int) -> None:
-        _, probs = self._step(batch, "test")
+        probs = self._eval_step(batch, "test")
         self.test_confusion.update(probs, batch[1])
         self.test_roc.update(probs, batch[1])
 
-    # Metrics are computed once per epoch here rather than logged as objects on every step:
-    # on two CPU cores the per-step logging cost is a sizeable share of a batch-64 step.
+    # Metrics are computed once per epoch rather than logged on every step: per-step logging
+    # would cost more than a batch-64 step on a GPU and would force a host synchronisation.
     def on_train_epoch_end(self) -> None:
-        self.log_dict(self.train_metrics.compute())
-        self.train_metrics.reset()
+        confusion = self._train_confusion
+        rows = confusion.sum()
+        self.log("train/loss", self._train_loss_sum / rows.clamp(min=1))
+        self.log_dict({f"train/{k}": v for k, v in macro_scores(confusion).items()})
+        self._step_scheduler()
         logged = self.trainer.callback_metrics
         row: dict[str, float | None] = {"epoch": self.current_epoch}
         for key in HISTORY_KEYS:
@@ -186,14 +258,51 @@ class IDSLitModule(L.LightningModule):
             self.history = list(checkpoint.get("history", []))
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=self.parameters())
+        if not self._use_graph:
+            optimizer = self.optimizer_factory(params=self.parameters())
+        elif self.scheduler_factory is not None:
+            raise ValueError(
+                "model.cuda_graph does not support learning-rate schedulers (the lr is baked in)"
+            )
+        elif self.trainer.precision != "32-true":
+            raise ValueError(
+                f"model.cuda_graph needs trainer.precision=32-true, not {self.trainer.precision}"
+            )
+        else:
+            optimizer = self.optimizer_factory(params=self.parameters(), fused=True, capturable=True)
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "monitor": self.hparams.monitor},
-        }
+        return [optimizer], [self.scheduler_factory(optimizer=optimizer)]
+
+    def _step_scheduler(self) -> None:
+        """Manual optimization steps schedulers itself: once per epoch, after validation."""
+        scheduler = self.lr_schedulers()
+        if scheduler is None:
+            return
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            monitored = self.trainer.callback_metrics.get(self.hparams.monitor)
+            if monitored is not None:
+                scheduler.step(monitored)
+        else:
+            scheduler.step()
+
+
+def macro_scores(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Accuracy and macro precision/recall/F1 from a confusion matrix (rows = true class),
+    as torchmetrics defines them: a class with no rows and no predictions is left out."""
+    confusion = confusion.double()
+    hits = confusion.diag()
+    support, predicted = confusion.sum(1), confusion.sum(0)
+    present = (support + predicted) > 0
+    precision = hits / predicted.clamp(min=1)
+    recall = hits / support.clamp(min=1)
+    f1 = 2 * hits / (support + predicted).clamp(min=1)
+    return {
+        "acc": hits.sum() / confusion.sum().clamp(min=1),
+        "precision_macro": precision[present].mean(),
+        "recall_macro": recall[present].mean(),
+        "f1_macro": f1[present].mean(),
+    }
 
 
 def per_class_scores(confusion: torch.Tensor) -> dict[str, list[float | None]]:

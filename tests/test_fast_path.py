@@ -1,0 +1,136 @@
+"""The in-memory training path: same maths as a hand-written loop, on CPU and (graph) on CUDA."""
+
+from __future__ import annotations
+
+import copy
+
+import lightning as L
+import pytest
+import torch
+from torchmetrics.classification import MulticlassF1Score, MulticlassPrecision, MulticlassRecall
+
+from ids_lightning.data.base import InMemoryBatches, StepChunk
+from ids_lightning.models import CNNLSTM, IDSLitModule
+from ids_lightning.models.module import macro_scores
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def toy_data(n=300, features=12, classes=3, device="cpu"):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(n, features, generator=generator)
+    y = (x[:, 0] * classes).long().clamp(max=classes - 1)
+    return x.to(device), y.to(device)
+
+
+def hand_loop(net, x, y, batch_size, seed, epochs, lr=1e-3, **adam):
+    """The reference: a plain PyTorch loop over the same seeded permutation."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr, **adam)
+    for epoch in range(epochs):
+        generator = torch.Generator(device=x.device).manual_seed(seed * 1_000_003 + epoch)
+        order = torch.randperm(len(x), generator=generator, device=x.device)
+        loss_sum = 0.0
+        for start in range(0, len(x), batch_size):
+            index = order[start : start + batch_size]
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(x[index]), y[index])
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss) * len(index)
+    return net, loss_sum / len(x)
+
+
+def fit_module(net, x, y, batch_size, seed, epochs, cuda_graph=False, accelerator="cpu"):
+    module = IDSLitModule(net, optimizer=torch.optim.Adam, class_names=["a", "b", "c"], cuda_graph=cuda_graph)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    holder = {"trainer": trainer}
+    batches = InMemoryBatches(
+        x,
+        y,
+        batch_size,
+        shuffle=True,
+        seed=seed,
+        epoch=lambda: holder["trainer"].current_epoch,
+        steps_per_chunk=4,
+    )
+    trainer.fit(module, train_dataloaders=batches)
+    return module, trainer
+
+
+def test_chunked_steps_match_a_hand_written_loop():
+    x, y = toy_data()
+    torch.manual_seed(0)
+    net = CNNLSTM(12, 3, dropout=0.0)
+    reference, last_epoch_loss = hand_loop(copy.deepcopy(net), x, y, batch_size=32, seed=5, epochs=2)
+    module, trainer = fit_module(net, x, y, batch_size=32, seed=5, epochs=2)
+    assert trainer.global_step == 2 * 10  # every optimizer step counted, not every chunk
+    for got, want in zip(module.net.parameters(), reference.parameters()):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert float(trainer.callback_metrics["train/loss"]) == pytest.approx(last_epoch_loss, rel=1e-5)
+
+
+def test_epoch_statistics_equal_torchmetrics():
+    generator = torch.Generator().manual_seed(1)
+    target = torch.randint(0, 4, (500,), generator=generator)
+    predicted = torch.where(torch.rand(500, generator=generator) < 0.6, target, torch.randint(0, 4, (500,)))
+    predicted[predicted == 3] = 2  # a class that is never predicted
+    confusion = torch.zeros(4, 4, dtype=torch.long).index_put_(
+        (target, predicted), torch.ones(500).long(), True
+    )
+    scores = macro_scores(confusion)
+    assert float(scores["acc"]) == pytest.approx(float((target == predicted).float().mean()))
+    for name, metric in [
+        ("precision_macro", MulticlassPrecision),
+        ("recall_macro", MulticlassRecall),
+        ("f1_macro", MulticlassF1Score),
+    ]:
+        expected = metric(4, average="macro")(predicted, target)
+        assert float(scores[name]) == pytest.approx(float(expected), abs=1e-6), name
+
+
+def test_host_resident_chunk_moves_only_its_rows():
+    x, y = torch.arange(20.0).unsqueeze(1), torch.arange(20)
+    chunk = StepChunk(x, y, [torch.tensor([3, 7]), torch.tensor([11])])
+    assert chunk.to("cpu") is chunk
+    moved = chunk.to("meta")
+    assert moved.features.shape == (3, 1) and moved.features.device.type == "meta"
+    assert [len(i) for i in moved.index] == [2, 1]
+    assert [b[1].tolist() for b in chunk.batches()] == [[3, 7], [11]]
+
+
+@cuda
+def test_cuda_graph_steps_match_eager_steps():
+    x, y = toy_data(n=333, device="cuda")  # 333 = 10 full batches of 32 and a short one
+    torch.manual_seed(0)
+    net = CNNLSTM(12, 3, dropout=0.0).cuda()
+    eager, _ = fit_module(copy.deepcopy(net), x, y, 32, seed=3, epochs=2, accelerator="gpu")
+    graph, trainer = fit_module(net, x, y, 32, seed=3, epochs=2, cuda_graph=True, accelerator="gpu")
+    assert graph._graph is not None and trainer.global_step == 2 * 11
+    for got, want in zip(graph.net.parameters(), eager.net.parameters()):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        trainer.callback_metrics["train/loss"].cpu(), _loss_of(eager).cpu(), rtol=1e-4, atol=1e-5
+    )
+
+
+def _loss_of(module):
+    return module.trainer.callback_metrics["train/loss"]
+
+
+@cuda
+def test_cuda_graph_run_on_real_data_checkpoints_and_tests(make_config, tmp_path):
+    from ids_lightning.train import train
+
+    metrics = train(make_config("debug=limit", "trainer=gpu", "model.cuda_graph=true", "logger=none"))
+    assert metrics["epochs_run"] == 3 and metrics["test/acc"] > 0.3
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    assert checkpoint["global_step"] == 3 * 5 * 16
+    assert any("exp_avg" in s for s in checkpoint["optimizer_states"][0]["state"].values())
