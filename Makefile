@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 ARGS ?=
 
-.PHONY: install train test test-slow lint format clean
+.PHONY: install train test test-slow bench lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ test: install
 ## end-to-end runs that train for real (slow)
 test-slow: install
 	$(PY) -m pytest -q -m slow $(ARGS)
+
+## training throughput of the project vs Lightning+DataLoader vs a hand loop, and the
+## seed protocol end to end -> outputs/bench/train.json (takes long on CPU; see README)
+bench: install
+	$(PY) -m ids_lightning.bench.train $(ARGS)
 
 lint: install
 	$(PY) -m ruff check .

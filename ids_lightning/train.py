@@ -57,6 +57,8 @@ def train(cfg: DictConfig) -> dict:
         "dataset": datamodule.name,
         "task": datamodule.task,
         "split": datamodule.split,
+        "categorical": datamodule.categorical,
+        "scaler": datamodule.scaler,
         "model": config_choice("model", default=type(net).__name__),
         "num_features": datamodule.num_features,
         "num_classes": datamodule.num_classes,

@@ -194,12 +194,20 @@ class TabularDataModule(L.LightningDataModule):
                 unseen = Counter(tables[stage_name].labels[~known].tolist())
                 log.warning(
                     "%s: dropped %d %s rows of classes absent from training: %s",
-                    self.name, dropped[stage_name], stage_name, dict(unseen.most_common()),
+                    self.name,
+                    dropped[stage_name],
+                    stage_name,
+                    dict(unseen.most_common()),
                 )
                 tables[stage_name] = tables[stage_name].take(np.flatnonzero(known))
         self.preprocessor = Preprocessor.fit(
-            tables["train"], dataset=self.name, task=self.task, class_names=class_names,
-            encoding=self.categorical, scaler=self.scaler, clip=self.clip,
+            tables["train"],
+            dataset=self.name,
+            task=self.task,
+            class_names=class_names,
+            encoding=self.categorical,
+            scaler=self.scaler,
+            clip=self.clip,
         )
         unknown_rows = {}
         for stage_name in STAGES:
@@ -229,8 +237,10 @@ class TabularDataModule(L.LightningDataModule):
             log.info("%s %s split: %s", self.name, stage_name, self.stats["class_counts"][stage_name])
         if self.stats["rows_skipped"]:
             log.warning(
-                "%s: skipped %d malformed rows (bad_rows=skip), e.g. %s", self.name,
-                self.stats["rows_skipped"], self.stats["rows_skipped_examples"][:3],
+                "%s: skipped %d malformed rows (bad_rows=skip), e.g. %s",
+                self.name,
+                self.stats["rows_skipped"],
+                self.stats["rows_skipped_examples"][:3],
             )
 
     # --- sizes ----------------------------------------------------------------------------------
@@ -266,7 +276,10 @@ class TabularDataModule(L.LightningDataModule):
             if needed > self.device_memory_fraction * free:
                 log.warning(
                     "%s %s split (%.1f GiB) kept in host memory: over %.0f%% of free GPU memory",
-                    self.name, stage, needed / 2**30, 100 * self.device_memory_fraction,
+                    self.name,
+                    stage,
+                    needed / 2**30,
+                    100 * self.device_memory_fraction,
                 )
                 if not x.is_pinned():
                     self.tensors[stage] = (x.pin_memory(), y.pin_memory())
@@ -279,7 +292,9 @@ class TabularDataModule(L.LightningDataModule):
         trainer = self.trainer
         distributed = trainer is not None and trainer.world_size > 1
         return InMemoryBatches(
-            x, y, self.batch_size,
+            x,
+            y,
+            self.batch_size,
             # overfit_batches must see the same batches every epoch
             shuffle=not (trainer is not None and trainer.overfit_batches),
             seed=self.seed,

@@ -6,8 +6,6 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
 from ids_lightning.data.base import TabularDataModule
 from ids_lightning.data.download import download
 from ids_lightning.data.splits import stratified_split
@@ -92,8 +90,11 @@ class NSLKDDDataModule(TabularDataModule):
             train_idx, val_idx = stratified_split(
                 train.labels.astype(str), [1 - self.val_fraction, self.val_fraction], self.seed
             )
-            tables = {"train": train.take(train_idx), "val": train.take(val_idx),
-                      "test": self._read(nsl_kdd.TEST_FILE)}
+            tables = {
+                "train": train.take(train_idx),
+                "val": train.take(val_idx),
+                "test": self._read(nsl_kdd.TEST_FILE),
+            }
         else:
             fractions = [1 - self.val_fraction - self.test_fraction, self.val_fraction, self.test_fraction]
             parts = stratified_split(train.labels.astype(str), fractions, self.seed)

@@ -141,7 +141,8 @@ class IDSLitModule(L.LightningModule):
         with torch.no_grad():
             predicted = (logits.squeeze(-1) > 0).long() if self.binary else logits.argmax(dim=-1)
             self._train_loss_sum.add_(loss.detach() * y.shape[0])
-            self._train_confusion.index_put_((y, predicted), torch.ones_like(y), accumulate=True)
+            cells = y * self.num_classes + predicted
+            self._train_confusion.view(-1).scatter_add_(0, cells, torch.ones_like(cells))
         return loss
 
     def training_step(self, batch: StepChunk | tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:

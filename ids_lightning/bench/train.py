@@ -1,0 +1,263 @@
+"""Training throughput of three paths on the current device, plus the seed protocol end to end.
+
+``python -m ids_lightning.bench.train`` measures, with the same net (the seed paper's CNN-LSTM)
+on the same real NSL-KDD rows, samples/s of
+
+- ``project``: this project's path (device-resident splits, chunks of index-slice steps,
+  manual optimization; a CUDA-graph step on GPUs),
+- ``lightning_dataloader``: a textbook LightningModule fed by ``DataLoader(TensorDataset)``,
+- ``hand_loop``: a hand-written PyTorch loop over device-resident tensors,
+
+at each batch size, then times ``experiment=seed_protocol`` (50 epochs, batch 64, validation
+every epoch) through ``train.py``. Prints a table and writes ``outputs/bench/train.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
+from torch.utils.data import DataLoader, TensorDataset
+
+from ids_lightning.config import PROJECT_ROOT, compose
+from ids_lightning.data import InMemoryBatches, NSLKDDDataModule
+from ids_lightning.fileio import atomic_write_json
+from ids_lightning.models import CNNLSTM, IDSLitModule
+
+log = logging.getLogger(__name__)
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    model = next(
+        (line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
+        platform.processor() or "unknown CPU",
+    )
+    return f"cpu: {model} ({torch.get_num_threads()} threads)"
+
+
+def _cpuinfo() -> list[str]:
+    try:
+        return Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return []
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class StepTimer(L.Callback):
+    """Times the training batches after the first ``warmup`` ones (chunks or plain batches)."""
+
+    def __init__(self, warmup: int):
+        self.warmup, self.rows, self.started, self.seconds = warmup, 0, None, 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if batch_idx == self.warmup:
+            _sync(pl_module.device)
+            self.started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.started is not None:
+            self.rows += len(batch) if not isinstance(batch, (list, tuple)) else len(batch[1])
+
+    def on_train_end(self, trainer, pl_module):
+        _sync(pl_module.device)
+        self.seconds = time.perf_counter() - self.started
+
+
+class TextbookModule(L.LightningModule):
+    """What a typical Lightning user writes: automatic optimization, a loss logged every step."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = F.cross_entropy(self.net(x), y)
+        self.log("train/loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+
+def _trainer(device: torch.device, batches: int, timer: StepTimer) -> L.Trainer:
+    return L.Trainer(
+        accelerator=device.type if device.type == "cpu" else "gpu",
+        devices=1,
+        max_epochs=1,
+        limit_train_batches=batches,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+
+
+def bench_project(x, y, batch, steps, device, class_names, steps_per_chunk=16) -> float:
+    net = CNNLSTM(x.shape[1], len(class_names))
+    module = IDSLitModule(net, torch.optim.Adam, class_names, cuda_graph=device.type == "cuda")
+    warmup = 2
+    timer = StepTimer(warmup)
+    chunks = warmup + max(1, steps // steps_per_chunk)
+    batches = InMemoryBatches(
+        x.to(device), y.to(device), batch, shuffle=True, steps_per_chunk=steps_per_chunk
+    )
+    _trainer(device, chunks, timer).fit(module, train_dataloaders=batches)
+    return timer.rows / timer.seconds
+
+
+def bench_lightning_dataloader(x, y, batch, steps, device, class_names) -> float:
+    module = TextbookModule(CNNLSTM(x.shape[1], len(class_names)))
+    loader = DataLoader(TensorDataset(x.cpu(), y.cpu()), batch_size=batch, shuffle=True)
+    warmup = 10
+    timer = StepTimer(warmup)
+    _trainer(device, warmup + steps, timer).fit(module, train_dataloaders=loader)
+    return timer.rows / timer.seconds
+
+
+def bench_hand_loop(x, y, batch, steps, device, class_names) -> float:
+    net = CNNLSTM(x.shape[1], len(class_names)).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, y = x.to(device), y.to(device)
+    order = torch.randperm(len(x), device=device)
+    warmup = 10
+    rows = 0
+    for step in range(warmup + steps):
+        if step == warmup:
+            _sync(device)
+            started = time.perf_counter()
+        start = (step * batch) % max(1, len(x) - batch)
+        index = order[start : start + batch]
+        optimizer.zero_grad()
+        F.cross_entropy(net(x[index]), y[index]).backward()
+        optimizer.step()
+        rows += len(index) if step >= warmup else 0
+    _sync(device)
+    return rows / (time.perf_counter() - started)
+
+
+PATHS = {
+    "project": bench_project,
+    "lightning_dataloader": bench_lightning_dataloader,
+    "hand_loop": bench_hand_loop,
+}
+
+
+def bench_seed_protocol(device: torch.device, data_dir: str, out_dir: Path, epochs: int) -> dict:
+    from ids_lightning.train import train
+
+    run_dir = out_dir / f"seed_protocol_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    overrides = [
+        "experiment=seed_protocol",
+        f"trainer.max_epochs={epochs}",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+        "callbacks.progress_bar=null",
+        f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}",
+        f"model.cuda_graph={device.type == 'cuda'}",
+    ]
+    started = time.perf_counter()
+    metrics = train(compose(overrides, run_dir, data_dir=data_dir))
+    return {
+        "path": "seed_protocol",
+        "batch": 64,
+        "epochs": metrics["epochs_run"],
+        "seconds": round(time.perf_counter() - started, 2),
+        "fit_seconds": metrics["fit_seconds"],
+        "test/acc": metrics["test/acc"],
+        "run_dir": str(run_dir),
+    }
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[64, 1024])
+    parser.add_argument(
+        "--rows",
+        type=int,
+        default=None,
+        help="timed samples per measurement (default: 25,600 on CPU, 409,600 on GPU)",
+    )
+    parser.add_argument("--seed-epochs", type=int, default=50, help="0 skips the seed-protocol run")
+    parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"))
+    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "train.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = device_name(device)
+    rows_per_run = args.rows or (204_800 if device.type == "cuda" else 25_600)
+    datamodule = NSLKDDDataModule(data_dir=args.data_dir, task="family", split="random")
+    datamodule.setup()
+    x, y = datamodule.tensors["train"]
+    results = []
+    for batch in args.batches:
+        steps = max(20, rows_per_run // batch)
+        speeds = {}
+        for path, run in PATHS.items():
+            L.seed_everything(0, verbose=False)
+            speeds[path] = run(x, y, batch, steps, device, datamodule.class_names)
+            results.append(
+                {"device": name, "path": path, "batch": batch, "samples_per_s": round(speeds[path], 1)}
+            )
+        for row in results[-3:]:
+            row["vs_hand_loop"] = round(row["samples_per_s"] / speeds["hand_loop"], 3)
+            row["vs_lightning_dataloader"] = round(row["samples_per_s"] / speeds["lightning_dataloader"], 3)
+    if args.seed_epochs:
+        results.append(
+            {
+                "device": name,
+                **bench_seed_protocol(device, args.data_dir, args.output.parent, args.seed_epochs),
+            }
+        )
+    atomic_write_json(args.output, results)
+    _print(results, args.output)
+    return results
+
+
+def _print(results: list[dict], output: Path) -> None:
+    table = Table(title=f"Training throughput — {results[0]['device']}")
+    for column in ("path", "batch", "samples/s", "× hand loop", "× Lightning+DataLoader"):
+        table.add_column(column, justify="right" if column != "path" else "left")
+    for row in results:
+        if row["path"] == "seed_protocol":
+            continue
+        table.add_row(
+            row["path"],
+            str(row["batch"]),
+            f"{row['samples_per_s']:,.0f}",
+            f"{row['vs_hand_loop']:.2f}",
+            f"{row['vs_lightning_dataloader']:.2f}",
+        )
+    console = Console()
+    console.print(table)
+    for row in results:
+        if row["path"] == "seed_protocol":
+            console.print(
+                f"seed protocol ({row['epochs']} epochs, batch 64, validation every epoch): "
+                f"{row['seconds']:.1f} s end to end, fit {row['fit_seconds']:.1f} s, "
+                f"test/acc {row['test/acc']:.4f}"
+            )
+    console.print(f"written to {output}")
+
+
+if __name__ == "__main__":
+    main()
