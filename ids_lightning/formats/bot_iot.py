@@ -1,0 +1,250 @@
+"""BoT-IoT CSVs in the official layouts (by name) or any layout through a column map.
+
+Identifiers and leaky columns are never features: the record id ``pkSeqID``, the start and end
+times ``stime``/``ltime``, the addresses (``saddr``, ``daddr``, MAC and OUI columns) and the
+sequence number ``seq``. They stay available as row metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ids_lightning.errors import DataError
+from ids_lightning.fileio import open_text
+from ids_lightning.formats.delimited import Layout, RowReporter, TextChunk, read_chunks
+from ids_lightning.table import RawTable, concat
+
+TASKS = ("binary", "category", "subcategory")
+BINARY_CLASSES = ["normal", "attack"]
+META = ("pkSeqID", "stime", "saddr", "sport", "daddr", "dport")
+PORTS = ("sport", "dport")
+
+_FULL = (
+    "pkSeqID stime flgs proto saddr sport daddr dport pkts bytes state ltime seq dur mean stddev smac dmac "
+    "sum min max soui doui sco dco spkts dpkts sbytes dbytes rate srate drate attack category subcategory"
+).split()
+_FULL_NUMERIC = (
+    "sport dport pkts bytes dur mean stddev sum min max spkts dpkts sbytes dbytes rate srate drate".split()
+)
+_AGGREGATES = (
+    "TnBPSrcIP TnBPDstIP TnP_PSrcIP TnP_PDstIP TnP_PerProto TnP_Per_Dport AR_P_Proto_P_SrcIP "
+    "AR_P_Proto_P_DstIP N_IN_Conn_P_DstIP N_IN_Conn_P_SrcIP AR_P_Proto_P_Sport AR_P_Proto_P_Dport "
+    "Pkts_P_State_P_Protocol_P_DestIP Pkts_P_State_P_Protocol_P_SrcIP"
+).split()
+
+
+@dataclass(frozen=True)
+class BotIoTLayout:
+    """Feature and label columns of one CSV layout; ``columns`` names a header-less layout."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    attack: str | None = "attack"
+    category: str | None = "category"
+    subcategory: str | None = "subcategory"
+    columns: tuple[str, ...] = field(default=())
+
+    @property
+    def labels(self) -> list[str]:
+        return [c for c in (self.attack, self.category, self.subcategory) if c]
+
+    @property
+    def required(self) -> list[str]:
+        return [*self.numeric, *self.categorical, *self.labels]
+
+
+LAYOUTS = {
+    # "Entire dataset" parts (no header row; the names are in a separate file) and the
+    # Full5pc-style files that keep the same 35 columns with a header.
+    "full": BotIoTLayout(tuple(_FULL_NUMERIC), ("flgs", "proto", "state"), columns=tuple(_FULL)),
+    # The 5 % extraction with per-address aggregate features (46 columns, header row).
+    "full5pc": BotIoTLayout(tuple(_FULL_NUMERIC + _AGGREGATES), ("flgs", "proto", "state")),
+    # The "10 best features" Training/Testing files.
+    "best10": BotIoTLayout(
+        (
+            "sport",
+            "dport",
+            "stddev",
+            "N_IN_Conn_P_SrcIP",
+            "min",
+            "state_number",
+            "mean",
+            "N_IN_Conn_P_DstIP",
+            "drate",
+            "srate",
+            "max",
+        ),
+        ("proto",),
+    ),
+    # Reduced third-party layout: flgs, proto, pkts, bytes, dur, mean, stddev, sum, min, max,
+    # rate, category (no attack or subcategory column).
+    "reduced": BotIoTLayout(
+        ("pkts", "bytes", "dur", "mean", "stddev", "sum", "min", "max", "rate"),
+        ("flgs", "proto"),
+        attack=None,
+        subcategory=None,
+    ),
+}
+
+
+def custom_layout(column_map: dict) -> BotIoTLayout:
+    """A layout from config: ``{numeric: [...], categorical: [...], attack|category|subcategory: col}``."""
+    unknown = set(column_map) - {"numeric", "categorical", "attack", "category", "subcategory"}
+    if unknown:
+        raise ValueError(f"dataset.column_map has unknown keys {sorted(unknown)}")
+    return BotIoTLayout(
+        tuple(column_map.get("numeric", ())),
+        tuple(column_map.get("categorical", ())),
+        column_map.get("attack"),
+        column_map.get("category"),
+        column_map.get("subcategory"),
+    )
+
+
+def _header(path: str | Path) -> list[str] | None:
+    with open_text(path) as handle:
+        first = handle.readline().rstrip("\r\n")
+    names = [name.strip().strip('"') for name in first.split(",")]
+    return names if {"category", "attack", "pkSeqID", "proto"} & set(names) else None
+
+
+def resolve(
+    path: str | Path, layout: str = "auto", column_map: dict | None = None
+) -> tuple[str, BotIoTLayout, Layout]:
+    """Pick the layout (by name, or ``auto`` from the header) and how to read the file."""
+    header = _header(path)
+    if layout == "custom":
+        if not column_map:
+            raise ValueError("dataset.layout=custom needs dataset.column_map")
+        chosen = custom_layout(column_map)
+    elif layout == "auto":
+        if header is None:
+            name = "full"
+        else:
+            matches = [n for n, lay in LAYOUTS.items() if set(lay.required) <= set(header)]
+            if not matches:
+                raise DataError(
+                    f"{path}:1: header matches no BoT-IoT layout ({', '.join(LAYOUTS)}); "
+                    "set dataset.layout=custom and dataset.column_map"
+                )
+            name = max(matches, key=lambda n: len(LAYOUTS[n].required))  # the most specific
+        layout, chosen = name, LAYOUTS[name]
+    elif layout in LAYOUTS:
+        chosen = LAYOUTS[layout]
+    else:
+        raise ValueError(
+            f"unknown BoT-IoT layout {layout!r}; expected auto, custom or one of {list(LAYOUTS)}"
+        )
+    names = header or list(chosen.columns)
+    if not names:
+        raise DataError(f"{path}:1: no header row, and layout {layout!r} does not name the columns")
+    missing = [c for c in chosen.required if c not in names]
+    if missing:
+        raise DataError(f"{path}:1: layout {layout!r} needs columns {missing}, which the file lacks")
+    reader = Layout(
+        names,
+        ",",
+        1 if header else 0,
+        ("",),
+        frozenset(chosen.numeric),
+        quoted=True,
+    )
+    return layout, chosen, reader
+
+
+def iter_tables(
+    path: str | Path,
+    layout: str = "auto",
+    column_map: dict | None = None,
+    chunk_rows: int = 1_000_000,
+    bad_rows: str = "error",
+    engine: str = "auto",
+) -> Iterator[RawTable]:
+    """Stream a BoT-IoT CSV as :class:`RawTable` chunks; ``labels`` are the category, and
+    ``meta`` holds ``attack`` (0/1) and ``subcategory`` where the layout has them."""
+    _, chosen, reader = resolve(path, layout, column_map)
+    report = RowReporter(str(path), bad_rows)
+    for chunk in read_chunks(path, reader, chunk_rows, bad_rows, engine):
+        yield to_table(chunk, chosen, str(path), report)
+
+
+def read_file(
+    path: str | Path,
+    layout: str = "auto",
+    column_map: dict | None = None,
+    bad_rows: str = "error",
+    engine: str = "auto",
+) -> RawTable:
+    tables = list(iter_tables(path, layout, column_map, bad_rows=bad_rows, engine=engine))
+    if not tables or sum(len(t) for t in tables) == 0:
+        raise DataError(f"{path}: no data rows")
+    return concat(tables)
+
+
+def to_table(chunk: TextChunk, layout: BotIoTLayout, source: str, report: RowReporter) -> RawTable:
+    c, line = chunk.columns, chunk.line
+    for name in layout.numeric:
+        values = c[name]
+        bad = ~np.isfinite(values) | (values < 0)
+        if name in PORTS:
+            bad |= values > 65535
+        for i in np.flatnonzero(bad):
+            report(line[i], f"column {name!r}: {values[i]!r} is not a valid value")
+    meta: dict[str, np.ndarray] = {}
+    if layout.category:
+        meta["category"] = _labels(c[layout.category], layout.category, line, report)
+    if layout.subcategory:
+        meta["subcategory"] = _labels(c[layout.subcategory], layout.subcategory, line, report)
+    if layout.attack:
+        attack = _labels(c[layout.attack], layout.attack, line, report)
+        for i in np.flatnonzero(~np.isin(attack, ["0", "1"])):
+            report(line[i], f"column {layout.attack!r}: {attack[i]!r} is not 0 or 1")
+        meta["attack"] = attack
+    else:
+        meta["attack"] = np.where(np.char.lower(meta["category"].astype(str)) == "normal", "0", "1").astype(
+            object
+        )
+    for name in META:
+        if name in c:
+            meta[name] = c[name]
+    categorical = np.array(
+        [["-" if v is None else v for v in c[name]] for name in layout.categorical], dtype=object
+    ).T.reshape(len(line), len(layout.categorical))
+    table = RawTable(
+        numeric=np.column_stack([c[name] for name in layout.numeric]).reshape(len(line), len(layout.numeric)),
+        categorical=categorical,
+        labels=meta.get("category", np.where(meta["attack"] == "1", "attack", "normal").astype(object)),
+        numeric_names=list(layout.numeric),
+        categorical_names=list(layout.categorical),
+        line=line,
+        source=np.full(len(line), source, dtype=object),
+        skipped=list(chunk.skipped),
+        meta=meta,
+    )
+    dropped = report.take()
+    if dropped:
+        table = table.take(np.flatnonzero(~np.isin(line, [d[1] for d in dropped])))
+        table.skipped = sorted(table.skipped + dropped, key=lambda s: s[1])
+    return table
+
+
+def _labels(values: np.ndarray, column: str, line: np.ndarray, report: RowReporter) -> np.ndarray:
+    out = np.array(["" if v is None else v.strip() for v in values], dtype=object)
+    for i in np.flatnonzero(out == ""):
+        report(line[i], f"column {column!r} is empty")
+    return out
+
+
+def task_labels(table: RawTable, task: str) -> np.ndarray:
+    """Class names under ``task``: normal/attack, the category, or the subcategory."""
+    if task == "binary":
+        return np.where(table.meta["attack"] == "1", "attack", "normal").astype(object)
+    if task not in TASKS:
+        raise ValueError(f"BoT-IoT task must be one of {TASKS}, not {task!r}")
+    if task not in table.meta:
+        raise DataError(f"{table.source[0]}: this layout has no {task} column; use task=binary or category")
+    return table.meta[task]

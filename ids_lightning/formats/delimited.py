@@ -1,0 +1,293 @@
+"""Chunked reading of delimited text (Zeek logs, CSV) with line numbers for every row.
+
+Two engines give the same chunks: ``arrow`` (pyarrow's C++ CSV reader, used for training and
+Parquet preparation) and ``python`` (the standard library only, for the numpy-only edge
+install). Numeric columns come back as float64 with an ``unset`` mask, the others as object
+arrays of ``str`` (``None`` where unset). Rows with the wrong number of fields or an unparsable
+number are reported with their 1-based line number, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ids_lightning.errors import MalformedRowError
+from ids_lightning.fileio import open_text
+
+
+@dataclass
+class TextChunk:
+    """Rows of one chunk: ``columns[name]`` per field, ``unset[name]`` for numeric ones."""
+
+    columns: dict[str, np.ndarray]
+    unset: dict[str, np.ndarray]
+    line: np.ndarray
+    skipped: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.line)
+
+
+@dataclass
+class Layout:
+    """How to cut a file into named fields.
+
+    ``split_last`` handles the IoT-23 quirk: the last field holds several values joined by a
+    separator (three spaces) that is not the delimiter; they become the ``split_names`` fields.
+    """
+
+    names: list[str]
+    delimiter: str
+    skip_lines: int
+    null_values: tuple[str, ...]
+    numeric: frozenset[str]
+    quoted: bool = False
+    split_last: str | None = None
+    split_names: tuple[str, ...] = ()
+
+    @property
+    def output_names(self) -> list[str]:
+        return self.names[:-1] + list(self.split_names) if self.split_last else list(self.names)
+
+
+class RowReporter:
+    """Collects ``line -> reason`` for bad rows; under ``bad_rows='error'`` the first one raises."""
+
+    def __init__(self, source: str, bad_rows: str):
+        if bad_rows not in ("error", "skip"):
+            raise ValueError(f"bad_rows must be 'error' or 'skip', not {bad_rows!r}")
+        self.source, self.bad_rows = source, bad_rows
+        self.issues: dict[int, str] = {}
+
+    def __call__(self, line: int, reason: str) -> None:
+        if self.bad_rows == "error":
+            raise MalformedRowError(self.source, line, reason)
+        self.issues.setdefault(int(line), reason)
+
+    def take(self) -> list[tuple[str, int, str]]:
+        taken = [(self.source, line, reason) for line, reason in sorted(self.issues.items())]
+        self.issues = {}
+        return taken
+
+
+def read_chunks(
+    path: str | Path,
+    layout: Layout,
+    chunk_rows: int = 1_000_000,
+    bad_rows: str = "error",
+    engine: str = "auto",
+    comment: str = "#",
+) -> Iterator[TextChunk]:
+    """Yield :class:`TextChunk` s of at most about ``chunk_rows`` rows; lines starting with
+    ``comment`` are not rows (Zeek's ``#close`` footer)."""
+    if engine == "auto":
+        try:
+            import pyarrow  # noqa: F401
+
+            engine = "arrow"
+        except ImportError:
+            engine = "python"
+    reader = {"arrow": _arrow_chunks, "python": _python_chunks}[engine]
+    yield from reader(Path(path), layout, chunk_rows, RowReporter(str(path), bad_rows), comment)
+
+
+# --- python engine ------------------------------------------------------------------------------
+def _python_chunks(
+    path: Path, layout: Layout, chunk_rows: int, report: RowReporter, comment: str
+) -> Iterator[TextChunk]:
+    width = len(layout.names)
+    with open_text(path) as handle:
+        for _ in range(layout.skip_lines):
+            handle.readline()
+        if layout.quoted:
+            lines = (line for line in handle)
+            records = csv.reader(lines, delimiter=layout.delimiter)
+            rows_iter = ((records.line_num + layout.skip_lines, row) for row in records)
+        else:
+            rows_iter = (
+                (number, line.rstrip("\r\n").split(layout.delimiter))
+                for number, line in enumerate(handle, start=layout.skip_lines + 1)
+            )
+        rows: list[list[str]] = []
+        lines_of_rows: list[int] = []
+        for number, fields in rows_iter:
+            if fields and fields[0].startswith(comment):
+                continue
+            if len(fields) != width:
+                report(number, f"expected {width} fields, found {len(fields)}")
+                continue
+            rows.append(fields)
+            lines_of_rows.append(number)
+            if len(rows) >= chunk_rows:
+                yield _python_chunk(rows, lines_of_rows, layout, report)
+                rows, lines_of_rows = [], []
+        if rows or report.issues:
+            yield _python_chunk(rows, lines_of_rows, layout, report)
+
+
+def _python_chunk(rows: list[list[str]], lines: list[int], layout: Layout, report: RowReporter) -> TextChunk:
+    line = np.asarray(lines, dtype=np.int64)
+    columns = list(zip(*rows)) if rows else [()] * len(layout.names)
+    values = dict(zip(layout.names, columns))
+    if layout.split_last:
+        last = layout.names[-1]
+        parts = [v.split(layout.split_last) for v in values.pop(last)]
+        bad = [i for i, p in enumerate(parts) if len(p) != len(layout.split_names)]
+        for i in bad:
+            report(line[i], f"field {last!r} should hold {len(layout.split_names)} values")
+        parts = [p if len(p) == len(layout.split_names) else [""] * len(layout.split_names) for p in parts]
+        values.update(zip(layout.split_names, zip(*parts) if parts else [()] * len(layout.split_names)))
+    nulls = set(layout.null_values)
+    out, unset = {}, {}
+    for name in layout.output_names:
+        raw = values[name]
+        missing = np.fromiter((v in nulls for v in raw), dtype=bool, count=len(raw))
+        if name in layout.numeric:
+            filled = ["0" if m else v for v, m in zip(raw, missing)]
+            out[name] = _to_float(filled, name, lambda row, why: report(line[row], why))
+            unset[name] = missing
+        else:
+            out[name] = np.array([None if m else v for v, m in zip(raw, missing)], dtype=object)
+    return _finish(out, unset, line, report)
+
+
+def _to_float(values, name: str, report: Callable[[int, str], None]) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.float64)
+    except ValueError:
+        out = np.empty(len(values), dtype=np.float64)
+        for row, text in enumerate(values):
+            try:
+                out[row] = parse_number(text)
+            except ValueError:
+                out[row] = 0.0
+                report(row, f"field {name!r}: {text!r} is not a number")
+        return out
+
+
+def parse_number(text: str) -> float:
+    """A decimal number, or a hexadecimal one (``0x0303`` ports occur in BoT-IoT)."""
+    text = text.strip()
+    if text[:2].lower() == "0x":
+        return float(int(text, 16))
+    return float(text)
+
+
+def _finish(out, unset, line, report: RowReporter) -> TextChunk:
+    """Drop the rows reported in this chunk (under bad_rows=skip) from every column."""
+    skipped = report.take()
+    if skipped:
+        drop = np.isin(line, [s[1] for s in skipped])
+        keep = ~drop
+        out = {k: v[keep] for k, v in out.items()}
+        unset = {k: v[keep] for k, v in unset.items()}
+        line = line[keep]
+    return TextChunk(out, unset, line, skipped)
+
+
+# --- arrow engine -------------------------------------------------------------------------------
+def _arrow_chunks(
+    path: Path, layout: Layout, chunk_rows: int, report: RowReporter, comment: str
+) -> Iterator[TextChunk]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    invalid: list[int] = []
+    width = len(layout.names)
+
+    def on_invalid(row) -> str:
+        if row.text.startswith(comment):
+            invalid.append(row.number)
+            return "skip"
+        invalid.append(row.number)
+        report(row.number, f"expected {width} fields, found {row.actual_columns}")
+        return "skip"
+
+    stream = pa.input_stream(str(path), compression="detect")
+    reader = pcsv.open_csv(
+        stream,
+        read_options=pcsv.ReadOptions(
+            column_names=layout.names,
+            skip_rows=layout.skip_lines,
+            use_threads=False,
+            block_size=max(1 << 20, min(64 << 20, chunk_rows * 200)),
+        ),
+        parse_options=pcsv.ParseOptions(
+            delimiter=layout.delimiter,
+            quote_char='"' if layout.quoted else False,
+            invalid_row_handler=on_invalid,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+        ),
+        convert_options=pcsv.ConvertOptions(
+            column_types={name: pa.string() for name in layout.names},
+            null_values=list(layout.null_values),
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    next_line = layout.skip_lines + 1
+    seen_invalid = 0
+    for batch in reader:
+        n = batch.num_rows
+        # Data rows are the lines after the header that were not reported invalid.
+        line, next_line, seen_invalid = _row_lines(n, next_line, invalid, seen_invalid)
+        columns = {name: batch.column(i) for i, name in enumerate(layout.names)}
+        if layout.split_last:
+            last = columns.pop(layout.names[-1])
+            parts = pc.split_pattern(pc.fill_null(last, ""), layout.split_last)
+            wrong = pc.not_equal(pc.list_value_length(parts), len(layout.split_names))
+            for i in np.flatnonzero(wrong.to_numpy(zero_copy_only=False)):
+                report(line[i], f"field {layout.names[-1]!r} should hold {len(layout.split_names)} values")
+            padded = pc.if_else(wrong, pa.scalar([""] * len(layout.split_names), parts.type), parts)
+            for k, name in enumerate(layout.split_names):
+                value = pc.list_element(padded, k)
+                columns[name] = pc.if_else(pc.is_in(value, pa.array(layout.null_values)), None, value)
+        out, unset = {}, {}
+        for name in layout.output_names:
+            column = columns[name]
+            missing = pc.is_null(column).to_numpy(zero_copy_only=False)
+            if name in layout.numeric:
+                out[name] = _arrow_float(column, name, lambda row, why, line=line: report(line[row], why))
+                unset[name] = missing
+            else:
+                out[name] = column.to_numpy(zero_copy_only=False).astype(object)
+        yield _finish(out, unset, line, report)
+    if report.issues:  # invalid rows after the last batch
+        empty = {
+            name: np.empty(0, dtype=np.float64 if name in layout.numeric else object)
+            for name in layout.output_names
+        }
+        yield _finish(empty, {n: np.empty(0, bool) for n in layout.numeric}, np.empty(0, np.int64), report)
+
+
+def _row_lines(n: int, next_line: int, invalid: list[int], seen: int) -> tuple[np.ndarray, int, int]:
+    lines = np.empty(n, dtype=np.int64)
+    filled = 0
+    while filled < n:
+        stop = invalid[seen] if seen < len(invalid) else None
+        room = n - filled if stop is None else min(n - filled, stop - next_line)
+        lines[filled : filled + room] = np.arange(next_line, next_line + room)
+        filled += room
+        next_line += room
+        if stop is not None and next_line == stop:
+            next_line += 1
+            seen += 1
+    return lines, next_line, seen
+
+
+def _arrow_float(column, name: str, report: Callable[[int, str], None]) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    filled = pc.fill_null(column, "0")
+    try:
+        return pc.cast(filled, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return _to_float(filled.to_pylist(), name, report)

@@ -1,0 +1,266 @@
+"""IoT-23 flows: Zeek ``conn.log.labeled`` files (both public variants) and their CSV exports.
+
+Features are what a flow does, never who it is: durations, byte and packet counts, ports (as
+numbers and as IANA ranges), protocol, service, connection state and the ``history`` string as
+per-letter counts. ``uid``, ``ts`` and addresses are kept as row metadata only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ids_lightning.errors import DataError
+from ids_lightning.fileio import open_text
+from ids_lightning.formats.delimited import Layout, RowReporter, TextChunk, read_chunks
+from ids_lightning.table import RawTable, concat
+
+FIELDS = [
+    "ts",
+    "uid",
+    "id.orig_h",
+    "id.orig_p",
+    "id.resp_h",
+    "id.resp_p",
+    "proto",
+    "service",
+    "duration",
+    "orig_bytes",
+    "resp_bytes",
+    "conn_state",
+    "local_orig",
+    "local_resp",
+    "missed_bytes",
+    "history",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+    "tunnel_parents",
+    "label",
+    "detailed-label",
+]
+ALIASES = {"det_label": "detailed-label", "detailed_label": "detailed-label"}
+NUMERIC_FIELDS = frozenset(
+    [
+        "ts",
+        "id.orig_p",
+        "id.resp_p",
+        "duration",
+        "orig_bytes",
+        "resp_bytes",
+        "missed_bytes",
+        "orig_pkts",
+        "orig_ip_bytes",
+        "resp_pkts",
+        "resp_ip_bytes",
+    ]
+)
+COUNTS = [
+    "duration",
+    "orig_bytes",
+    "resp_bytes",
+    "missed_bytes",
+    "orig_pkts",
+    "orig_ip_bytes",
+    "resp_pkts",
+    "resp_ip_bytes",
+]
+HISTORY_LETTERS = "SHADFRCGITQW"  # Zeek conn history: upper case = originator, lower = responder
+NUMERIC = [
+    *COUNTS,
+    "orig_port",
+    "resp_port",
+    *(f"history_orig_{c}" for c in HISTORY_LETTERS),
+    *(f"history_resp_{c.lower()}" for c in HISTORY_LETTERS),
+    "history_length",
+    "history_flipped",
+]
+CATEGORICAL = ["proto", "service", "conn_state", "orig_port_range", "resp_port_range"]
+REQUIRED = [
+    "id.orig_p",
+    "id.resp_p",
+    "proto",
+    "service",
+    "conn_state",
+    "history",
+    *COUNTS,
+    "label",
+    "detailed-label",
+]
+META = ["uid", "ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
+LABELS = ("benign", "malicious")
+UNSET = "-"  # how an unset categorical value is encoded (a category of its own)
+
+
+def capture_name(path: str | Path) -> str:
+    """``CTU-IoT-Malware-Capture-34-1`` from ``CTU-IoT-Malware-Capture-34-1.conn.log.labeled.gz``."""
+    name = Path(path).name
+    for suffix in (".gz", ".parquet", ".csv", ".labeled", ".log", ".conn"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _normalise(name: str) -> str:
+    return ALIASES.get(name.strip(), name.strip())
+
+
+def detect(path: str | Path) -> str:
+    """``zeek`` (a ``#separator`` header) or ``csv`` (a header row naming Zeek fields)."""
+    with open_text(path) as handle:
+        first = handle.readline()
+    if first.startswith("#separator"):
+        return "zeek"
+    if "uid" in first and "label" in first:
+        return "csv"
+    raise DataError(f"{path}:1: neither a Zeek log (#separator header) nor an IoT-23 CSV export header")
+
+
+def layout_of(path: str | Path) -> Layout:
+    """Read the header: Zeek ``#``-lines (separator, unset/empty tokens, ``#fields``) or a CSV row."""
+    kind = detect(path)
+    with open_text(path) as handle:
+        if kind == "csv":
+            names = [_normalise(n) for n in handle.readline().rstrip("\r\n").split(",")]
+            layout = Layout(names, ",", 1, ("", "-"), NUMERIC_FIELDS & set(names), quoted=True)
+            fields_line = 1
+        else:
+            header = []
+            for line in handle:
+                if not line.startswith("#"):
+                    break
+                header.append(line.rstrip("\r\n"))
+            separator = header[0].partition(" ")[2].encode().decode("unicode_escape") or "\t"
+            meta = {}
+            for number, line in enumerate(header[1:], start=2):
+                key, _, value = line.partition(separator)
+                meta.setdefault(key, (number, value))
+            if "#fields" not in meta:
+                raise DataError(f"{path}: Zeek header has no #fields line")
+            fields_line, fields = meta["#fields"]
+            names = [_normalise(n) for n in fields.split(separator)]
+            nulls = (meta.get("#unset_field", (0, "-"))[1], meta.get("#empty_field", (0, "(empty)"))[1])
+            split_names: tuple[str, ...] = ()
+            if "   " in names[-1]:  # IoT-23: the last three fields joined by three spaces
+                split_names = tuple(_normalise(n) for n in names[-1].split("   "))
+            all_names = names[:-1] + list(split_names) if split_names else names
+            layout = Layout(
+                names,
+                separator,
+                len(header),
+                nulls,
+                NUMERIC_FIELDS & set(all_names),
+                split_last="   " if split_names else None,
+                split_names=split_names,
+            )
+    missing = [f for f in REQUIRED if f not in layout.output_names]
+    if missing:
+        raise DataError(f"{path}:{fields_line}: field list lacks {missing} (found {layout.output_names})")
+    return layout
+
+
+def iter_tables(
+    path: str | Path, chunk_rows: int = 1_000_000, bad_rows: str = "error", engine: str = "auto"
+) -> Iterator[RawTable]:
+    """Stream a Zeek log or CSV export as :class:`RawTable` chunks (labels: benign/malicious)."""
+    layout = layout_of(path)
+    report = RowReporter(str(path), bad_rows)
+    capture = capture_name(path)
+    for chunk in read_chunks(path, layout, chunk_rows, bad_rows, engine):
+        yield to_table(chunk, str(path), capture, report)
+
+
+def read_file(path: str | Path, bad_rows: str = "error", engine: str = "auto") -> RawTable:
+    tables = list(iter_tables(path, bad_rows=bad_rows, engine=engine))
+    if not tables or sum(len(t) for t in tables) == 0:
+        skipped = sum(len(t.skipped) for t in tables)
+        raise DataError(f"{path}: no data rows" + (f" ({skipped} malformed rows skipped)" if skipped else ""))
+    return concat(tables)
+
+
+def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -> RawTable:
+    """Check values, derive features and labels; rows that fail are reported and dropped."""
+    c, line = chunk.columns, chunk.line
+    for name in [*COUNTS, "id.orig_p", "id.resp_p"]:
+        values = c[name]
+        bad = ~np.isfinite(values) | (values < 0)
+        if name.startswith("id."):
+            bad |= values > 65535
+        kind = "port" if name.startswith("id.") else "count"
+        for i in np.flatnonzero(bad):
+            report(line[i], f"field {name!r}: {values[i]!r} is not a valid {kind}")
+    label = np.array([(v or "").strip().lower() for v in c["label"]], dtype=object)
+    for i in np.flatnonzero(~np.isin(label, LABELS)):
+        report(line[i], f"unknown label {c['label'][i]!r} (expected benign or malicious)")
+    detailed = np.array(
+        [
+            d.strip() if d and d.strip() not in ("", UNSET) else lab
+            for d, lab in zip(c["detailed-label"], label)
+        ],
+        dtype=object,
+    )
+    numeric = np.column_stack(
+        [c[name] for name in COUNTS] + [c["id.orig_p"], c["id.resp_p"], history_features(c["history"])]
+    )
+    categorical = (
+        np.column_stack(
+            [
+                _category(c["proto"]),
+                _category(c["service"]),
+                _category(c["conn_state"]),
+                port_range(c["id.orig_p"], chunk.unset["id.orig_p"]),
+                port_range(c["id.resp_p"], chunk.unset["id.resp_p"]),
+            ]
+        )
+        if len(line)
+        else np.empty((0, len(CATEGORICAL)), dtype=object)
+    )
+    meta = {name: c[name] for name in META if name in c}
+    meta["detailed_label"] = detailed
+    meta["capture"] = np.full(len(line), capture, dtype=object)
+    table = RawTable(
+        numeric=numeric.reshape(len(line), len(NUMERIC)),
+        categorical=categorical,
+        labels=label,
+        numeric_names=list(NUMERIC),
+        categorical_names=list(CATEGORICAL),
+        line=line,
+        source=np.full(len(line), source, dtype=object),
+        skipped=list(chunk.skipped),
+        meta=meta,
+    )
+    dropped = report.take()
+    if dropped:
+        table = table.take(np.flatnonzero(~np.isin(line, [d[1] for d in dropped])))
+        table.skipped = sorted(table.skipped + dropped, key=lambda s: s[1])
+    return table
+
+
+def _category(values: np.ndarray) -> np.ndarray:
+    return np.array([UNSET if v is None else v for v in values], dtype=object)
+
+
+def port_range(ports: np.ndarray, unset: np.ndarray) -> np.ndarray:
+    """IANA ranges: well_known (< 1024), registered (< 49152), dynamic; ``-`` when unset."""
+    out = np.where(ports < 1024, "well_known", np.where(ports < 49152, "registered", "dynamic")).astype(
+        object
+    )
+    out[unset] = UNSET
+    return out
+
+
+def history_features(history: np.ndarray) -> np.ndarray:
+    """Per-letter counts for originator (upper case) and responder (lower case), the length,
+    and whether Zeek flipped the direction (``^``). Computed once per distinct string."""
+    text = np.array(["" if h is None else h for h in history], dtype=object)
+    uniques, inverse = np.unique(text.astype(str), return_inverse=True)
+    rows = [
+        [u.count(ch) for ch in HISTORY_LETTERS]
+        + [u.count(ch.lower()) for ch in HISTORY_LETTERS]
+        + [len(u), float("^" in u)]
+        for u in uniques
+    ]
+    table = np.asarray(rows, dtype=np.float64).reshape(len(uniques), 2 * len(HISTORY_LETTERS) + 2)
+    return table[inverse.reshape(-1)]
