@@ -110,6 +110,13 @@ class Preprocessor:
 
         ``unknown`` marks rows with a categorical value never seen in training.
         """
+        scaled, codes = self.scale(table)
+        return self.encode(scaled, codes), (codes == 0).any(axis=1)
+
+    def scale(self, table: RawTable) -> tuple[np.ndarray, np.ndarray]:
+        """The first half of :meth:`transform`: scaled numbers ``[n, numeric]`` and category
+        codes ``[n, categorical]`` (0 = unknown). Class balancing works in this space, where a
+        synthetic row can take one category instead of a blend of encodings."""
         if table.numeric_names != self.numeric_names:
             raise ValueError("numeric columns differ from the ones preprocessing was fitted on")
         if table.categorical_names != self.categorical_names:
@@ -121,17 +128,26 @@ class Preprocessor:
         scaled = (numeric - lo) / span
         if self.clip:
             np.clip(scaled, 0.0, 1.0, out=scaled)
+        codes = (
+            np.column_stack(
+                [self._codes(name, table.categorical[:, j]) for j, name in enumerate(self.categorical_names)]
+            )
+            if self.categorical_names
+            else np.zeros((len(table), 0), dtype=np.int64)
+        )
+        return scaled, codes.reshape(len(table), len(self.categorical_names))
+
+    def encode(self, scaled: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """The second half of :meth:`transform`: category codes to label or one-hot features."""
         blocks = [scaled.astype(np.float32)]
-        unknown = np.zeros(len(table), dtype=bool)
         for j, name in enumerate(self.categorical_names):
-            codes = self._codes(name, table.categorical[:, j])
-            unknown |= codes == 0
             known = len(self.categories[name])
+            column = codes[:, j].astype(np.int64)
             if self.encoding == "label":
-                blocks.append((codes / max(known, 1)).astype(np.float32)[:, None])
+                blocks.append((column / max(known, 1)).astype(np.float32)[:, None])
             else:
-                blocks.append(np.eye(known + 1, dtype=np.float32)[codes])
-        return np.concatenate(blocks, axis=1), unknown
+                blocks.append(np.eye(known + 1, dtype=np.float32)[column])
+        return np.concatenate(blocks, axis=1)
 
     def _codes(self, name: str, values: np.ndarray) -> np.ndarray:
         index = {value: code for code, value in enumerate(self.categories[name], start=1)}

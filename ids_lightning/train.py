@@ -34,7 +34,9 @@ def train(cfg: DictConfig) -> dict:
     net = hydra.utils.instantiate(
         cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes
     )
-    model = hydra.utils.instantiate(cfg.model, net=net, class_names=datamodule.class_names)
+    model = hydra.utils.instantiate(
+        cfg.model, net=net, class_names=datamodule.class_names, class_weights=datamodule.class_weights
+    )
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

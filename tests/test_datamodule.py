@@ -73,9 +73,7 @@ def test_task_sets_classes(data_dir, task, num_classes, dropped_test):
 def test_encoders_see_training_rows_only(data_dir):
     dm = datamodule(data_dir, split="random", seed=7)
     raw = nsl_kdd.read_file(NSL_KDD_TRAIN)
-    train_idx, _, _ = stratified_split(
-        nsl_kdd.task_labels(raw.labels, "family").astype(str), [0.7, 0.15, 0.15], seed=7
-    )
+    train_idx, _, _ = stratified_split(nsl_kdd.task_labels(raw.labels, "family").astype(str), [0.7, 0.15, 0.15], seed=7)
     assert dm.preprocessor.numeric_max == raw.numeric[train_idx].max(axis=0).tolist()
     # the check has teeth: on all rows some maxima differ
     assert dm.preprocessor.numeric_max != raw.numeric.max(axis=0).tolist()
@@ -160,9 +158,6 @@ def test_batches_cover_every_row_once_in_a_seeded_order():
 
 def test_batches_shard_disjointly_across_ranks():
     x, y = torch.zeros(11, 1), torch.arange(11)
-    shards = [
-        torch.cat([b[1] for b in InMemoryBatches(x, y, 2, shuffle=True, rank=r, world_size=3)])
-        for r in range(3)
-    ]
+    shards = [torch.cat([b[1] for b in InMemoryBatches(x, y, 2, shuffle=True, rank=r, world_size=3)]) for r in range(3)]
     assert all(len(s) == 3 for s in shards)
     assert len(set(torch.cat(shards).tolist())) == 9

@@ -82,9 +82,7 @@ def test_epoch_statistics_equal_torchmetrics():
     target = torch.randint(0, 4, (500,), generator=generator)
     predicted = torch.where(torch.rand(500, generator=generator) < 0.6, target, torch.randint(0, 4, (500,)))
     predicted[predicted == 3] = 2  # a class that is never predicted
-    confusion = torch.zeros(4, 4, dtype=torch.long).index_put_(
-        (target, predicted), torch.ones(500).long(), True
-    )
+    confusion = torch.zeros(4, 4, dtype=torch.long).index_put_((target, predicted), torch.ones(500).long(), True)
     scores = macro_scores(confusion)
     assert float(scores["acc"]) == pytest.approx(float((target == predicted).float().mean()))
     for name, metric in [

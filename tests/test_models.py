@@ -46,9 +46,7 @@ def test_binary_uses_one_logit_and_bce():
 def test_multiclass_uses_softmax_cross_entropy():
     lit = module(3)
     logits = torch.tensor([[2.0, 0.0, -1.0]])
-    assert torch.isclose(
-        lit.loss(logits, torch.tensor([0])), nn.functional.cross_entropy(logits, torch.tensor([0]))
-    )
+    assert torch.isclose(lit.loss(logits, torch.tensor([0])), nn.functional.cross_entropy(logits, torch.tensor([0])))
 
 
 def test_per_class_scores_from_confusion_matrix():

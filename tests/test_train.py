@@ -131,9 +131,7 @@ def test_run_folders_of_processes_started_together_differ():
 @pytest.mark.slow
 def test_two_epochs_beat_the_majority_class_on_kddtest_plus(make_config):
     metrics = train(
-        make_config(
-            "trainer.max_epochs=2", "dataset.scaler=log_minmax", "logger=none", "callbacks.progress_bar=null"
-        )
+        make_config("trainer.max_epochs=2", "dataset.scaler=log_minmax", "logger=none", "callbacks.progress_bar=null")
     )
     majority = 9711 / 22544  # share of normal rows in KDDTest+
     assert metrics["epochs_run"] == 2

@@ -116,9 +116,7 @@ def bench_project(x, y, batch, steps, device, class_names, steps_per_chunk=16) -
     warmup = 2
     timer = StepTimer(warmup)
     chunks = warmup + max(1, steps // steps_per_chunk)
-    batches = InMemoryBatches(
-        x.to(device), y.to(device), batch, shuffle=True, steps_per_chunk=steps_per_chunk
-    )
+    batches = InMemoryBatches(x.to(device), y.to(device), batch, shuffle=True, steps_per_chunk=steps_per_chunk)
     _trainer(device, chunks, timer).fit(module, train_dataloaders=batches)
     return timer.rows / timer.seconds
 
@@ -215,9 +213,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for path, run in PATHS.items():
             L.seed_everything(0, verbose=False)
             speeds[path] = run(x, y, batch, steps, device, datamodule.class_names)
-            results.append(
-                {"device": name, "path": path, "batch": batch, "samples_per_s": round(speeds[path], 1)}
-            )
+            results.append({"device": name, "path": path, "batch": batch, "samples_per_s": round(speeds[path], 1)})
         for row in results[-3:]:
             row["vs_hand_loop"] = round(row["samples_per_s"] / speeds["hand_loop"], 3)
             row["vs_lightning_dataloader"] = round(row["samples_per_s"] / speeds["lightning_dataloader"], 3)

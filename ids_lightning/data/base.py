@@ -17,6 +17,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from ids_lightning.data.balance import METHODS as BALANCE_METHODS
+from ids_lightning.data.balance import class_weights, resample
 from ids_lightning.preprocess import Preprocessor
 from ids_lightning.table import RawTable
 
@@ -158,6 +160,8 @@ class TabularDataModule(L.LightningDataModule):
         eval_batch_size: int = 4096,
         steps_per_chunk: int = 16,
         device_memory_fraction: float = 0.5,
+        balance: str = "none",
+        k_neighbors: int = 5,
         seed: int = 42,
         bad_rows: str = "error",
         output_dir: str | None = None,
@@ -171,11 +175,16 @@ class TabularDataModule(L.LightningDataModule):
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.steps_per_chunk, self.device_memory_fraction = steps_per_chunk, device_memory_fraction
+        if balance not in BALANCE_METHODS:
+            raise ValueError(f"dataset.balance must be one of {BALANCE_METHODS}, not {balance!r}")
+        self.balance, self.k_neighbors = balance, k_neighbors
+        self.class_weights: list[float] | None = None
         self.seed, self.bad_rows = seed, bad_rows
         self.output_dir = Path(output_dir) if output_dir else None
         self.preprocessor: Preprocessor | None = None
         self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.stats: dict = {}
+        self.extra_stats: dict = {}  # dataset-specific facts for metrics.json
 
     # --- subclass interface ------------------------------------------------------------------
     def load_splits(self) -> tuple[dict[str, RawTable], list[str]]:
@@ -209,30 +218,51 @@ class TabularDataModule(L.LightningDataModule):
             scaler=self.scaler,
             clip=self.clip,
         )
-        unknown_rows = {}
+        unknown_rows, notes = {}, []
         for stage_name in STAGES:
-            x, unknown = self.preprocessor.transform(tables[stage_name])
+            scaled, codes = self.preprocessor.scale(tables[stage_name])
             y = self.preprocessor.encode_labels(tables[stage_name].labels)
+            unknown_rows[stage_name] = int((codes == 0).any(axis=1).sum())
+            if stage_name == "train":
+                counts_before = self._counts(y, class_names)
+                scaled, codes, y, notes = resample(scaled, codes, y, self.balance, self.k_neighbors, self.seed)
+            x = self.preprocessor.encode(scaled, codes)
             self.tensors[stage_name] = (torch.from_numpy(x), torch.from_numpy(y))
-            unknown_rows[stage_name] = int(unknown.sum())
+        if self.balance == "class_weight":
+            self.class_weights = class_weights(self.tensors["train"][1].numpy(), len(class_names))
         # Tables cut from one file share its skip records: a set counts each row once.
         skipped_rows = sorted({row for table in tables.values() for row in table.skipped})
         self.stats = {
-            "class_counts": {s: self._class_counts(s, class_names) for s in STAGES},
+            "balance": self.balance,
+            "class_counts_before_balance": {"train": counts_before},
+            "class_counts": {s: self._counts(self.tensors[s][1].numpy(), class_names) for s in STAGES},
+            "balance_notes": notes,
             "rows_skipped": len(skipped_rows),
             "rows_skipped_examples": [f"{src}:{line}: {why}" for src, line, why in skipped_rows[:20]],
             "rows_dropped_unseen_class": dropped,
             "rows_with_unknown_category": unknown_rows,
+            **self.extra_stats,
         }
         self._log_summary()
         if self.output_dir is not None:
             self.preprocessor.save(self.output_dir / "preprocess.json")
 
-    def _class_counts(self, stage: str, class_names: list[str]) -> dict[str, int]:
-        counts = np.bincount(self.tensors[stage][1].numpy(), minlength=len(class_names))
-        return dict(zip(class_names, counts.tolist()))
+    @staticmethod
+    def _counts(y: np.ndarray, class_names: list[str]) -> dict[str, int]:
+        return dict(zip(class_names, np.bincount(y, minlength=len(class_names)).tolist()))
 
     def _log_summary(self) -> None:
+        if self.balance not in ("none", "class_weight"):
+            log.info(
+                "%s train split before %s: %s",
+                self.name,
+                self.balance,
+                self.stats["class_counts_before_balance"]["train"],
+            )
+        for note in self.stats["balance_notes"]:
+            log.warning("%s balancing: %s", self.name, note)
+        if self.class_weights is not None:
+            log.info("%s class weights: %s", self.name, [round(w, 3) for w in self.class_weights])
         for stage_name in STAGES:
             log.info("%s %s split: %s", self.name, stage_name, self.stats["class_counts"][stage_name])
         if self.stats["rows_skipped"]:

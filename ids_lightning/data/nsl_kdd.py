@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from pathlib import Path
 
 from ids_lightning.data.base import TabularDataModule
 from ids_lightning.data.download import download
+from ids_lightning.data.files import read_cached
 from ids_lightning.data.splits import stratified_split
 from ids_lightning.errors import DataError, MissingDataError
 from ids_lightning.formats import nsl_kdd
@@ -80,8 +80,7 @@ class NSLKDDDataModule(TabularDataModule):
         if path is None:
             self.prepare_data()
             path = self._find(name)
-        stat = path.stat()
-        table = _read_cached(path, stat.st_mtime_ns, stat.st_size, self.bad_rows)
+        table = read_cached(nsl_kdd.read_file, path, bad_rows=self.bad_rows)
         return table.with_labels(nsl_kdd.task_labels(table.labels, self.task))
 
     def load_splits(self) -> tuple[dict[str, RawTable], list[str]]:
@@ -106,12 +105,3 @@ class NSLKDDDataModule(TabularDataModule):
         else:
             class_names = sorted(set(tables["train"].labels.tolist()))
         return tables, class_names
-
-
-@lru_cache(maxsize=4)
-def _read_cached(path: Path, mtime_ns: int, size: int, bad_rows: str) -> RawTable:
-    """Parse once per process (sweeps and tests build many datamodules); keyed on file identity.
-
-    Callers must not modify the table in place: ``take``/``with_labels`` return new tables.
-    """
-    return nsl_kdd.read_file(path, bad_rows=bad_rows)

@@ -27,9 +27,7 @@ _FULL = (
     "pkSeqID stime flgs proto saddr sport daddr dport pkts bytes state ltime seq dur mean stddev smac dmac "
     "sum min max soui doui sco dco spkts dpkts sbytes dbytes rate srate drate attack category subcategory"
 ).split()
-_FULL_NUMERIC = (
-    "sport dport pkts bytes dur mean stddev sum min max spkts dpkts sbytes dbytes rate srate drate".split()
-)
+_FULL_NUMERIC = "sport dport pkts bytes dur mean stddev sum min max spkts dpkts sbytes dbytes rate srate drate".split()
 _AGGREGATES = (
     "TnBPSrcIP TnBPDstIP TnP_PSrcIP TnP_PDstIP TnP_PerProto TnP_Per_Dport AR_P_Proto_P_SrcIP "
     "AR_P_Proto_P_DstIP N_IN_Conn_P_DstIP N_IN_Conn_P_SrcIP AR_P_Proto_P_Sport AR_P_Proto_P_Dport "
@@ -112,9 +110,7 @@ def _header(path: str | Path) -> list[str] | None:
     return names if {"category", "attack", "pkSeqID", "proto"} & set(names) else None
 
 
-def resolve(
-    path: str | Path, layout: str = "auto", column_map: dict | None = None
-) -> tuple[str, BotIoTLayout, Layout]:
+def resolve(path: str | Path, layout: str = "auto", column_map: dict | None = None) -> tuple[str, BotIoTLayout, Layout]:
     """Pick the layout (by name, or ``auto`` from the header) and how to read the file."""
     header = _header(path)
     if layout == "custom":
@@ -136,9 +132,7 @@ def resolve(
     elif layout in LAYOUTS:
         chosen = LAYOUTS[layout]
     else:
-        raise ValueError(
-            f"unknown BoT-IoT layout {layout!r}; expected auto, custom or one of {list(LAYOUTS)}"
-        )
+        raise ValueError(f"unknown BoT-IoT layout {layout!r}; expected auto, custom or one of {list(LAYOUTS)}")
     names = header or list(chosen.columns)
     if not names:
         raise DataError(f"{path}:1: no header row, and layout {layout!r} does not name the columns")
@@ -205,9 +199,7 @@ def to_table(chunk: TextChunk, layout: BotIoTLayout, source: str, report: RowRep
             report(line[i], f"column {layout.attack!r}: {attack[i]!r} is not 0 or 1")
         meta["attack"] = attack
     else:
-        meta["attack"] = np.where(np.char.lower(meta["category"].astype(str)) == "normal", "0", "1").astype(
-            object
-        )
+        meta["attack"] = np.where(np.char.lower(meta["category"].astype(str)) == "normal", "0", "1").astype(object)
     for name in META:
         if name in c:
             meta[name] = c[name]

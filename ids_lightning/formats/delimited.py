@@ -261,8 +261,7 @@ def _arrow_chunks(
         yield _finish(out, unset, line, report)
     if report.issues:  # invalid rows after the last batch
         empty = {
-            name: np.empty(0, dtype=np.float64 if name in layout.numeric else object)
-            for name in layout.output_names
+            name: np.empty(0, dtype=np.float64 if name in layout.numeric else object) for name in layout.output_names
         }
         yield _finish(empty, {n: np.empty(0, bool) for n in layout.numeric}, np.empty(0, np.int64), report)
 

@@ -195,10 +195,7 @@ def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -
     for i in np.flatnonzero(~np.isin(label, LABELS)):
         report(line[i], f"unknown label {c['label'][i]!r} (expected benign or malicious)")
     detailed = np.array(
-        [
-            d.strip() if d and d.strip() not in ("", UNSET) else lab
-            for d, lab in zip(c["detailed-label"], label)
-        ],
+        [d.strip() if d and d.strip() not in ("", UNSET) else lab for d, lab in zip(c["detailed-label"], label)],
         dtype=object,
     )
     numeric = np.column_stack(
@@ -244,9 +241,7 @@ def _category(values: np.ndarray) -> np.ndarray:
 
 def port_range(ports: np.ndarray, unset: np.ndarray) -> np.ndarray:
     """IANA ranges: well_known (< 1024), registered (< 49152), dynamic; ``-`` when unset."""
-    out = np.where(ports < 1024, "well_known", np.where(ports < 49152, "registered", "dynamic")).astype(
-        object
-    )
+    out = np.where(ports < 1024, "well_known", np.where(ports < 49152, "registered", "dynamic")).astype(object)
     out[unset] = UNSET
     return out
 

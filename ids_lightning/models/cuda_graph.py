@@ -42,9 +42,7 @@ class CUDAGraphTrainStep:
         self.index = torch.arange(batch_size, device=features.device) % len(features)
         params = [p for group in optimizer.param_groups for p in group["params"]]
         saved_params = [p.detach().clone() for p in params]
-        saved_state = {
-            id(t): t.clone() for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t)
-        }
+        saved_state = {id(t): t.clone() for s in optimizer.state.values() for t in s.values() if torch.is_tensor(t)}
 
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())

@@ -82,6 +82,7 @@ class IDSLitModule(L.LightningModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         monitor: str = "val/f1_macro",
         cuda_graph: bool = False,
+        class_weights: list[float] | None = None,
     ):
         super().__init__()
         self.automatic_optimization = False
@@ -107,6 +108,8 @@ class IDSLitModule(L.LightningModule):
         confusion = torch.zeros(self.num_classes, self.num_classes, dtype=torch.long)
         self.register_buffer("_train_confusion", confusion, persistent=False)
         self.register_buffer("_train_loss_sum", torch.zeros((), dtype=torch.float64), persistent=False)
+        weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
+        self.register_buffer("class_weights", weights, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -118,9 +121,14 @@ class IDSLitModule(L.LightningModule):
         return logits.softmax(dim=-1)
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.binary:
-            return F.binary_cross_entropy_with_logits(logits.squeeze(-1), y.float())
-        return F.cross_entropy(logits, y)
+        """Mean cross-entropy; with class weights, the weighted mean (weights sum to one)."""
+        if not self.binary:
+            return F.cross_entropy(logits, y, weight=self.class_weights)
+        per_row = F.binary_cross_entropy_with_logits(logits.squeeze(-1), y.float(), reduction="none")
+        if self.class_weights is None:
+            return per_row.mean()
+        weight = self.class_weights[y]
+        return (weight * per_row).sum() / weight.sum()
 
     def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
@@ -182,9 +190,7 @@ class IDSLitModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         if self.cuda_graph and self.device.type != "cuda":
-            rank_zero_warn(
-                "model.cuda_graph=true needs a CUDA device; training eagerly on " + str(self.device)
-            )
+            rank_zero_warn("model.cuda_graph=true needs a CUDA device; training eagerly on " + str(self.device))
 
     def on_train_epoch_start(self) -> None:
         self._train_confusion.zero_()
@@ -262,13 +268,9 @@ class IDSLitModule(L.LightningModule):
         if not self._use_graph:
             optimizer = self.optimizer_factory(params=self.parameters())
         elif self.scheduler_factory is not None:
-            raise ValueError(
-                "model.cuda_graph does not support learning-rate schedulers (the lr is baked in)"
-            )
+            raise ValueError("model.cuda_graph does not support learning-rate schedulers (the lr is baked in)")
         elif self.trainer.precision != "32-true":
-            raise ValueError(
-                f"model.cuda_graph needs trainer.precision=32-true, not {self.trainer.precision}"
-            )
+            raise ValueError(f"model.cuda_graph needs trainer.precision=32-true, not {self.trainer.precision}")
         else:
             optimizer = self.optimizer_factory(params=self.parameters(), fused=True, capturable=True)
         if self.scheduler_factory is None:

@@ -1,0 +1,96 @@
+"""Parsed tables as Parquet: written chunk by chunk, read back to the same :class:`RawTable`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ids_lightning.errors import DataError
+from ids_lightning.table import RawTable
+
+_FORMAT_KEY = b"ids_lightning"
+
+
+def _arrow_table(table: RawTable):
+    import pyarrow as pa
+
+    columns = {f"num:{n}": table.numeric[:, j] for j, n in enumerate(table.numeric_names)}
+    columns |= {f"cat:{n}": table.categorical[:, j].astype(str) for j, n in enumerate(table.categorical_names)}
+    columns |= {"label": table.labels.astype(str), "line": table.line, "source": table.source.astype(str)}
+    for key, values in table.meta.items():
+        columns[f"meta:{key}"] = (
+            values
+            if values.dtype != object
+            else np.array([None if v is None else str(v) for v in values], dtype=object)
+        )
+    return pa.table(columns)
+
+
+def write(tables: Iterable[RawTable], path: str | Path, fmt: str) -> dict:
+    """Write chunks to ``path`` (via a temp file, renamed at the end); return counts."""
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    writer, rows, skipped, names = None, 0, [], None
+    try:
+        for table in tables:
+            skipped.extend(table.skipped)
+            if len(table) == 0:
+                continue
+            arrow = _arrow_table(table)
+            if writer is None:
+                names = (table.numeric_names, table.categorical_names)
+                writer = pq.ParquetWriter(tmp, arrow.schema, compression="zstd")
+            writer.write_table(arrow)
+            rows += len(table)
+        if writer is None:
+            raise DataError(f"no data rows to write to {path}")
+        writer.add_key_value_metadata(
+            {
+                _FORMAT_KEY: json.dumps(
+                    {"format": fmt, "numeric": names[0], "categorical": names[1], "skipped": skipped}
+                ).encode()
+            }
+        )
+        writer.close()
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"rows": rows, "skipped": len(skipped)}
+
+
+def read(path: str | Path, fmt: str) -> RawTable:
+    """Read a file written by :func:`write`; refuse one of another dataset format."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    raw = (parquet.schema_arrow.metadata or {}).get(_FORMAT_KEY)
+    if raw is None:
+        raise DataError(f"{path}: not a Parquet file written by `python -m ids_lightning.prepare`")
+    info = json.loads(raw)
+    if info["format"] != fmt:
+        raise DataError(f"{path}: holds {info['format']} flows, not {fmt}")
+    data = parquet.read()
+    column = {name: data.column(name).to_numpy(zero_copy_only=False) for name in data.column_names}
+    n = data.num_rows
+    return RawTable(
+        numeric=np.column_stack([column[f"num:{c}"] for c in info["numeric"]]).reshape(n, len(info["numeric"])),
+        categorical=np.column_stack([column[f"cat:{c}"].astype(object) for c in info["categorical"]]).reshape(
+            n, len(info["categorical"])
+        ),
+        labels=column["label"].astype(object),
+        numeric_names=list(info["numeric"]),
+        categorical_names=list(info["categorical"]),
+        line=column["line"].astype(np.int64),
+        source=column["source"].astype(object),
+        skipped=[tuple(s) for s in info["skipped"]],
+        meta={
+            name[5:]: values.astype(object) if values.dtype.kind in "OUS" else values
+            for name, values in column.items()
+            if name.startswith("meta:")
+        },
+    )
