@@ -187,7 +187,7 @@ def to_table(chunk: TextChunk, layout: BotIoTLayout, source: str, report: RowRep
         if name in PORTS:
             bad |= values > 65535
         for i in np.flatnonzero(bad):
-            report(line[i], f"column {name!r}: {values[i]!r} is not a valid value")
+            report(line[i], f"column {name!r}: {float(values[i])!r} is not a valid value")
     meta: dict[str, np.ndarray] = {}
     if layout.category:
         meta["category"] = _labels(c[layout.category], layout.category, line, report)

@@ -44,6 +44,6 @@ def report_invalid_numbers(
     if non_negative:
         bad |= finite & (matrix < 0)
     for row, col in zip(*np.nonzero(bad)):
-        value = matrix[row, col]
+        value = float(matrix[row, col])
         why = "is not finite" if not np.isfinite(value) else "is negative"
         report(int(row), f"column {names[col]!r}: {value!r} {why}")

@@ -199,14 +199,13 @@ def _arrow_chunks(
     import pyarrow.csv as pcsv
 
     invalid: list[int] = []
+    pending: list[tuple[int, str]] = []  # reported after the batch: the handler must not raise
     width = len(layout.names)
 
     def on_invalid(row) -> str:
-        if row.text.startswith(comment):
-            invalid.append(row.number)
-            return "skip"
         invalid.append(row.number)
-        report(row.number, f"expected {width} fields, found {row.actual_columns}")
+        if not row.text.startswith(comment):
+            pending.append((row.number, f"expected {width} fields, found {row.actual_columns}"))
         return "skip"
 
     stream = pa.input_stream(str(path), compression="detect")
@@ -235,6 +234,9 @@ def _arrow_chunks(
     next_line = layout.skip_lines + 1
     seen_invalid = 0
     for batch in reader:
+        for number, reason in pending:
+            report(number, reason)
+        pending.clear()
         n = batch.num_rows
         # Data rows are the lines after the header that were not reported invalid.
         line, next_line, seen_invalid = _row_lines(n, next_line, invalid, seen_invalid)
@@ -259,6 +261,8 @@ def _arrow_chunks(
             else:
                 out[name] = column.to_numpy(zero_copy_only=False).astype(object)
         yield _finish(out, unset, line, report)
+    for number, reason in pending:
+        report(number, reason)
     if report.issues:  # invalid rows after the last batch
         empty = {
             name: np.empty(0, dtype=np.float64 if name in layout.numeric else object) for name in layout.output_names

@@ -68,7 +68,7 @@ def read(path: str | Path, fmt: str) -> RawTable:
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(path)
-    raw = (parquet.schema_arrow.metadata or {}).get(_FORMAT_KEY)
+    raw = (parquet.metadata.metadata or {}).get(_FORMAT_KEY)
     if raw is None:
         raise DataError(f"{path}: not a Parquet file written by `python -m ids_lightning.prepare`")
     info = json.loads(raw)

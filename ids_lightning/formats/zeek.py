@@ -190,7 +190,7 @@ def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -
             bad |= values > 65535
         kind = "port" if name.startswith("id.") else "count"
         for i in np.flatnonzero(bad):
-            report(line[i], f"field {name!r}: {values[i]!r} is not a valid {kind}")
+            report(line[i], f"field {name!r}: {float(values[i])!r} is not a valid {kind}")
     label = np.array([(v or "").strip().lower() for v in c["label"]], dtype=object)
     for i in np.flatnonzero(~np.isin(label, LABELS)):
         report(line[i], f"unknown label {c['label'][i]!r} (expected benign or malicious)")
