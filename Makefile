@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 ARGS ?=
 
-.PHONY: install train test test-slow bench lint format clean
+.PHONY: install train test test-slow bench bench-parse lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-slow: install
 ## seed protocol end to end -> outputs/bench/train.json (takes long on CPU; see README)
 bench: install
 	$(PY) -m ids_lightning.bench.train $(ARGS)
+
+## Zeek parser rows/s and peak memory vs pandas.read_csv -> outputs/bench/parse.json
+bench-parse: install
+	$(PY) -m ids_lightning.bench.parse $(ARGS)
 
 lint: install
 	$(PY) -m ruff check .

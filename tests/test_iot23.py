@@ -281,3 +281,16 @@ def test_random_split_is_stratified(data_dir):
     sizes = {s: sum(c.values()) for s, c in dm.stats["class_counts"].items()}
     assert sizes["train"] + sizes["val"] + sizes["test"] == 36259
     assert abs(sizes["test"] / 36259 - 0.15) < 0.002
+
+
+def test_prepared_parquet_feeds_the_datamodule_like_the_originals(data_dir, tmp_path):
+    from ids_lightning.prepare import prepare
+
+    inputs = sorted(IOT23.glob("*.gz")) + sorted((IOT23 / "csv_exports").glob("*.gz"))
+    results = prepare(inputs, tmp_path / "parquet", chunk_rows=5000)
+    assert [r["rows"] for r in results] == [452, 1374, 23145, 4426, 130, 3209, 3286, 237]
+    direct = datamodule(data_dir)
+    prepared = datamodule(data_dir, files=[str(tmp_path / "parquet" / "*.parquet")])
+    assert prepared.stats["class_counts"] == direct.stats["class_counts"]
+    for stage in ("train", "val", "test"):
+        assert all(a.equal(b) for a, b in zip(prepared.tensors[stage], direct.tensors[stage]))

@@ -78,6 +78,15 @@ def test_fast_dev_run_every_model_on_real_nsl_kdd(make_config, tmp_path, model):
         assert (tmp_path / name).is_file(), name
 
 
+@pytest.mark.parametrize("dataset", ["iot23", "bot_iot"])
+@pytest.mark.parametrize("model", MODELS)
+def test_fast_dev_run_every_model_on_iot23_and_bot_iot(make_config, tmp_path, dataset, model):
+    metrics = train(make_config(f"model={model}", f"dataset={dataset}", "debug=fast_dev_run"))
+    assert metrics["dataset"] == dataset and metrics["model"] == model
+    assert metrics["num_classes"] == (2 if dataset == "iot23" else 3)
+    assert (tmp_path / "metrics.json").is_file() and (tmp_path / "confusion_matrix.png").is_file()
+
+
 def test_short_run_checkpoints_tests_best_and_logs_to_tensorboard(make_config, tmp_path):
     metrics = train(make_config("debug=limit", "dataset.task=binary", "callbacks.progress_bar=null"))
     assert metrics["epochs_run"] == 3 and metrics["num_classes"] == 2

@@ -11,13 +11,16 @@ from ids_lightning.table import RawTable
 
 
 def resolve_files(patterns: list[str] | str, data_dir: Path, what: str) -> list[Path]:
-    """Expand glob patterns (relative to ``data_dir`` unless absolute); one clear error if none match."""
+    """Expand glob patterns (relative to ``data_dir`` unless absolute), in file-name order, so that
+    rows (and seeded splits) do not depend on how the patterns were written; one clear error if
+    none match."""
     patterns = [patterns] if isinstance(patterns, str) else list(patterns)
     found: list[Path] = []
     for pattern in patterns:
         base = Path(pattern).expanduser()
         matches = sorted(base.parent.glob(base.name)) if base.is_absolute() else sorted(data_dir.glob(pattern))
         found.extend(p for p in matches if p.is_file() and p not in found)
+    found.sort(key=lambda p: (p.name, str(p)))
     if not found:
         raise MissingDataError(
             f"no {what} files match {patterns} under {data_dir}. Put the files there (see the README, "

@@ -103,16 +103,17 @@ def custom_layout(column_map: dict) -> BotIoTLayout:
     )
 
 
-def _header(path: str | Path) -> list[str] | None:
+def _header(path: str | Path, required: bool) -> list[str] | None:
+    """The header row's names; None for a header-less file (the "Entire dataset" parts)."""
     with open_text(path) as handle:
         first = handle.readline().rstrip("\r\n")
     names = [name.strip().strip('"') for name in first.split(",")]
-    return names if {"category", "attack", "pkSeqID", "proto"} & set(names) else None
+    return names if required or {"category", "attack", "pkSeqID", "proto"} & set(names) else None
 
 
 def resolve(path: str | Path, layout: str = "auto", column_map: dict | None = None) -> tuple[str, BotIoTLayout, Layout]:
     """Pick the layout (by name, or ``auto`` from the header) and how to read the file."""
-    header = _header(path)
+    header = _header(path, required=layout == "custom")
     if layout == "custom":
         if not column_map:
             raise ValueError("dataset.layout=custom needs dataset.column_map")
