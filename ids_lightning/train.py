@@ -70,6 +70,7 @@ def train(cfg: DictConfig) -> dict:
         "fit_seconds": round(fit_seconds, 3),
         "n_params": sum(p.numel() for p in net.parameters()),
         **datamodule.stats,
+        **{k: v for cb in callbacks for k, v in getattr(cb, "summary", {}).items()},
     }
     atomic_write_json(output_dir / "metrics.json", summary)
     log_hparams(trainer.loggers, cfg, metrics)

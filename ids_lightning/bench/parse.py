@@ -15,10 +15,7 @@ Writes ``outputs/bench/parse.json`` and prints a table.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
-import subprocess
-import sys
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from ids_lightning.bench.common import build, measure
 from ids_lightning.config import PROJECT_ROOT
 from ids_lightning.fileio import atomic_write_json
 
@@ -57,29 +55,7 @@ rows = len(frame)
 
 
 def _measure(kind: str, path: Path, out: Path) -> dict:
-    code = (
-        "import resource, time, json\nstart = time.perf_counter()\n"
-        + _RUNNERS[kind].replace("PATH", repr(str(path))).replace("OUT", repr(str(out)))
-        + "\nprint(json.dumps({'rows': rows, 'seconds': time.perf_counter() - start,"
-        " 'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
-    if result.returncode:
-        raise RuntimeError(f"{kind} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def build(source: Path, repeats: int, target: Path) -> int:
-    """A Zeek log with the header of ``source`` and its data rows repeated ``repeats`` times."""
-    with gzip.open(source, "rt") as handle:
-        lines = handle.read().splitlines(keepends=True)
-    header = [line for line in lines if line.startswith("#") and not line.startswith("#close")]
-    rows = [line for line in lines if not line.startswith("#")]
-    with open(target, "w") as out:
-        out.writelines(header)
-        for _ in range(repeats):
-            out.writelines(rows)
-    return len(rows) * repeats
+    return measure(_RUNNERS[kind].replace("PATH", repr(str(path))).replace("OUT", repr(str(out))))
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -88,8 +64,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--repeats", type=int, nargs="+", default=[10, 40])
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "parse.json")
     args = parser.parse_args(argv)
-    import os
-
     data_dir = Path(args.data_dir or os.environ.get("IDS_DATA_DIR", "data"))
     results = []
     with tempfile.TemporaryDirectory() as tmp:

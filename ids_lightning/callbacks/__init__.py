@@ -1,5 +1,6 @@
 """Lightning callbacks of the project."""
 
+from ids_lightning.callbacks.export import OnnxExport
 from ids_lightning.callbacks.report import RunReport
 
-__all__ = ["RunReport"]
+__all__ = ["OnnxExport", "RunReport"]

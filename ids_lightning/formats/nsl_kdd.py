@@ -96,21 +96,25 @@ def task_labels(attack_names: np.ndarray, task: str) -> np.ndarray:
     raise ValueError(f"unknown NSL-KDD task {task!r}; expected one of {TASKS}")
 
 
-def parse_lines(lines: Iterable[str], source: str, first_line: int = 1, bad_rows: str = "error") -> RawTable:
+def parse_lines(
+    lines: Iterable[str], source: str, first_line: int = 1, bad_rows: str = "error", require_label: bool = True
+) -> RawTable:
     """Parse NSL-KDD rows; ``labels`` are attack names. Bad rows raise or are skipped and counted.
 
     A bad row has the wrong field count, a non-numeric, non-finite or negative number, or an
     attack name that NSL-KDD does not have. With ``bad_rows="error"`` the first one (by line)
-    raises :class:`MalformedRowError`.
+    raises :class:`MalformedRowError`. Without ``require_label`` (scoring unlabelled traffic)
+    rows of the 41 features alone are accepted too; their label is None.
     """
     if bad_rows not in ("error", "skip"):
         raise ValueError(f"bad_rows must be 'error' or 'skip', not {bad_rows!r}")
     issues: dict[int, str] = {}
     rows: list[list[str]] = []
     row_lines: list[int] = []
+    widths = (LABEL_FIELD + 1, LABEL_FIELD + 2) if require_label else (LABEL_FIELD, LABEL_FIELD + 1, LABEL_FIELD + 2)
     for line_no, text in enumerate(lines, start=first_line):
         fields = text.rstrip("\r\n").split(",")
-        if len(fields) not in (LABEL_FIELD + 1, LABEL_FIELD + 2):
+        if len(fields) not in widths:
             issues[line_no] = (
                 f"expected {LABEL_FIELD + 2} comma-separated fields (41 features, attack name, "
                 f"difficulty), found {len(fields)}"
@@ -124,15 +128,17 @@ def parse_lines(lines: Iterable[str], source: str, first_line: int = 1, bad_rows
     def report(row: int, reason: str) -> None:
         issues.setdefault(int(lines_arr[row]), reason)
 
-    columns = list(zip(*rows)) if rows else [()] * (LABEL_FIELD + 1)
+    columns = list(zip(*(r[:LABEL_FIELD] for r in rows))) if rows else [()] * LABEL_FIELD
     numeric = np.empty((len(rows), len(NUMERIC)), dtype=np.float64)
     for out_col, idx in enumerate(_NUMERIC_IDX):
         numeric[:, out_col] = to_float_column(columns[idx], FEATURES[idx], report)
     report_invalid_numbers(numeric, NUMERIC, report)
     categorical = np.array([columns[idx] for idx in _CATEGORICAL_IDX], dtype=object).T
     categorical = categorical.reshape(len(rows), len(CATEGORICAL))
-    attacks = np.array([name.strip().rstrip(".") for name in columns[LABEL_FIELD]], dtype=object)
-    for row in np.flatnonzero([name not in ATTACK_FAMILY for name in attacks]):
+    attacks = np.array(
+        [row[LABEL_FIELD].strip().rstrip(".") if len(row) > LABEL_FIELD else None for row in rows], dtype=object
+    )
+    for row in np.flatnonzero([name is not None and name not in ATTACK_FAMILY for name in attacks]):
         report(int(row), f"unknown attack name {attacks[row]!r}")
 
     if issues and bad_rows == "error":

@@ -113,12 +113,12 @@ def detect(path: str | Path) -> str:
         first = handle.readline()
     if first.startswith("#separator"):
         return "zeek"
-    if "uid" in first and "label" in first:
+    if "uid" in first and "proto" in first:
         return "csv"
     raise DataError(f"{path}:1: neither a Zeek log (#separator header) nor an IoT-23 CSV export header")
 
 
-def layout_of(path: str | Path) -> Layout:
+def layout_of(path: str | Path, require_labels: bool = True) -> Layout:
     """Read the header: Zeek ``#``-lines (separator, unset/empty tokens, ``#fields``) or a CSV row."""
     kind = detect(path)
     with open_text(path) as handle:
@@ -155,17 +155,23 @@ def layout_of(path: str | Path) -> Layout:
                 split_last="   " if split_names else None,
                 split_names=split_names,
             )
-    missing = [f for f in REQUIRED if f not in layout.output_names]
+    needed = REQUIRED if require_labels else [f for f in REQUIRED if f not in ("label", "detailed-label")]
+    missing = [f for f in needed if f not in layout.output_names]
     if missing:
         raise DataError(f"{path}:{fields_line}: field list lacks {missing} (found {layout.output_names})")
     return layout
 
 
 def iter_tables(
-    path: str | Path, chunk_rows: int = 1_000_000, bad_rows: str = "error", engine: str = "auto"
+    path: str | Path,
+    chunk_rows: int = 1_000_000,
+    bad_rows: str = "error",
+    engine: str = "auto",
+    require_labels: bool = True,
 ) -> Iterator[RawTable]:
-    """Stream a Zeek log or CSV export as :class:`RawTable` chunks (labels: benign/malicious)."""
-    layout = layout_of(path)
+    """Stream a Zeek log or CSV export as :class:`RawTable` chunks (labels: benign/malicious;
+    None for an unlabelled log when ``require_labels`` is off)."""
+    layout = layout_of(path, require_labels)
     report = RowReporter(str(path), bad_rows)
     capture = capture_name(path)
     for chunk in read_chunks(path, layout, chunk_rows, bad_rows, engine):
@@ -191,13 +197,16 @@ def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -
         kind = "port" if name.startswith("id.") else "count"
         for i in np.flatnonzero(bad):
             report(line[i], f"field {name!r}: {float(values[i])!r} is not a valid {kind}")
-    label = np.array([(v or "").strip().lower() for v in c["label"]], dtype=object)
-    for i in np.flatnonzero(~np.isin(label, LABELS)):
-        report(line[i], f"unknown label {c['label'][i]!r} (expected benign or malicious)")
-    detailed = np.array(
-        [d.strip() if d and d.strip() not in ("", UNSET) else lab for d, lab in zip(c["detailed-label"], label)],
-        dtype=object,
-    )
+    if "label" in c:
+        label = np.array([(v or "").strip().lower() for v in c["label"]], dtype=object)
+        for i in np.flatnonzero(~np.isin(label, LABELS)):
+            report(line[i], f"unknown label {c['label'][i]!r} (expected benign or malicious)")
+        details = c.get("detailed-label", np.full(len(line), None, dtype=object))
+        detailed = np.array(
+            [d.strip() if d and d.strip() not in ("", UNSET) else lab for d, lab in zip(details, label)], dtype=object
+        )
+    else:  # an unlabelled log from a live sensor
+        label = detailed = np.full(len(line), None, dtype=object)
     numeric = np.column_stack(
         [c[name] for name in COUNTS] + [c["id.orig_p"], c["id.resp_p"], history_features(c["history"])]
     )

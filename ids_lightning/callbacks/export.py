@@ -1,0 +1,207 @@
+"""Export the best checkpoint's net to ONNX (fp32 and int8), verified on real rows.
+
+At fit end the run folder gets ``model.onnx`` (input ``features [batch, num_features]``, output
+``probabilities [batch, num_classes]``, dynamic batch axis, opset pinned), ``model.int8.onnx``
+and ``bench_rows.npy`` / ``bench_labels.npy`` (preprocessed real test rows for the edge
+benchmark). With ``preprocess.json`` (which holds the class names) the folder alone is enough to
+score new data. Nothing is assumed: onnxruntime and torch outputs are compared on test rows at
+several batch sizes, and the results go to ``metrics.json`` under ``onnx/``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+CHECK_BATCH_SIZES = (1, 7, 64, 1000)
+
+
+class ProbabilityHead(nn.Module):
+    """Net plus the module's own logits-to-probabilities step, so ONNX outputs probabilities."""
+
+    def __init__(self, net: nn.Module, binary: bool):
+        super().__init__()
+        self.net, self.binary = net, binary
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        logits = self.net(features)
+        if self.binary:
+            positive = torch.sigmoid(logits)
+            return torch.cat([1 - positive, positive], dim=1)
+        return torch.softmax(logits, dim=1)
+
+
+def export_onnx(model: nn.Module, num_features: int, path: Path) -> None:
+    """TorchScript-based exporter: it keeps the batch axis of (bi)LSTMs dynamic, which the
+    dynamo exporter of torch 2.13 fixes to the example's batch size."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.zeros(1, num_features),),
+            str(path),
+            input_names=["features"],
+            output_names=["probabilities"],
+            opset_version=OPSET,
+            dynamo=False,
+            dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}},
+        )
+
+
+class OnnxExport(L.Callback):
+    """Export, verify and quantise the best checkpoint's net at fit end."""
+
+    def __init__(
+        self,
+        output_dir: str,
+        verify_rows: int = 4096,
+        calibration_rows: int = 1024,
+        bench_rows: int = 4096,
+        quantize: bool = True,
+    ):
+        self.output_dir = Path(output_dir)
+        self.verify_rows, self.calibration_rows, self.bench_rows = verify_rows, calibration_rows, bench_rows
+        self.quantize = quantize
+        self.summary: dict = {}
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or trainer.datamodule is None:
+            return
+        net = self._best_net(trainer, pl_module)
+        model = ProbabilityHead(net, pl_module.binary).eval()
+        tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in trainer.datamodule.tensors.items()}
+        num_features = tensors["test"][0].shape[1]
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        fp32 = self.output_dir / "model.onnx"
+        export_onnx(model, num_features, fp32)
+        self.summary = self._verify(model, fp32, tensors["test"])
+        np.save(self.output_dir / "bench_rows.npy", tensors["test"][0][: self.bench_rows].numpy())
+        np.save(self.output_dir / "bench_labels.npy", tensors["test"][1][: self.bench_rows].numpy())
+        if self.quantize:
+            self.summary |= self._quantize(fp32, tensors)
+        log.info("ONNX export: %s", self.summary)
+
+    def _best_net(self, trainer: L.Trainer, pl_module: L.LightningModule) -> nn.Module:
+        net = copy.deepcopy(pl_module.net).cpu()
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        if best:
+            load_net_weights(net, Path(best))
+        else:
+            log.warning("no best checkpoint: exporting the final weights")
+        return net.eval()
+
+    def _verify(self, model: nn.Module, path: Path, test: tuple[torch.Tensor, torch.Tensor]) -> dict:
+        from ids_lightning.edge.runtime import session
+
+        x = test[0][: self.verify_rows]
+        ort = session(path)
+        with torch.no_grad():
+            expected = model(x).numpy()
+        got = np.concatenate([ort.run(None, {"features": chunk.numpy()})[0] for chunk in x.split(1000)])
+        for batch in CHECK_BATCH_SIZES:  # a fixed batch axis would fail here
+            rows = x[:batch].numpy()
+            np.testing.assert_allclose(ort.run(None, {"features": rows})[0], expected[: len(rows)], atol=1e-4)
+        full = _accuracy(ort, *test)
+        return {
+            "onnx/opset": OPSET,
+            "onnx/verify_rows": len(x),
+            "onnx/batch_sizes_checked": list(CHECK_BATCH_SIZES),
+            "onnx/max_abs_diff": float(np.abs(got - expected).max()),
+            "onnx/argmax_agreement": float((got.argmax(1) == expected.argmax(1)).mean()),
+            "onnx/argmax_identical": bool((got.argmax(1) == expected.argmax(1)).all()),
+            "onnx/fp32_test_acc": full,
+            "onnx/fp32_bytes": path.stat().st_size,
+        }
+
+    def _quantize(self, fp32: Path, tensors: dict) -> dict:
+        """Dynamic and static (calibrated on training rows) int8; keep the one with the better
+        validation accuracy (never the test set)."""
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            QuantFormat,
+            QuantType,
+            quantize_dynamic,
+            quantize_static,
+        )
+
+        from ids_lightning.edge.runtime import session
+
+        candidates = {
+            "dynamic": self.output_dir / ".model.int8.dynamic.onnx",
+            "static": self.output_dir / ".model.int8.static.onnx",
+        }
+        quantize_dynamic(str(fp32), str(candidates["dynamic"]), weight_type=QuantType.QInt8)
+        rows = tensors["train"][0]
+        calibration = rows[
+            torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[: self.calibration_rows]
+        ]
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self.batches = iter([{"features": b.numpy()} for b in calibration.split(64)])
+
+            def get_next(self):
+                return next(self.batches, None)
+
+        try:
+            quantize_static(
+                str(fp32),
+                str(candidates["static"]),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+        except Exception as err:
+            log.warning("static int8 quantisation failed, keeping dynamic: %s", err)
+            candidates.pop("static")
+        val_acc = {name: _accuracy(session(path), *tensors["val"]) for name, path in candidates.items()}
+        chosen = max(val_acc, key=val_acc.get)
+        target = self.output_dir / "model.int8.onnx"
+        candidates[chosen].replace(target)
+        for path in candidates.values():
+            path.unlink(missing_ok=True)
+        return {
+            "onnx/int8_method": chosen,
+            **{f"onnx/int8_val_acc/{name}": acc for name, acc in val_acc.items()},
+            "onnx/int8_test_acc": _accuracy(session(target), *tensors["test"]),
+            "onnx/int8_bytes": target.stat().st_size,
+        }
+
+
+def load_net_weights(net: nn.Module, checkpoint: Path) -> nn.Module:
+    """The ``net.*`` weights of a Lightning checkpoint (loaded with ``weights_only=True``)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+    net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    return net
+
+
+def load_best_model(run_dir: Path) -> nn.Module:
+    """Rebuild a run's net from its saved config and best checkpoint, as the exported model."""
+    import hydra
+    from omegaconf import OmegaConf
+
+    from ids_lightning.preprocess import Preprocessor
+
+    pre = Preprocessor.load(run_dir / "preprocess.json")
+    config = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    net = hydra.utils.instantiate(config.model.net, num_features=pre.num_features, num_classes=len(pre.class_names))
+    checkpoints = sorted(p for p in (run_dir / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt")
+    checkpoints = checkpoints or [run_dir / "checkpoints" / "last.ckpt"]
+    load_net_weights(net, checkpoints[-1])
+    return ProbabilityHead(net, len(pre.class_names) == 2).eval()
+
+
+def _accuracy(ort, x: torch.Tensor, y: torch.Tensor) -> float:
+    predictions = np.concatenate([ort.run(None, {"features": c.numpy()})[0].argmax(1) for c in x.split(4096)])
+    return float((predictions == y.numpy()).mean())

@@ -1,0 +1,229 @@
+"""Inference benchmark of a run folder on this machine (a Pi, a Jetson, a laptop).
+
+``python -m ids_lightning.edge.bench RUN_DIR`` measures, on the real preprocessed test rows the
+run saved (``bench_rows.npy``), for ``model.onnx`` and ``model.int8.onnx``, with one thread and
+with all cores: batch-1 latency (p50/p95/p99), throughput at several batch sizes, peak RSS of a
+process that only loads and runs that model, and the model's file size; where torch is
+installed, torch eager on the same rows for a ratio. Writes ``RUN_DIR/bench.json`` and prints a
+table. Needs only numpy and onnxruntime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ids_lightning.edge.runtime import cpu_count
+from ids_lightning.fileio import atomic_write_json
+
+MODELS = {"onnx_fp32": "model.onnx", "onnx_int8": "model.int8.onnx"}
+
+
+def _measure(predict, rows: np.ndarray, batches: list[int], latency_calls: int, seconds: float) -> dict:
+    """Batch-1 latency percentiles over single real rows, then rows/s per batch size."""
+    for i in range(20):
+        predict(rows[i % len(rows)][None])
+    times = np.empty(latency_calls)
+    for i in range(latency_calls):
+        row = rows[i % len(rows)][None]
+        started = time.perf_counter_ns()
+        predict(row)
+        times[i] = time.perf_counter_ns() - started
+    result = {f"batch1_p{q}_us": round(float(np.percentile(times, q)) / 1000, 2) for q in (50, 95, 99)}
+    throughput = {}
+    for batch in batches:
+        chunk = np.ascontiguousarray(np.resize(rows, (batch, rows.shape[1])))
+        predict(chunk)
+        done, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds or done == 0:
+            predict(chunk)
+            done += batch
+        throughput[str(batch)] = round(done / elapsed)
+    result["rows_per_s"] = throughput
+    return result
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024) if platform.system() == "Darwin" else peak / 1024, 1)
+
+
+def _onnx_worker(path: str, threads: int, rows: np.ndarray, labels: np.ndarray, options: dict, queue) -> None:
+    from ids_lightning.edge.runtime import session
+
+    ort = session(path, threads)
+
+    def predict(x):
+        return ort.run(None, {"features": x})[0]
+
+    result = _measure(predict, rows, **options)
+    result["accuracy"] = float((predict(rows).argmax(1) == labels).mean())
+    result["peak_rss_mb"] = _peak_rss_mb()
+    queue.put(result)
+
+
+def _torch_worker(run_dir: str, threads: int, rows: np.ndarray, labels: np.ndarray, options: dict, queue) -> None:
+    import torch
+
+    from ids_lightning.callbacks.export import load_best_model
+
+    torch.set_num_threads(threads)
+    model = load_best_model(Path(run_dir))
+
+    @torch.inference_mode()
+    def predict(x):
+        return model(torch.from_numpy(x)).numpy()
+
+    result = _measure(predict, rows, **options)
+    result["accuracy"] = float((predict(rows).argmax(1) == labels).mean())
+    result["peak_rss_mb"] = _peak_rss_mb()
+    queue.put(result)
+
+
+def _in_child(target, *args) -> dict:
+    """Run one measurement in a fresh process, so its peak RSS is its own."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=target, args=(*args, queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def bench(
+    run_dir: str | Path,
+    batches: list[int],
+    threads: list[int],
+    latency_calls: int = 2000,
+    seconds: float = 1.0,
+    with_torch: bool = True,
+) -> dict:
+    run_dir = Path(run_dir)
+    rows = np.load(run_dir / "bench_rows.npy", allow_pickle=False)
+    labels = np.load(run_dir / "bench_labels.npy", allow_pickle=False)
+    options = {"batches": batches, "latency_calls": latency_calls, "seconds": seconds}
+    results = []
+    for name, file in MODELS.items():
+        path = run_dir / file
+        if not path.is_file():
+            continue
+        for n in threads:
+            measured = _in_child(_onnx_worker, str(path), n, rows, labels, options)
+            results.append({"engine": name, "threads": n, "model_bytes": path.stat().st_size, **measured})
+    if with_torch and torch_available():
+        for n in threads:
+            measured = _in_child(_torch_worker, str(run_dir), n, rows, labels, options)
+            results.append({"engine": "torch_eager", "threads": n, **measured})
+    report = {
+        "run": str(run_dir),
+        "machine": _machine(),
+        "cores": cpu_count(),
+        "rows": len(rows),
+        "rows_source": "bench_rows.npy: preprocessed test rows saved by the run",
+        "results": results,
+        "ratios": _ratios(results),
+    }
+    atomic_write_json(run_dir / "bench.json", report)
+    return report
+
+
+def _ratios(results: list[dict]) -> dict:
+    """fp32 ONNX vs torch eager (batch-1 p50 and largest-batch throughput), per thread count."""
+    by = {(r["engine"], r["threads"]): r for r in results}
+    out = {}
+    for (engine, threads), row in by.items():
+        torch_row = by.get(("torch_eager", threads))
+        if engine == "torch_eager" or torch_row is None:
+            continue
+        biggest = max(row["rows_per_s"], key=int)
+        out[f"{engine}_vs_torch/threads_{threads}/batch1_speedup"] = round(
+            torch_row["batch1_p50_us"] / row["batch1_p50_us"], 2
+        )
+        out[f"{engine}_vs_torch/threads_{threads}/batch{biggest}_speedup"] = round(
+            row["rows_per_s"][biggest] / torch_row["rows_per_s"][biggest], 2
+        )
+    return out
+
+
+def _machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model")):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model} ({platform.machine()}, {platform.system()})"
+
+
+def format_table(report: dict) -> str:
+    batches = list(report["results"][0]["rows_per_s"]) if report["results"] else []
+    header = [
+        "engine",
+        "threads",
+        "p50 µs",
+        "p95 µs",
+        "p99 µs",
+        *[f"rows/s @{b}" for b in batches],
+        "RSS MB",
+        "size KB",
+        "acc",
+    ]
+    lines = [header]
+    for r in report["results"]:
+        size = f"{r['model_bytes'] / 1024:.0f}" if "model_bytes" in r else "-"
+        lines.append(
+            [
+                r["engine"],
+                str(r["threads"]),
+                f"{r['batch1_p50_us']:.0f}",
+                f"{r['batch1_p95_us']:.0f}",
+                f"{r['batch1_p99_us']:.0f}",
+                *[f"{r['rows_per_s'][b]:,}" for b in batches],
+                f"{r['peak_rss_mb']:.0f}",
+                size,
+                f"{r['accuracy']:.4f}",
+            ]
+        )
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    text = [f"{report['machine']}, {report['cores']} cores, {report['rows']} real test rows"]
+    text += ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in lines]
+    text += [f"{k}: {v}" for k, v in report["ratios"].items()]
+    return "\n".join(text)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 256, 1024])
+    parser.add_argument("--threads", nargs="+", default=["1", "all"], help="thread counts; 'all' = every core")
+    parser.add_argument("--latency-calls", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=1.0, help="time per throughput measurement")
+    parser.add_argument("--no-torch", action="store_true", help="skip the torch eager comparison")
+    args = parser.parse_args(argv)
+    threads = sorted({cpu_count() if t == "all" else int(t) for t in args.threads})
+    report = bench(args.run_dir, args.batches, threads, args.latency_calls, args.seconds, not args.no_torch)
+    print(format_table(report))
+    print(f"written to {Path(args.run_dir) / 'bench.json'}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Score a flow file with a run folder's preprocessing and ONNX model, streaming, no torch.
+
+``python -m ids_lightning.detect --run RUN_DIR --input FILE --output alerts.jsonl`` reads
+NSL-KDD rows, IoT-23 Zeek logs or CSV exports, or BoT-IoT CSVs in chunks (memory does not grow
+with the file), writes one JSON line per record (``line``, ``pred``, ``prob``, ``label``,
+``unknown`` and the flow's identifying fields) and prints a summary. Malformed lines never stop
+the stream: they are counted and listed with their line numbers in the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from ids_lightning.edge.runtime import Run, load_run
+from ids_lightning.errors import DataError
+from ids_lightning.fileio import atomic_write_json, open_text
+from ids_lightning.formats import bot_iot, nsl_kdd, zeek
+from ids_lightning.table import RawTable
+
+FORMATS = ("auto", "nsl_kdd", "zeek", "iot23_csv", "bot_iot")
+BENIGN = {"normal", "benign"}
+ID_FIELDS = {
+    "zeek": ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"),
+    "bot_iot": ("pkSeqID", "saddr", "sport", "daddr", "dport"),
+}
+MAX_LISTED_SKIPS = 1000
+
+
+def detect_format(path: Path, dataset: str) -> str:
+    if dataset == "nsl_kdd":
+        return "nsl_kdd"
+    if dataset == "iot23":
+        return "zeek" if zeek.detect(path) == "zeek" else "iot23_csv"
+    if dataset == "bot_iot":
+        return "bot_iot"
+    raise DataError(f"cannot guess the input format for a {dataset} run; pass --format")
+
+
+def iter_tables(path: Path, fmt: str, chunk_rows: int) -> Iterator[RawTable]:
+    """Chunks of parsed records; bad lines are skipped and listed, never fatal."""
+    if fmt == "nsl_kdd":
+        with open_text(path) as handle:
+            first = 1
+            while lines := list(islice(handle, chunk_rows)):
+                yield nsl_kdd.parse_lines(lines, str(path), first, bad_rows="skip", require_label=False)
+                first += len(lines)
+    elif fmt in ("zeek", "iot23_csv"):
+        yield from zeek.iter_tables(path, chunk_rows, bad_rows="skip", require_labels=False)
+    elif fmt == "bot_iot":
+        yield from bot_iot.iter_tables(path, chunk_rows=chunk_rows, bad_rows="skip")
+    else:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+
+
+def true_labels(table: RawTable, fmt: str, run: Run) -> np.ndarray:
+    """Each record's class under the run's task, or None when the file has no label for it."""
+    task, classes = run.preprocessor.task, run.class_names
+    if fmt == "nsl_kdd":
+        has = np.array([a is not None for a in table.labels])
+        out = np.full(len(table), None, dtype=object)
+        if has.any():
+            out[has] = nsl_kdd.task_labels(table.labels[has], task)
+        return out
+    if fmt == "bot_iot":
+        return bot_iot.task_labels(table, task)
+    labels = table.labels if task == "binary" else table.meta["detailed_label"]
+    if task == "detailed" and "other" in classes:  # labels folded into "other" at training time
+        labels = np.array([v if v is None or v in classes else "other" for v in labels], dtype=object)
+    return labels
+
+
+def detect(
+    run_dir: str | Path,
+    input_path: str | Path,
+    output: str | Path,
+    fmt: str = "auto",
+    model: str = "model.onnx",
+    chunk_rows: int = 20_000,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict:
+    """Score ``input_path``; write alerts to ``output`` and ``<output>.summary.json``; return the summary."""
+    run = load_run(run_dir, model, threads)
+    input_path, output = Path(input_path), Path(output)
+    fmt = detect_format(input_path, run.preprocessor.dataset) if fmt == "auto" else fmt
+    classes = run.class_names
+    index = {name: i for i, name in enumerate(classes)}
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    predicted, skipped, skipped_count = Counter(), [], 0
+    records = unknown_count = outside_classes = 0
+    started = time.perf_counter()
+    with open(output, "w", encoding="utf-8") as out:
+        for table in iter_tables(input_path, fmt, chunk_rows):
+            skipped_count += len(table.skipped)
+            skipped.extend(table.skipped[: max(0, MAX_LISTED_SKIPS - len(skipped))])
+            if len(table) == 0:
+                continue
+            x, unknown = run.preprocessor.transform(table)
+            probabilities = run.probabilities(x)
+            best = probabilities.argmax(axis=1)
+            labels = true_labels(table, fmt, run)
+            ids = [
+                (name, table.meta[name])
+                for name in ID_FIELDS.get(fmt if fmt != "iot23_csv" else "zeek", ())
+                if name in table.meta
+            ]
+            for i in range(len(table)):
+                record = {
+                    "line": int(table.line[i]),
+                    "pred": classes[best[i]],
+                    "prob": round(float(probabilities[i, best[i]]), 6),
+                    "label": labels[i],
+                    "unknown": bool(unknown[i]),
+                }
+                for name, values in ids:
+                    value = values[i]
+                    record[name] = value.item() if isinstance(value, np.generic) else value
+                out.write(json.dumps(record) + "\n")
+            predicted.update(classes[b] for b in best)
+            unknown_count += int(unknown.sum())
+            known = np.array([label in index for label in labels])
+            outside_classes += int(sum(1 for label in labels if label is not None and label not in index))
+            if known.any():
+                truth = np.array([index[label] for label in labels[known]])
+                np.add.at(confusion, (truth, best[known]), 1)
+            records += len(table)
+            if progress:
+                rate = records / max(time.perf_counter() - started, 1e-9)
+                print(
+                    f"\rscored {records:,} records ({skipped_count:,} skipped), {rate:,.0f} records/s",
+                    end="",
+                    file=sys.stderr,
+                )
+    if progress:
+        print(file=sys.stderr)
+    seconds = time.perf_counter() - started
+    summary = {
+        "input": str(input_path),
+        "format": fmt,
+        "run": str(run.folder),
+        "model": model,
+        "records": records,
+        "skipped": skipped_count,
+        "skipped_lines": [{"line": line, "reason": reason} for _, line, reason in skipped],
+        "predicted": dict(predicted),
+        "alerts": {k: v for k, v in predicted.items() if k.lower() not in BENIGN},
+        "unknown_category_records": unknown_count,
+        "seconds": round(seconds, 3),
+        "records_per_s": round(records / seconds, 1) if seconds > 0 else None,
+    }
+    labelled = int(confusion.sum())
+    if labelled:
+        hits = np.diag(confusion)
+        support, guessed = confusion.sum(1), confusion.sum(0)
+        present = (support + guessed) > 0
+        f1 = 2 * hits / np.maximum(support + guessed, 1)
+        summary |= {
+            "labelled_records": labelled,
+            "labels_outside_classes": outside_classes,
+            "accuracy": float(hits.sum() / labelled),
+            "f1_macro": float(f1[present].mean()),
+        }
+    atomic_write_json(output.with_name(output.name + ".summary.json"), summary)
+    return summary
+
+
+def print_summary(summary: dict) -> None:
+    print(
+        f"{summary['records']:,} records scored from {summary['input']} ({summary['format']}) "
+        f"in {summary['seconds']:.1f} s ({summary['records_per_s']:,} records/s)"
+    )
+    print("alerts per class: " + (", ".join(f"{k} {v:,}" for k, v in sorted(summary["alerts"].items())) or "none"))
+    print(f"records with a category unseen in training: {summary['unknown_category_records']:,}")
+    print(f"skipped lines: {summary['skipped']:,}")
+    for item in summary["skipped_lines"][:20]:
+        print(f"  line {item['line']}: {item['reason']}")
+    if summary["skipped"] > 20:
+        print(f"  ... all listed (up to {MAX_LISTED_SKIPS}) in the summary JSON")
+    if "accuracy" in summary:
+        print(
+            f"labelled records: {summary['labelled_records']:,}; accuracy {summary['accuracy']:.4f}, "
+            f"macro-F1 {summary['f1_macro']:.4f}"
+            + (
+                f"; {summary['labels_outside_classes']:,} labels outside the run's classes"
+                if summary["labels_outside_classes"]
+                else ""
+            )
+        )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", required=True, help="run folder (preprocess.json, model.onnx)")
+    parser.add_argument("--input", required=True, type=Path)
+    parser.add_argument("--format", choices=FORMATS, default="auto")
+    parser.add_argument("--output", type=Path, default=Path("alerts.jsonl"))
+    parser.add_argument("--model", default="model.onnx", help="model.onnx or model.int8.onnx")
+    parser.add_argument("--chunk-rows", type=int, default=20_000)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    summary = detect(args.run, args.input, args.output, args.format, args.model, args.chunk_rows, args.threads)
+    print_summary(summary)
+    return summary
+
+
+if __name__ == "__main__":
+    main()

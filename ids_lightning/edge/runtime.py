@@ -1,0 +1,70 @@
+"""Load a run folder for inference: preprocessing JSON + ONNX model, checked against each other."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ids_lightning.errors import DataError
+from ids_lightning.preprocess import Preprocessor
+
+
+def session(path: str | Path, threads: int | None = None):
+    """An onnxruntime CPU session; ``threads`` caps intra-op threads (None: all cores)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+@dataclass
+class Run:
+    """What a run folder holds for scoring: preprocessing, class names, an ONNX session."""
+
+    folder: Path
+    preprocessor: Preprocessor
+    model_path: Path
+    session: object
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.preprocessor.class_names
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"features": np.ascontiguousarray(features, dtype=np.float32)})[0]
+
+
+def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None = None) -> Run:
+    """Open ``folder``; refuse files that do not fit together, with a message that says how."""
+    folder = Path(folder)
+    for name in ("preprocess.json", model):
+        if not (folder / name).is_file():
+            raise DataError(f"{folder}: no {name}; is this a run folder of a finished training run?")
+    preprocessor = Preprocessor.load(folder / "preprocess.json")
+    ort = session(folder / model, threads)
+    inputs, outputs = ort.get_inputs(), ort.get_outputs()
+    if [i.name for i in inputs] != ["features"] or [o.name for o in outputs] != ["probabilities"]:
+        raise DataError(f"{folder / model}: expected input 'features' and output 'probabilities'")
+    width, classes = inputs[0].shape[1], outputs[0].shape[1]
+    if width != preprocessor.num_features:
+        raise DataError(
+            f"{folder}: {model} takes {width} features but preprocess.json makes {preprocessor.num_features}"
+        )
+    if isinstance(classes, int) and classes != len(preprocessor.class_names):
+        raise DataError(
+            f"{folder}: {model} scores {classes} classes but preprocess.json names "
+            f"{len(preprocessor.class_names)}: {preprocessor.class_names}"
+        )
+    return Run(folder, preprocessor, folder / model, ort)
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
