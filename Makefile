@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 ARGS ?=
 
-.PHONY: install train test test-slow bench bench-parse lint format clean
+.PHONY: install train test test-slow bench bench-parse edge-bench lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench: install
 ## Zeek parser rows/s and peak memory vs pandas.read_csv -> outputs/bench/parse.json
 bench-parse: install
 	$(PY) -m ids_lightning.bench.parse $(ARGS)
+
+## ONNX inference benchmark of a run folder: make edge-bench RUN=outputs/runs/<run>
+edge-bench: install
+	@test -n "$(RUN)" || { echo "usage: make edge-bench RUN=outputs/runs/<run folder>"; exit 2; }
+	$(PY) -m ids_lightning.edge.bench $(RUN) $(ARGS)
 
 lint: install
 	$(PY) -m ruff check .

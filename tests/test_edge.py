@@ -1,0 +1,167 @@
+"""ONNX export, the edge benchmark and the streaming detector, on real data."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from ids_lightning.config import PROJECT_ROOT, compose
+from ids_lightning.edge.bench import bench, format_table
+from ids_lightning.edge.detect import detect
+from ids_lightning.edge.runtime import load_run
+from ids_lightning.errors import DataError
+from ids_lightning.train import train
+from tests.conftest import DATA_DIR, NSL_KDD_TEST
+
+BLOCKED = [
+    "torch",
+    "lightning",
+    "pytorch_lightning",
+    "torchmetrics",
+    "pandas",
+    "pyarrow",
+    "hydra",
+    "omegaconf",
+    "sklearn",
+    "imblearn",
+    "matplotlib",
+    "rich",
+]
+
+
+@pytest.fixture(scope="module")
+def nsl_run(tmp_path_factory, data_dir):
+    """A short cnn_lstm run whose test covers all of KDDTest+."""
+    folder = tmp_path_factory.mktemp("nsl_run")
+    overrides = [
+        "debug=limit",
+        "trainer.limit_test_batches=1.0",
+        "logger=none",
+        "callbacks.progress_bar=null",
+        "trainer.enable_progress_bar=false",
+    ]
+    metrics = train(compose(overrides, folder, data_dir=DATA_DIR))
+    return folder, metrics
+
+
+@pytest.fixture(scope="module")
+def iot_run(tmp_path_factory, data_dir):
+    folder = tmp_path_factory.mktemp("iot_run")
+    overrides = [
+        "dataset=iot23",
+        "debug=limit",
+        "logger=none",
+        "callbacks.progress_bar=null",
+        "trainer.enable_progress_bar=false",
+    ]
+    return folder, train(compose(overrides, folder, data_dir=DATA_DIR))
+
+
+def test_export_is_verified_and_int8_recorded(nsl_run):
+    folder, metrics = nsl_run
+    assert metrics["onnx/max_abs_diff"] < 1e-4 and metrics["onnx/argmax_identical"]
+    assert metrics["onnx/batch_sizes_checked"] == [1, 7, 64, 1000]
+    assert metrics["onnx/int8_method"] in ("dynamic", "static")
+    assert metrics["onnx/int8_bytes"] <= metrics["onnx/fp32_bytes"] / 3
+    assert abs(metrics["onnx/fp32_test_acc"] - metrics["test/acc"]) < 1e-3
+    for name in ("model.onnx", "model.int8.onnx", "preprocess.json", "bench_rows.npy", "bench_labels.npy"):
+        assert (folder / name).is_file(), name
+
+
+def test_detector_on_kddtest_reproduces_the_reported_test_accuracy(nsl_run, tmp_path):
+    folder, metrics = nsl_run
+    summary = detect(folder, NSL_KDD_TEST, tmp_path / "alerts.jsonl", progress=False)
+    assert summary["records"] == 22544 and summary["skipped"] == 0
+    assert summary["accuracy"] == pytest.approx(metrics["test/acc"], abs=2e-4)
+    first = json.loads((tmp_path / "alerts.jsonl").open().readline())
+    assert set(first) == {"line", "pred", "prob", "label", "unknown"} and first["line"] == 1
+    assert json.loads((tmp_path / "alerts.jsonl.summary.json").read_text())["records"] == 22544
+
+
+def test_detector_counts_malformed_lines_and_flags_unknown_categories(nsl_run, tmp_path):
+    folder, _ = nsl_run
+    with gzip.open(NSL_KDD_TEST, "rt") as handle:
+        lines = [next(handle) for _ in range(50)]
+    lines[3] = "garbage,line\n"
+    lines[7] = lines[7].replace(",tcp,", ",martian,", 1)
+    lines[9] = lines[9].rsplit(",", 2)[0] + "\n"  # features only, no label: still scored
+    source = tmp_path / "rows.txt"
+    source.write_text("".join(lines))
+    summary = detect(folder, source, tmp_path / "alerts.jsonl", progress=False)
+    assert summary["records"] == 49 and summary["skipped"] == 1
+    assert summary["skipped_lines"][0]["line"] == 4
+    records = {r["line"]: r for r in map(json.loads, (tmp_path / "alerts.jsonl").open())}
+    assert 4 not in records and records[8]["unknown"] and records[10]["label"] is None
+    assert summary["labelled_records"] == 48
+
+
+def test_detector_on_iot23_zeek_log_and_csv_export(iot_run, tmp_path):
+    folder, _ = iot_run
+    zeek_log = DATA_DIR / "iot23" / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz"
+    summary = detect(folder, zeek_log, tmp_path / "a.jsonl", progress=False)
+    assert summary["format"] == "zeek" and summary["records"] == 4426 and summary["labelled_records"] == 4426
+    record = json.loads((tmp_path / "a.jsonl").open().readline())
+    assert {"uid", "id.orig_h", "id.resp_p"} <= set(record) and record["label"] in ("benign", "malicious")
+    export = DATA_DIR / "iot23" / "csv_exports" / "CTU-IoT-Malware-Capture-44-1.labeled.csv.gz"
+    summary = detect(folder, export, tmp_path / "b.jsonl", model="model.int8.onnx", progress=False)
+    assert summary["format"] == "iot23_csv" and summary["records"] == 237 and 0 <= summary["accuracy"] <= 1
+
+
+def test_mismatched_run_folder_is_refused(nsl_run, tmp_path):
+    folder, _ = nsl_run
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes((folder / "model.onnx").read_bytes())
+    state = json.loads((folder / "preprocess.json").read_text())
+    state["class_names"] = ["normal", "attack"]
+    (broken / "preprocess.json").write_text(json.dumps(state))
+    with pytest.raises(DataError, match=r"scores 5 classes but preprocess\.json names 2"):
+        load_run(broken)
+    with pytest.raises(DataError, match=r"no preprocess\.json"):
+        load_run(tmp_path)
+
+
+def test_edge_bench_reports_every_field(nsl_run):
+    folder, _ = nsl_run
+    report = bench(folder, batches=[1, 8], threads=[1], latency_calls=50, seconds=0.05)
+    engines = {(r["engine"], r["threads"]) for r in report["results"]}
+    assert engines == {("onnx_fp32", 1), ("onnx_int8", 1), ("torch_eager", 1)}
+    for row in report["results"]:
+        assert {"batch1_p50_us", "batch1_p95_us", "batch1_p99_us", "rows_per_s", "peak_rss_mb", "accuracy"} <= set(row)
+        assert set(row["rows_per_s"]) == {"1", "8"} and row["peak_rss_mb"] > 0
+    assert "onnx_fp32_vs_torch/threads_1/batch1_speedup" in report["ratios"]
+    assert json.loads((folder / "bench.json").read_text()) == report
+    assert "onnx_int8" in format_table(report)
+
+
+def test_edge_package_runs_without_torch(nsl_run, tmp_path):
+    """Detector and bench with torch, Lightning, pandas, pyarrow & co. made unimportable."""
+    folder, _ = nsl_run
+    script = textwrap.dedent(f"""
+        import importlib.abc, sys
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {BLOCKED!r}:
+                    raise ImportError(f"blocked: {{name}}")
+        sys.meta_path.insert(0, Block())
+        from ids_lightning.edge import bench, detect
+        summary = detect.detect({str(folder)!r}, {str(NSL_KDD_TEST)!r}, {str(tmp_path / "a.jsonl")!r}, progress=False)
+        report = bench.bench({str(folder)!r}, [1, 4], [1], latency_calls=20, seconds=0.02)
+        assert not any(m.split(".")[0] in {BLOCKED!r} for m in sys.modules), sorted(sys.modules)
+        print(summary["records"], sorted({{r["engine"] for r in report["results"]}}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[0] == "22544" and "torch_eager" not in result.stdout
+
+
+def test_bench_rows_are_real_test_rows(nsl_run):
+    folder, _ = nsl_run
+    rows = np.load(folder / "bench_rows.npy", allow_pickle=False)
+    assert rows.shape == (4096, 41) and rows.min() >= 0 and rows.max() <= 1
