@@ -11,7 +11,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.config import CONFIG_DIR, register_resolvers
-from ids_lightning.fileio import atomic_write_json
+from ids_lightning.fileio import atomic_write_bytes, atomic_write_json
 from ids_lightning.utils import (
     config_choice,
     instantiate_group,
@@ -73,9 +73,15 @@ def train(cfg: DictConfig) -> dict:
         **{k: v for cb in callbacks for k, v in getattr(cb, "summary", {}).items()},
     }
     atomic_write_json(output_dir / "metrics.json", summary)
+    # The resolved config beside the results: edge tools rebuild the net from it.
+    atomic_write_bytes(output_dir / "config.yaml", OmegaConf.to_yaml(_without_hydra(cfg), resolve=True).encode())
     log_hparams(trainer.loggers, cfg, metrics)
     log.info("metrics.json written to %s", output_dir)
     return summary
+
+
+def _without_hydra(cfg: DictConfig) -> DictConfig:
+    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

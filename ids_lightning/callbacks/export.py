@@ -194,7 +194,7 @@ def load_best_model(run_dir: Path) -> nn.Module:
     from ids_lightning.preprocess import Preprocessor
 
     pre = Preprocessor.load(run_dir / "preprocess.json")
-    config = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    config = OmegaConf.load(run_dir / "config.yaml")
     net = hydra.utils.instantiate(config.model.net, num_features=pre.num_features, num_classes=len(pre.class_names))
     checkpoints = sorted(p for p in (run_dir / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt")
     checkpoints = checkpoints or [run_dir / "checkpoints" / "last.ckpt"]

@@ -55,7 +55,7 @@ def _peak_rss_mb() -> float:
     return round(peak / (1024 * 1024) if platform.system() == "Darwin" else peak / 1024, 1)
 
 
-def _onnx_worker(path: str, threads: int, rows: np.ndarray, labels: np.ndarray, options: dict, queue) -> None:
+def _onnx_worker(path: str, threads: int, rows: np.ndarray, labels: np.ndarray, options: dict) -> dict:
     from ids_lightning.edge.runtime import session
 
     ort = session(path, threads)
@@ -66,10 +66,10 @@ def _onnx_worker(path: str, threads: int, rows: np.ndarray, labels: np.ndarray, 
     result = _measure(predict, rows, **options)
     result["accuracy"] = float((predict(rows).argmax(1) == labels).mean())
     result["peak_rss_mb"] = _peak_rss_mb()
-    queue.put(result)
+    return result
 
 
-def _torch_worker(run_dir: str, threads: int, rows: np.ndarray, labels: np.ndarray, options: dict, queue) -> None:
+def _torch_worker(run_dir: str, threads: int, rows: np.ndarray, labels: np.ndarray, options: dict) -> dict:
     import torch
 
     from ids_lightning.callbacks.export import load_best_model
@@ -84,17 +84,33 @@ def _torch_worker(run_dir: str, threads: int, rows: np.ndarray, labels: np.ndarr
     result = _measure(predict, rows, **options)
     result["accuracy"] = float((predict(rows).argmax(1) == labels).mean())
     result["peak_rss_mb"] = _peak_rss_mb()
-    queue.put(result)
+    return result
 
 
-def _in_child(target, *args) -> dict:
+def _child(worker: str, args: tuple, queue) -> None:
+    """Entry point of a measurement process: report the result or the error, never hang."""
+    try:
+        queue.put(globals()[worker](*args))
+    except BaseException as err:
+        queue.put({"error": f"{type(err).__name__}: {err}"})
+
+
+def _in_child(worker, *args) -> dict:
     """Run one measurement in a fresh process, so its peak RSS is its own."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=target, args=(*args, queue))
+    process = context.Process(target=_child, args=(worker.__name__, args, queue))
     process.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except Exception:
+            if not process.is_alive():
+                raise RuntimeError(f"benchmark process died (exit code {process.exitcode})") from None
     process.join()
+    if "error" in result:
+        raise RuntimeError(f"{worker.__name__} failed: {result['error']}")
     return result
 
 
