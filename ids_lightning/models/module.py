@@ -23,6 +23,7 @@ from torchmetrics.classification import (
 )
 from torchmetrics.utilities import dim_zero_cat
 
+from ids_lightning.adversarial import Constraints, fgsm, pgd
 from ids_lightning.data.base import StepChunk
 from ids_lightning.models.cuda_graph import CUDAGraphTrainStep
 
@@ -83,8 +84,15 @@ class IDSLitModule(L.LightningModule):
         monitor: str = "val/f1_macro",
         cuda_graph: bool = False,
         class_weights: list[float] | None = None,
+        adversarial: dict | None = None,
     ):
         super().__init__()
+        self.adversarial = {"method": "none", "eps": 0.1, "ratio": 0.5, "steps": 3, **(adversarial or {})}
+        if self.adversarial["method"] not in ("none", "fgsm", "pgd"):
+            raise ValueError(f"model.adversarial.method must be none, fgsm or pgd, not {self.adversarial['method']!r}")
+        if cuda_graph and self.adversarial["method"] != "none":
+            raise ValueError("model.cuda_graph cannot be combined with adversarial training")
+        self._attack_constraints: Constraints | None = None
         self.automatic_optimization = False
         self.cuda_graph = cuda_graph
         self._graph: CUDAGraphTrainStep | None = None
@@ -121,7 +129,7 @@ class IDSLitModule(L.LightningModule):
         return logits.softmax(dim=-1)
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy; with class weights, the weighted mean (weights sum to one)."""
+        """Mean cross-entropy; with class weights, the weighted mean (divided by the summed weights)."""
         if not self.binary:
             return F.cross_entropy(logits, y, weight=self.class_weights)
         per_row = F.binary_cross_entropy_with_logits(logits.squeeze(-1), y.float(), reduction="none")
@@ -143,6 +151,8 @@ class IDSLitModule(L.LightningModule):
         """One step's gather, forward, loss, backward and statistics; no host synchronisation,
         so that it can also be captured in a CUDA graph."""
         x, y = features[index], labels[index]
+        if self.adversarial["method"] != "none":
+            x = self._with_adversarial_rows(x, y)
         logits = self.net(x)
         loss = self.loss(logits, y)
         self.manual_backward(loss)
@@ -152,6 +162,21 @@ class IDSLitModule(L.LightningModule):
             cells = y * self.num_classes + predicted
             self._train_confusion.view(-1).scatter_add_(0, cells, torch.ones_like(cells))
         return loss
+
+    def _with_adversarial_rows(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Adversarial training: the first ``ratio`` of the batch replaced by FGSM/PGD examples
+        made against the current weights (parameter gradients are not touched)."""
+        count = round(self.adversarial["ratio"] * len(y))
+        if count == 0:
+            return x
+        if self._attack_constraints is None:
+            self._attack_constraints = Constraints.none(x.shape[1])
+        eps, constraints = self.adversarial["eps"], self._attack_constraints
+        if self.adversarial["method"] == "fgsm":
+            attacked = fgsm(self.net, self.loss, x[:count], y[:count], eps, constraints)
+        else:
+            attacked = pgd(self.net, self.loss, x[:count], y[:count], eps, constraints, steps=self.adversarial["steps"])
+        return torch.cat([attacked, x[count:]])
 
     def training_step(self, batch: StepChunk | tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         optimizer = self.optimizers()
@@ -189,6 +214,10 @@ class IDSLitModule(L.LightningModule):
         return self.cuda_graph and self.device.type == "cuda"
 
     def on_fit_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.adversarial["method"] != "none" and getattr(datamodule, "preprocessor", None) is not None:
+            # adversarial examples for training obey the same constraints as the evaluation
+            self._attack_constraints = Constraints.from_preprocessor(datamodule.preprocessor)
         if self.cuda_graph and self.device.type != "cuda":
             rank_zero_warn("model.cuda_graph=true needs a CUDA device; training eagerly on " + str(self.device))
 
