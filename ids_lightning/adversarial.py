@@ -88,8 +88,9 @@ def input_gradients():
 
 
 def _gradient(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    # clones: tensors made under inference mode cannot take part in autograd
     x = x.detach().clone().requires_grad_(True)
-    loss = loss_fn(model(x), y)
+    loss = loss_fn(model(x), y.clone())
     (grad,) = torch.autograd.grad(loss, x)
     return grad
 
