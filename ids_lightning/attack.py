@@ -1,0 +1,101 @@
+"""Attack a finished run: ``python -m ids_lightning.attack RUN_DIR [--unconstrained] ...``.
+
+Rebuilds the run's datamodule and net from its ``config.yaml``, loads the best checkpoint
+(``weights_only=True``) and runs the :class:`~ids_lightning.callbacks.AdversarialEval` attacks on
+the test split, writing ``robustness[_unconstrained].json`` and ``.png`` into the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+from omegaconf import OmegaConf
+
+from ids_lightning.callbacks import AdversarialEval
+from ids_lightning.callbacks.export import load_net_weights
+from ids_lightning.config import register_resolvers
+from ids_lightning.fileio import atomic_write_json
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    checkpoints = sorted(p for p in (run_dir / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt")
+    return (checkpoints or [run_dir / "checkpoints" / "last.ckpt"])[-1]
+
+
+def attack(
+    run_dir: Path,
+    constrained: bool = True,
+    eps: list[float] | None = None,
+    max_rows: int | None = 4096,
+    attacks: tuple[str, ...] = ("fgsm", "pgd"),
+    pgd_steps: int = 10,
+    round_integers: bool = False,
+) -> dict:
+    register_resolvers()
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    datamodule = hydra.utils.instantiate(cfg.dataset, output_dir=None)
+    datamodule.setup("test")
+    net = hydra.utils.instantiate(
+        cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes
+    )
+    load_net_weights(net, best_checkpoint(run_dir))
+    model = hydra.utils.instantiate(cfg.model, net=net, class_names=datamodule.class_names)
+    suffix = "" if constrained else "_unconstrained"
+    out = run_dir / f"robustness{suffix}"
+    out.mkdir(exist_ok=True)
+    callback = AdversarialEval(
+        str(out),
+        eps=tuple(eps or (0.01, 0.02, 0.05, 0.1, 0.2)),
+        attacks=attacks,
+        pgd_steps=pgd_steps,
+        constrained=constrained,
+        round_integers=round_integers,
+        max_rows=max_rows,
+        seed=int(cfg.seed),
+    )
+    trainer = L.Trainer(
+        accelerator="auto",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[callback],
+    )
+    results = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+    summary = {**{k: float(v) for k, v in results.items()}, **callback.summary}
+    atomic_write_json(out / "robustness.json", summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--unconstrained", action="store_true")
+    parser.add_argument("--eps", type=float, nargs="+", default=None)
+    parser.add_argument("--max-rows", type=int, default=4096, help="0 = the whole test split")
+    parser.add_argument("--attacks", nargs="+", default=["fgsm", "pgd"])
+    parser.add_argument("--pgd-steps", type=int, default=10)
+    parser.add_argument("--round-integers", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    summary = attack(
+        args.run_dir,
+        not args.unconstrained,
+        args.eps,
+        args.max_rows or None,
+        tuple(args.attacks),
+        args.pgd_steps,
+        args.round_integers,
+    )
+    for key, value in summary.items():
+        if key.startswith("test_adv/") and key.endswith("/acc"):
+            print(f"{key}: {value:.4f}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
