@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -26,8 +27,17 @@ register_resolvers()
 
 def train(cfg: DictConfig) -> dict:
     """Fit, test the best checkpoint, write ``metrics.json``; return what it holds."""
-    L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    finished = output_dir / "metrics.json"
+    if cfg.get("skip_finished") and finished.is_file():
+        log.info("%s exists: this run already finished, skipping it", finished)
+        return json.loads(finished.read_text())
+    ckpt_path = cfg.get("ckpt_path")
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if ckpt_path is None and cfg.get("auto_resume") and last.is_file():
+        log.info("resuming the interrupted run from %s", last)
+        ckpt_path = str(last)
+    L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -42,7 +52,7 @@ def train(cfg: DictConfig) -> dict:
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     fit_seconds = time.perf_counter() - started
     metrics = scalar_metrics(trainer.callback_metrics)
     epochs_run = trainer.current_epoch

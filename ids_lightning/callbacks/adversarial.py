@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ids_lightning.adversarial import Constraints, fgsm, pgd
+from ids_lightning.fileio import atomic_path
 from ids_lightning.models.module import macro_scores
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,8 @@ class AdversarialEval(L.Callback):
         fig.suptitle(f"Robustness on {self.summary['test_adv/rows']} test rows ({mode})")
         fig.tight_layout()
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        fig.savefig(self.output_dir / "robustness.png", dpi=120)
+        with atomic_path(self.output_dir / "robustness.png") as tmp:
+            fig.savefig(tmp, dpi=120)
         for logger in trainer.loggers:
             if hasattr(logger, "experiment") and hasattr(logger.experiment, "add_figure"):
                 logger.experiment.add_figure("test/robustness", fig, global_step=trainer.global_step)

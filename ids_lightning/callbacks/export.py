@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ids_lightning.fileio import atomic_path
+
 log = logging.getLogger(__name__)
 
 OPSET = 17
@@ -83,10 +85,12 @@ class OnnxExport(L.Callback):
         num_features = tensors["test"][0].shape[1]
         self.output_dir.mkdir(parents=True, exist_ok=True)
         fp32 = self.output_dir / "model.onnx"
-        export_onnx(model, num_features, fp32)
+        with atomic_path(fp32) as tmp:
+            export_onnx(model, num_features, tmp)
         self.summary = self._verify(model, fp32, tensors["test"])
-        np.save(self.output_dir / "bench_rows.npy", tensors["test"][0][: self.bench_rows].numpy())
-        np.save(self.output_dir / "bench_labels.npy", tensors["test"][1][: self.bench_rows].numpy())
+        for name, values in (("bench_rows", tensors["test"][0]), ("bench_labels", tensors["test"][1])):
+            with atomic_path(self.output_dir / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
+                np.save(handle, values[: self.bench_rows].numpy())
         if self.quantize:
             self.summary |= self._quantize(fp32, tensors)
         log.info("ONNX export: %s", self.summary)

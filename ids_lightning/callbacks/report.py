@@ -9,7 +9,7 @@ import lightning as L
 import matplotlib.pyplot as plt
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from ids_lightning.fileio import atomic_write_json
+from ids_lightning.fileio import atomic_path, atomic_write_json
 from ids_lightning.plots import confusion_matrix_figure, learning_curves_figure, roc_figure
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ class RunReport(L.Callback):
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)
         for name, fig in figures.items():
-            fig.savefig(self.output_dir / f"{name}.png", dpi=120)
+            with atomic_path(self.output_dir / f"{name}.png") as tmp:
+                fig.savefig(tmp, dpi=120)
             for logger in trainer.loggers:
                 if isinstance(logger, TensorBoardLogger):
                     logger.experiment.add_figure(f"test/{name}", fig, global_step=trainer.global_step)

@@ -107,6 +107,7 @@ class IDSLitModule(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
         self.val_f1_best = MaxMetric()
+        self.val_f1_best.persistent(True)  # part of checkpoints, so a resumed run keeps its best
         self.test_confusion = MulticlassConfusionMatrix(self.num_classes)
         self.test_roc = MulticlassROC(self.num_classes)
         self.test_report: dict = {}
@@ -287,11 +288,23 @@ class IDSLitModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["history"] = self.history
+        # Dropout draws from the global generators: a resumed run must continue their streams
+        # to give the numbers of an uninterrupted one.
+        checkpoint["rng"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        # Resuming a fit continues the curves; testing a best checkpoint must not cut them short.
-        if self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING:
-            self.history = list(checkpoint.get("history", []))
+        # Resuming a fit continues the curves and random streams; testing a best checkpoint
+        # must not cut the curves short.
+        if self._trainer is None or self.trainer.state.fn != TrainerFn.FITTING:
+            return
+        self.history = list(checkpoint.get("history", []))
+        rng = checkpoint.get("rng", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])
 
     def configure_optimizers(self):
         if not self._use_graph:
