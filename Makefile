@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 ARGS ?=
 
-.PHONY: install train test test-slow bench bench-parse edge-bench lint format clean
+.PHONY: install train test test-slow bench bench-parse edge-bench reproduce reproduce-quick report lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,27 @@ bench-parse: install
 edge-bench: install
 	@test -n "$(RUN)" || { echo "usage: make edge-bench RUN=outputs/runs/<run folder>"; exit 2; }
 	$(PY) -m ids_lightning.edge.bench $(RUN) $(ARGS)
+
+## the seed paper's comparison (random split) and the honest protocols, 3 seeds, then the
+## report (days on a 2-core CPU: see README); re-running continues where it stopped
+reproduce: install
+	$(PY) train.py -m experiment=paper hydra.sweep.dir=outputs/multirun/paper $(ARGS)
+	$(PY) train.py -m experiment=official hydra.sweep.dir=outputs/multirun/official $(ARGS)
+	$(PY) -m ids_lightning.report outputs/multirun/paper outputs/multirun/official --output outputs/multirun/report
+
+QUICK = trainer.max_epochs=3 hydra.sweeper.params.seed=1 callbacks.adversarial_eval.max_rows=1024 \
+	callbacks.adversarial_eval.pgd_steps=5
+## the same comparison with one seed and 3 epochs: a first look, not for conclusions
+reproduce-quick: install
+	$(PY) train.py -m experiment=paper $(QUICK) hydra.sweep.dir=outputs/multirun/quick_paper $(ARGS)
+	$(PY) train.py -m experiment=official $(QUICK) hydra.sweep.dir=outputs/multirun/quick_official $(ARGS)
+	$(PY) -m ids_lightning.report outputs/multirun/quick_paper outputs/multirun/quick_official \
+		--output outputs/multirun/quick_report
+
+SWEEPS ?= outputs/multirun/paper outputs/multirun/official
+## table and figures of finished sweeps: make report SWEEPS="outputs/multirun/<a> outputs/multirun/<b>"
+report: install
+	$(PY) -m ids_lightning.report $(SWEEPS)
 
 lint: install
 	$(PY) -m ruff check .

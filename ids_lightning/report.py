@@ -1,0 +1,180 @@
+"""Gather the runs of one or more sweeps into a comparison table and figures.
+
+``python -m ids_lightning.report outputs/multirun/<sweep> [...]`` reads every ``metrics.json``
+(and ``evaluation.json``, ``bench.json`` where present) below the given folders and writes, into
+the first folder (or ``--output``): ``report.csv`` (one row per model × dataset × split, with
+``n_seeds`` and ``<metric>_mean`` / ``<metric>_std``), ``report.md``, and one figure per dataset
+and split overlaying the models' validation accuracy and loss per epoch and their macro-average
+ROC curves. The table is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ids_lightning.fileio import atomic_path, atomic_write_bytes
+
+KEYS = ("model", "dataset", "split")
+METRICS = [
+    "test/acc",
+    "test/f1_macro",
+    "test/auroc",
+    "test_adv/pgd/eps_0.1/acc",
+    "n_params",
+    "fit_seconds",
+    "onnx/batch1_p50_us",
+]
+
+
+def collect(folders: list[Path]) -> list[dict]:
+    """One record per finished run: its metrics plus the run folder."""
+    runs = []
+    for folder in folders:
+        for path in sorted(folder.rglob("metrics.json")):
+            metrics = json.loads(path.read_text())
+            bench = path.parent / "bench.json"
+            if bench.is_file():
+                rows = json.loads(bench.read_text())["results"]
+                fp32 = [r for r in rows if r["engine"] == "onnx_fp32" and r["threads"] == 1]
+                if fp32:
+                    metrics["onnx/batch1_p50_us"] = fp32[0]["batch1_p50_us"]
+            runs.append({**metrics, "run_dir": str(path.parent)})
+    if not runs:
+        raise SystemExit(f"no metrics.json found under {', '.join(map(str, folders))}")
+    return runs
+
+
+def summarise(runs: list[dict], metrics: list[str]) -> list[dict]:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for run in runs:
+        groups[tuple(run.get(k) for k in KEYS)].append(run)
+    table = []
+    for key in sorted(groups, key=lambda k: tuple(str(v) for v in k)):
+        members = groups[key]
+        row = dict(zip(KEYS, key)) | {"n_seeds": len({m.get("seed") for m in members})}
+        for metric in metrics:
+            values = [m[metric] for m in members if isinstance(m.get(metric), (int, float))]
+            if values:
+                row[f"{metric}_mean"] = float(np.mean(values))
+                row[f"{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        table.append(row)
+    return table
+
+
+def to_csv(table: list[dict]) -> str:
+    columns = list(dict.fromkeys(k for row in table for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
+    return buffer.getvalue()
+
+
+def to_markdown(table: list[dict], metrics: list[str]) -> str:
+    shown = [m for m in metrics if any(f"{m}_mean" in row for row in table)]
+    header = ["model", "dataset", "split", "seeds", *shown]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table:
+        cells = [str(row["model"]), str(row["dataset"]), str(row["split"]), str(row["n_seeds"])]
+        for metric in shown:
+            if f"{metric}_mean" not in row:
+                cells.append("–")
+            elif metric in ("n_params",):
+                cells.append(f"{row[f'{metric}_mean']:,.0f}")
+            elif metric in ("fit_seconds", "onnx/batch1_p50_us"):
+                cells.append(f"{row[f'{metric}_mean']:,.1f} ± {row[f'{metric}_std']:,.1f}")
+            else:
+                cells.append(f"{row[f'{metric}_mean']:.4f} ± {row[f'{metric}_std']:.4f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _macro_roc(roc: dict) -> tuple[np.ndarray, np.ndarray]:
+    grid = np.linspace(0, 1, 101)
+    curves = [np.interp(grid, c["fpr"], c["tpr"]) for c in roc.values() if len(c["fpr"]) > 1]
+    return grid, np.mean(curves, axis=0) if curves else np.full_like(grid, np.nan)
+
+
+def figures(runs: list[dict], output: Path) -> list[Path]:
+    """Per dataset and split: validation accuracy and loss per epoch (mean over seeds) and the
+    macro-average ROC, one line per model (the seed paper's figures 2-5, side by side)."""
+    by_key: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        evaluation = Path(run["run_dir"]) / "evaluation.json"
+        if evaluation.is_file():
+            by_key[(run["dataset"], run["split"])][run["model"]].append(json.loads(evaluation.read_text()))
+    written = []
+    for (dataset, split), models in sorted(by_key.items()):
+        fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+        for model, evaluations in sorted(models.items()):
+            for ax, key in zip(axes[:2], ("val/acc", "val/loss")):
+                epochs = max(len(e["history"]) for e in evaluations)
+                mean = [
+                    np.nanmean(
+                        [
+                            e["history"][i][key]
+                            if i < len(e["history"]) and e["history"][i][key] is not None
+                            else np.nan
+                            for e in evaluations
+                        ]
+                    )
+                    for i in range(epochs)
+                ]
+                ax.plot(range(epochs), mean, marker="o", markersize=2, label=model)
+            grid, tpr = zip(*[_macro_roc(e["roc"]) for e in evaluations])
+            axes[2].plot(grid[0], np.mean(tpr, axis=0), label=model)
+        for ax, title in zip(axes, ("validation accuracy", "validation loss", "test ROC (macro over classes)")):
+            ax.set_title(title)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        axes[0].set_xlabel("epoch")
+        axes[1].set_xlabel("epoch")
+        axes[2].set_xlabel("false positive rate")
+        axes[2].plot([0, 1], [0, 1], "k--", linewidth=0.8)
+        fig.suptitle(f"{dataset}, {split} split (mean over seeds)")
+        fig.tight_layout()
+        path = output / f"report_{dataset}_{split}.png"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def report(folders: list[Path], output: Path | None = None, metrics: list[str] | None = None) -> list[dict]:
+    metrics = metrics or METRICS
+    output = output or folders[0]
+    output.mkdir(parents=True, exist_ok=True)
+    runs = collect(folders)
+    table = summarise(runs, metrics)
+    atomic_write_bytes(output / "report.csv", to_csv(table).encode())
+    markdown = to_markdown(table, metrics)
+    atomic_write_bytes(output / "report.md", markdown.encode())
+    figures(runs, output)
+    print(markdown)
+    print(f"{len(runs)} runs; written to {output}")
+    return table
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("--output", type=Path, default=None, help="default: the first folder")
+    parser.add_argument("--metrics", nargs="+", default=None, help=f"default: {' '.join(METRICS)}")
+    args = parser.parse_args(argv)
+    return report(args.folders, args.output, args.metrics)
+
+
+if __name__ == "__main__":
+    main()
