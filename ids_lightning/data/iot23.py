@@ -23,7 +23,7 @@ def read_iot23(path: Path, bad_rows: str = "error", engine: str = "auto") -> Raw
     """One IoT-23 file: a Zeek log, a CSV export, or Parquet made by ``ids_lightning.prepare``."""
     if path.suffix == ".parquet":
         return parquet.read(path, "iot23")
-    return zeek.read_file(path, bad_rows=bad_rows, engine=engine)
+    return zeek.read_file(path, bad_rows=bad_rows, engine=engine, keep_ids=False)
 
 
 class IoT23DataModule(TabularDataModule):

@@ -49,10 +49,15 @@ class Layout:
     quoted: bool = False
     split_last: str | None = None
     split_names: tuple[str, ...] = ()
+    keep: frozenset[str] | None = None  # the fields to return (None: all); others are not converted
 
     @property
     def output_names(self) -> list[str]:
         return self.names[:-1] + list(self.split_names) if self.split_last else list(self.names)
+
+    @property
+    def wanted(self) -> list[str]:
+        return [n for n in self.output_names if self.keep is None or n in self.keep]
 
 
 class RowReporter:
@@ -144,7 +149,7 @@ def _python_chunk(rows: list[list[str]], lines: list[int], layout: Layout, repor
         values.update(zip(layout.split_names, zip(*parts) if parts else [()] * len(layout.split_names)))
     nulls = set(layout.null_values)
     out, unset = {}, {}
-    for name in layout.output_names:
+    for name in layout.wanted:
         raw = values[name]
         missing = np.fromiter((v in nulls for v in raw), dtype=bool, count=len(raw))
         if name in layout.numeric:
@@ -208,6 +213,10 @@ def _arrow_chunks(
             pending.append((row.number, f"expected {width} fields, found {row.actual_columns}"))
         return "skip"
 
+    wanted = set(layout.wanted)
+    included = [n for n in layout.names if n in wanted]
+    if layout.split_last and wanted & set(layout.split_names):
+        included.append(layout.names[-1])
     stream = pa.input_stream(str(path), compression="detect")
     reader = pcsv.open_csv(
         stream,
@@ -229,6 +238,7 @@ def _arrow_chunks(
             null_values=list(layout.null_values),
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
+            include_columns=included,
         ),
     )
     next_line = layout.skip_lines + 1
@@ -240,8 +250,8 @@ def _arrow_chunks(
         n = batch.num_rows
         # Data rows are the lines after the header that were not reported invalid.
         line, next_line, seen_invalid = _row_lines(n, next_line, invalid, seen_invalid)
-        columns = {name: batch.column(i) for i, name in enumerate(layout.names)}
-        if layout.split_last:
+        columns = {name: batch.column(name) for name in included}
+        if layout.split_last and layout.names[-1] in columns:
             last = columns.pop(layout.names[-1])
             parts = pc.split_pattern(pc.fill_null(last, ""), layout.split_last)
             wrong = pc.not_equal(pc.list_value_length(parts), len(layout.split_names))
@@ -252,21 +262,18 @@ def _arrow_chunks(
                 value = pc.list_element(padded, k)
                 columns[name] = pc.if_else(pc.is_in(value, pa.array(layout.null_values)), None, value)
         out, unset = {}, {}
-        for name in layout.output_names:
+        for name in layout.wanted:
             column = columns[name]
-            missing = pc.is_null(column).to_numpy(zero_copy_only=False)
             if name in layout.numeric:
                 out[name] = _arrow_float(column, name, lambda row, why, line=line: report(line[row], why))
-                unset[name] = missing
+                unset[name] = pc.is_null(column).to_numpy(zero_copy_only=False)
             else:
-                out[name] = column.to_numpy(zero_copy_only=False).astype(object)
+                out[name] = _arrow_strings(column)
         yield _finish(out, unset, line, report)
     for number, reason in pending:
         report(number, reason)
     if report.issues:  # invalid rows after the last batch
-        empty = {
-            name: np.empty(0, dtype=np.float64 if name in layout.numeric else object) for name in layout.output_names
-        }
+        empty = {name: np.empty(0, dtype=np.float64 if name in layout.numeric else object) for name in layout.wanted}
         yield _finish(empty, {n: np.empty(0, bool) for n in layout.numeric}, np.empty(0, np.int64), report)
 
 
@@ -283,6 +290,17 @@ def _row_lines(n: int, next_line: int, invalid: list[int], seen: int) -> tuple[n
             next_line += 1
             seen += 1
     return lines, next_line, seen
+
+
+def _arrow_strings(column) -> np.ndarray:
+    """Strings as an object array (None where unset) without one Python object per row: each
+    distinct value is made once and shared, which keeps memory flat and conversion fast."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column)
+    values = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
+    indices = pc.fill_null(encoded.indices, len(values) - 1).to_numpy(zero_copy_only=False)
+    return values[indices]
 
 
 def _arrow_float(column, name: str, report: Callable[[int, str], None]) -> np.ndarray:

@@ -7,7 +7,7 @@ per-letter counts. ``uid``, ``ts`` and addresses are kept as row metadata only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -168,18 +168,22 @@ def iter_tables(
     bad_rows: str = "error",
     engine: str = "auto",
     require_labels: bool = True,
+    keep_ids: bool = True,
 ) -> Iterator[RawTable]:
     """Stream a Zeek log or CSV export as :class:`RawTable` chunks (labels: benign/malicious;
-    None for an unlabelled log when ``require_labels`` is off)."""
+    None for an unlabelled log when ``require_labels`` is off). Without ``keep_ids`` the flow
+    ids, times and addresses are not even converted (training needs none of them)."""
     layout = layout_of(path, require_labels)
+    keep = set(REQUIRED) | ({"label", "detailed-label"} & set(layout.output_names))
+    layout.keep = frozenset(keep | set(META) if keep_ids else keep)
     report = RowReporter(str(path), bad_rows)
     capture = capture_name(path)
     for chunk in read_chunks(path, layout, chunk_rows, bad_rows, engine):
         yield to_table(chunk, str(path), capture, report)
 
 
-def read_file(path: str | Path, bad_rows: str = "error", engine: str = "auto") -> RawTable:
-    tables = list(iter_tables(path, bad_rows=bad_rows, engine=engine))
+def read_file(path: str | Path, bad_rows: str = "error", engine: str = "auto", keep_ids: bool = True) -> RawTable:
+    tables = list(iter_tables(path, bad_rows=bad_rows, engine=engine, keep_ids=keep_ids))
     if not tables or sum(len(t) for t in tables) == 0:
         skipped = sum(len(t.skipped) for t in tables)
         raise DataError(f"{path}: no data rows" + (f" ({skipped} malformed rows skipped)" if skipped else ""))
@@ -198,13 +202,11 @@ def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -
         for i in np.flatnonzero(bad):
             report(line[i], f"field {name!r}: {float(values[i])!r} is not a valid {kind}")
     if "label" in c:
-        label = np.array([(v or "").strip().lower() for v in c["label"]], dtype=object)
+        label = per_value(c["label"], lambda v: (v or "").strip().lower())
         for i in np.flatnonzero(~np.isin(label, LABELS)):
             report(line[i], f"unknown label {c['label'][i]!r} (expected benign or malicious)")
         details = c.get("detailed-label", np.full(len(line), None, dtype=object))
-        detailed = np.array(
-            [d.strip() if d and d.strip() not in ("", UNSET) else lab for d, lab in zip(details, label)], dtype=object
-        )
+        detailed = per_value(zip(details, label), lambda p: p[0].strip() if p[0] and p[0].strip() != UNSET else p[1])
     else:  # an unlabelled log from a live sensor
         label = detailed = np.full(len(line), None, dtype=object)
     numeric = np.column_stack(
@@ -245,7 +247,37 @@ def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -
 
 
 def _category(values: np.ndarray) -> np.ndarray:
-    return np.array([UNSET if v is None else v for v in values], dtype=object)
+    return np.where(values == None, UNSET, values).astype(object)  # noqa: E711 - elementwise test
+
+
+def per_value(values: Iterable, fn: Callable) -> np.ndarray:
+    """``fn`` of each element, computed once per distinct value (flow logs repeat a few values)."""
+    codes, uniques = factorize(values)
+    return np.array([fn(u) for u in uniques], dtype=object)[codes]
+
+
+def factorize(values: Iterable) -> tuple[np.ndarray, list]:
+    """``(codes, uniques)`` with ``uniques[codes[i]] == values[i]``: by pyarrow's dictionary
+    encoding where it is installed (C speed), else with a dict (the edge install)."""
+    if isinstance(values, np.ndarray) and values.dtype == object and len(values):
+        try:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+        except ImportError:
+            pa = None
+        if pa is not None:
+            try:
+                encoded = pc.dictionary_encode(pa.array(values, type=pa.string()))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # not all strings: the dict path below
+                encoded = None
+            if encoded is not None:
+                uniques = encoded.dictionary.to_pylist()
+                codes = pc.fill_null(encoded.indices, len(uniques)).to_numpy(zero_copy_only=False)
+                return codes.astype(np.int64), [*uniques, None]
+    values = values if isinstance(values, np.ndarray) else list(values)
+    index: dict = {}
+    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values))
+    return codes, list(index)
 
 
 def port_range(ports: np.ndarray, unset: np.ndarray) -> np.ndarray:
@@ -258,8 +290,8 @@ def port_range(ports: np.ndarray, unset: np.ndarray) -> np.ndarray:
 def history_features(history: np.ndarray) -> np.ndarray:
     """Per-letter counts for originator (upper case) and responder (lower case), the length,
     and whether Zeek flipped the direction (``^``). Computed once per distinct string."""
-    text = np.array(["" if h is None else h for h in history], dtype=object)
-    uniques, inverse = np.unique(text.astype(str), return_inverse=True)
+    inverse, uniques = factorize(history)
+    uniques = [u or "" for u in uniques]
     rows = [
         [u.count(ch) for ch in HISTORY_LETTERS]
         + [u.count(ch.lower()) for ch in HISTORY_LETTERS]
