@@ -52,7 +52,7 @@ reproduce: install
 	$(PY) train.py -m experiment=official hydra.sweep.dir=outputs/multirun/official $(ARGS)
 	$(PY) -m ids_lightning.report outputs/multirun/paper outputs/multirun/official --output outputs/multirun/report
 
-QUICK = trainer.max_epochs=3 hydra.sweeper.params.seed=1 callbacks.adversarial_eval.max_rows=1024 \
+QUICK = trainer.max_epochs=3 seed=1 callbacks.adversarial_eval.max_rows=1024 \
 	callbacks.adversarial_eval.pgd_steps=5
 ## the same comparison with one seed and 3 epochs: a first look, not for conclusions
 reproduce-quick: install

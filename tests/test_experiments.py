@@ -43,9 +43,9 @@ def test_tiny_sweep_then_report(tmp_path, data_dir):
         "-m",
         "experiment=paper",
         "debug=fast_dev_run",
-        "hydra.sweeper.params.dataset=bot_iot,iot23",
-        "hydra.sweeper.params.model=cnn,lstm",
-        "hydra.sweeper.params.seed=1,2",
+        "dataset=bot_iot,iot23",
+        "model=cnn,lstm",
+        "seed=1,2",
         f"hydra.sweep.dir={tmp_path / 'sweep'}",
         *TINY_ATTACK,
     ]
