@@ -65,7 +65,7 @@ def iot_run(tmp_path_factory, data_dir):
 
 def test_export_is_verified_and_int8_recorded(nsl_run):
     folder, metrics = nsl_run
-    assert metrics["onnx/max_abs_diff"] < 1e-4 and metrics["onnx/argmax_identical"]
+    assert metrics["onnx/max_abs_diff"] < 1e-4 and metrics["onnx/argmax_identical"] and metrics["onnx/parity_ok"]
     assert metrics["onnx/batch_sizes_checked"] == [1, 7, 64, 1000]
     assert metrics["onnx/int8_method"] in ("dynamic", "static")
     assert metrics["onnx/int8_bytes"] <= metrics["onnx/fp32_bytes"] / 3

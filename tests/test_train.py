@@ -73,6 +73,8 @@ def test_fast_dev_run_every_model_on_real_nsl_kdd(make_config, tmp_path, model):
     assert all(key in on_disk for key in REQUIRED_KEYS)
     assert on_disk["model"] == model and on_disk["num_features"] == 41 and on_disk["num_classes"] == 5
     assert {f"test/recall/{c}" for c in on_disk["class_names"]} <= on_disk.keys()
+    # export parity for every model, at several batch sizes
+    assert on_disk["onnx/parity_ok"] and on_disk["onnx/argmax_agreement"] >= 0.999
     assert 0.0 <= on_disk["test/acc"] <= 1.0
     for name in ("preprocess.json", "evaluation.json", "confusion_matrix.png", "roc.png", "curves.png"):
         assert (tmp_path / name).is_file(), name

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 OPSET = 17
 CHECK_BATCH_SIZES = (1, 7, 64, 1000)
+# float32 probabilities after up to 41 recurrent steps: kernels of torch and onnxruntime sum in
+# different orders; 1e-3 is far below anything that moves a decision at normal margins.
+PARITY_TOLERANCE = 1e-3
 
 
 class ProbabilityHead(nn.Module):
@@ -112,20 +115,26 @@ class OnnxExport(L.Callback):
         with torch.no_grad():
             expected = model(x).numpy()
         got = np.concatenate([ort.run(None, {"features": chunk.numpy()})[0] for chunk in x.split(1000)])
-        for batch in CHECK_BATCH_SIZES:  # a fixed batch axis would fail here
+        # The same rows at other batch sizes: an exporter that fixed the batch axis fails here.
+        diff = float(np.abs(got - expected).max())
+        for batch in CHECK_BATCH_SIZES:
             rows = x[:batch].numpy()
-            np.testing.assert_allclose(ort.run(None, {"features": rows})[0], expected[: len(rows)], atol=1e-4)
-        full = _accuracy(ort, *test)
-        return {
+            diff = max(diff, float(np.abs(ort.run(None, {"features": rows})[0] - expected[: len(rows)]).max()))
+        agreement = float((got.argmax(1) == expected.argmax(1)).mean())
+        summary = {
             "onnx/opset": OPSET,
             "onnx/verify_rows": len(x),
             "onnx/batch_sizes_checked": list(CHECK_BATCH_SIZES),
-            "onnx/max_abs_diff": float(np.abs(got - expected).max()),
-            "onnx/argmax_agreement": float((got.argmax(1) == expected.argmax(1)).mean()),
-            "onnx/argmax_identical": bool((got.argmax(1) == expected.argmax(1)).all()),
-            "onnx/fp32_test_acc": full,
+            "onnx/max_abs_diff": diff,
+            "onnx/argmax_agreement": agreement,
+            "onnx/argmax_identical": agreement == 1.0,
+            "onnx/parity_ok": diff <= PARITY_TOLERANCE,
+            "onnx/fp32_test_acc": _accuracy(ort, *test),
             "onnx/fp32_bytes": path.stat().st_size,
         }
+        if not summary["onnx/parity_ok"] or agreement < 1.0:
+            log.warning("ONNX and torch disagree beyond %g: %s", PARITY_TOLERANCE, summary)
+        return summary
 
     def _quantize(self, fp32: Path, tensors: dict) -> dict:
         """Dynamic and static (calibrated on training rows) int8; keep the one with the better
