@@ -13,17 +13,10 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from omegaconf import OmegaConf
 
 from ids_lightning.callbacks import AdversarialEval
-from ids_lightning.callbacks.export import load_net_weights
-from ids_lightning.config import register_resolvers
 from ids_lightning.fileio import atomic_write_json
-
-
-def best_checkpoint(run_dir: Path) -> Path:
-    checkpoints = sorted(p for p in (run_dir / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt")
-    return (checkpoints or [run_dir / "checkpoints" / "last.ckpt"])[-1]
+from ids_lightning.runs import rebuild
 
 
 def attack(
@@ -35,14 +28,7 @@ def attack(
     pgd_steps: int = 10,
     round_integers: bool = False,
 ) -> dict:
-    register_resolvers()
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    datamodule = hydra.utils.instantiate(cfg.dataset, output_dir=None)
-    datamodule.setup("test")
-    net = hydra.utils.instantiate(
-        cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes
-    )
-    load_net_weights(net, best_checkpoint(run_dir))
+    cfg, datamodule, net = rebuild(run_dir)
     model = hydra.utils.instantiate(cfg.model, net=net, class_names=datamodule.class_names)
     suffix = "" if constrained else "_unconstrained"
     out = run_dir / f"robustness{suffix}"

@@ -29,6 +29,7 @@ CHECK_BATCH_SIZES = (1, 7, 64, 1000)
 # float32 probabilities after up to 41 recurrent steps: kernels of torch and onnxruntime sum in
 # different orders; 1e-3 is far below anything that moves a decision at normal margins.
 PARITY_TOLERANCE = 1e-3
+INT8_MAX_VAL_LOSS = 0.005  # half a point of validation accuracy
 
 
 class ProbabilityHead(nn.Module):
@@ -75,121 +76,138 @@ class OnnxExport(L.Callback):
         quantize: bool = True,
     ):
         self.output_dir = Path(output_dir)
-        self.verify_rows, self.calibration_rows, self.bench_rows = verify_rows, calibration_rows, bench_rows
-        self.quantize = quantize
+        self.options = {
+            "verify_rows": verify_rows,
+            "calibration_rows": calibration_rows,
+            "bench_rows": bench_rows,
+            "quantize": quantize,
+        }
         self.summary: dict = {}
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.datamodule is None:
             return
-        net = self._best_net(trainer, pl_module)
-        model = ProbabilityHead(net, pl_module.binary).eval()
-        tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in trainer.datamodule.tensors.items()}
-        num_features = tensors["test"][0].shape[1]
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        fp32 = self.output_dir / "model.onnx"
-        with atomic_path(fp32) as tmp:
-            export_onnx(model, num_features, tmp)
-        self.summary = self._verify(model, fp32, tensors["test"])
-        for name, values in (("bench_rows", tensors["test"][0]), ("bench_labels", tensors["test"][1])):
-            with atomic_path(self.output_dir / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
-                np.save(handle, values[: self.bench_rows].numpy())
-        if self.quantize:
-            self.summary |= self._quantize(fp32, tensors)
-        log.info("ONNX export: %s", self.summary)
-
-    def _best_net(self, trainer: L.Trainer, pl_module: L.LightningModule) -> nn.Module:
         net = copy.deepcopy(pl_module.net).cpu()
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if best:
             load_net_weights(net, Path(best))
         else:
             log.warning("no best checkpoint: exporting the final weights")
-        return net.eval()
-
-    def _verify(self, model: nn.Module, path: Path, test: tuple[torch.Tensor, torch.Tensor]) -> dict:
-        from ids_lightning.edge.runtime import session
-
-        x = test[0][: self.verify_rows]
-        ort = session(path)
-        with torch.no_grad():
-            expected = model(x).numpy()
-        got = np.concatenate([ort.run(None, {"features": chunk.numpy()})[0] for chunk in x.split(1000)])
-        # The same rows at other batch sizes: an exporter that fixed the batch axis fails here.
-        diff = float(np.abs(got - expected).max())
-        for batch in CHECK_BATCH_SIZES:
-            rows = x[:batch].numpy()
-            diff = max(diff, float(np.abs(ort.run(None, {"features": rows})[0] - expected[: len(rows)]).max()))
-        agreement = float((got.argmax(1) == expected.argmax(1)).mean())
-        summary = {
-            "onnx/opset": OPSET,
-            "onnx/verify_rows": len(x),
-            "onnx/batch_sizes_checked": list(CHECK_BATCH_SIZES),
-            "onnx/max_abs_diff": diff,
-            "onnx/argmax_agreement": agreement,
-            "onnx/argmax_identical": agreement == 1.0,
-            "onnx/parity_ok": diff <= PARITY_TOLERANCE,
-            "onnx/fp32_test_acc": _accuracy(ort, *test),
-            "onnx/fp32_bytes": path.stat().st_size,
-        }
-        if not summary["onnx/parity_ok"] or agreement < 1.0:
-            log.warning("ONNX and torch disagree beyond %g: %s", PARITY_TOLERANCE, summary)
-        return summary
-
-    def _quantize(self, fp32: Path, tensors: dict) -> dict:
-        """Dynamic and static (calibrated on training rows) int8; keep the one with the better
-        validation accuracy (never the test set)."""
-        from onnxruntime.quantization import (
-            CalibrationDataReader,
-            QuantFormat,
-            QuantType,
-            quantize_dynamic,
-            quantize_static,
+        tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in trainer.datamodule.tensors.items()}
+        self.summary = export_run(
+            ProbabilityHead(net.eval(), pl_module.binary).eval(), tensors, self.output_dir, **self.options
         )
 
-        from ids_lightning.edge.runtime import session
 
-        candidates = {
-            "dynamic": self.output_dir / ".model.int8.dynamic.onnx",
-            "static": self.output_dir / ".model.int8.static.onnx",
-        }
-        quantize_dynamic(str(fp32), str(candidates["dynamic"]), weight_type=QuantType.QInt8)
-        rows = tensors["train"][0]
-        calibration = rows[
-            torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[: self.calibration_rows]
-        ]
+def export_run(
+    model: nn.Module,
+    tensors: dict,
+    output_dir: Path,
+    verify_rows: int = 4096,
+    calibration_rows: int = 1024,
+    bench_rows: int = 4096,
+    quantize: bool = True,
+) -> dict:
+    """Write ``model.onnx`` (verified), the bench rows and ``model.int8.onnx``; return the
+    ``onnx/*`` facts for ``metrics.json``."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = output_dir / "model.onnx"
+    with atomic_path(fp32) as tmp:
+        export_onnx(model, tensors["test"][0].shape[1], tmp)
+    summary = _verify(model, fp32, tensors["test"], verify_rows)
+    for name, values in (("bench_rows", tensors["test"][0]), ("bench_labels", tensors["test"][1])):
+        with atomic_path(output_dir / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
+            np.save(handle, values[:bench_rows].numpy())
+    if quantize:
+        summary |= _quantize(fp32, tensors, output_dir, calibration_rows)
+    log.info("ONNX export: %s", summary)
+    return summary
 
-        class Reader(CalibrationDataReader):
-            def __init__(self):
-                self.batches = iter([{"features": b.numpy()} for b in calibration.split(64)])
 
-            def get_next(self):
-                return next(self.batches, None)
+def _verify(model: nn.Module, path: Path, test: tuple[torch.Tensor, torch.Tensor], verify_rows: int) -> dict:
+    from ids_lightning.edge.runtime import session
 
-        try:
-            quantize_static(
-                str(fp32),
-                str(candidates["static"]),
-                Reader(),
-                quant_format=QuantFormat.QDQ,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-            )
-        except Exception as err:
-            log.warning("static int8 quantisation failed, keeping dynamic: %s", err)
-            candidates.pop("static")
-        val_acc = {name: _accuracy(session(path), *tensors["val"]) for name, path in candidates.items()}
-        chosen = max(val_acc, key=val_acc.get)
-        target = self.output_dir / "model.int8.onnx"
-        candidates[chosen].replace(target)
-        for path in candidates.values():
-            path.unlink(missing_ok=True)
-        return {
-            "onnx/int8_method": chosen,
-            **{f"onnx/int8_val_acc/{name}": acc for name, acc in val_acc.items()},
-            "onnx/int8_test_acc": _accuracy(session(target), *tensors["test"]),
-            "onnx/int8_bytes": target.stat().st_size,
-        }
+    x = test[0][:verify_rows]
+    ort = session(path)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = np.concatenate([ort.run(None, {"features": chunk.numpy()})[0] for chunk in x.split(1000)])
+    # The same rows at other batch sizes: an exporter that fixed the batch axis fails here.
+    diff = float(np.abs(got - expected).max())
+    for batch in CHECK_BATCH_SIZES:
+        rows = x[:batch].numpy()
+        diff = max(diff, float(np.abs(ort.run(None, {"features": rows})[0] - expected[: len(rows)]).max()))
+    agreement = float((got.argmax(1) == expected.argmax(1)).mean())
+    summary = {
+        "onnx/opset": OPSET,
+        "onnx/verify_rows": len(x),
+        "onnx/batch_sizes_checked": list(CHECK_BATCH_SIZES),
+        "onnx/max_abs_diff": diff,
+        "onnx/argmax_agreement": agreement,
+        "onnx/argmax_identical": agreement == 1.0,
+        "onnx/parity_ok": diff <= PARITY_TOLERANCE,
+        "onnx/fp32_test_acc": _accuracy(ort, *test),
+        "onnx/fp32_bytes": path.stat().st_size,
+    }
+    if not summary["onnx/parity_ok"] or agreement < 1.0:
+        log.warning("ONNX and torch disagree beyond %g: %s", PARITY_TOLERANCE, summary)
+    return summary
+
+
+def _quantize(fp32: Path, tensors: dict, output_dir: Path, calibration_rows: int) -> dict:
+    """Dynamic and static (calibrated on training rows) int8. Chosen on the validation split,
+    never the test set: the smallest file that loses at most ``INT8_MAX_VAL_LOSS`` of
+    validation accuracy against fp32, else the most accurate one."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    from ids_lightning.edge.runtime import session
+
+    candidates = {"dynamic": output_dir / ".model.int8.dynamic.onnx", "static": output_dir / ".model.int8.static.onnx"}
+    quantize_dynamic(str(fp32), str(candidates["dynamic"]), weight_type=QuantType.QInt8)
+    rows = tensors["train"][0]
+    pick = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:calibration_rows]
+    batches = [{"features": b.numpy()} for b in rows[pick].split(64)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter(batches)
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    try:
+        quantize_static(
+            str(fp32),
+            str(candidates["static"]),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
+    except Exception as err:
+        log.warning("static int8 quantisation failed, keeping dynamic: %s", err)
+        candidates.pop("static")
+    fp32_val = _accuracy(session(fp32), *tensors["val"])
+    val_acc = {name: _accuracy(session(path), *tensors["val"]) for name, path in candidates.items()}
+    good = [name for name in candidates if val_acc[name] >= fp32_val - INT8_MAX_VAL_LOSS]
+    chosen = min(good, key=lambda n: candidates[n].stat().st_size) if good else max(val_acc, key=val_acc.get)
+    target = output_dir / "model.int8.onnx"
+    candidates[chosen].replace(target)
+    for path in candidates.values():
+        path.unlink(missing_ok=True)
+    return {
+        "onnx/int8_method": chosen,
+        "onnx/fp32_val_acc": fp32_val,
+        **{f"onnx/int8_val_acc/{name}": acc for name, acc in val_acc.items()},
+        "onnx/int8_test_acc": _accuracy(session(target), *tensors["test"]),
+        "onnx/int8_bytes": target.stat().st_size,
+    }
 
 
 def load_net_weights(net: nn.Module, checkpoint: Path) -> nn.Module:
@@ -200,18 +218,18 @@ def load_net_weights(net: nn.Module, checkpoint: Path) -> nn.Module:
 
 
 def load_best_model(run_dir: Path) -> nn.Module:
-    """Rebuild a run's net from its saved config and best checkpoint, as the exported model."""
+    """A finished run's best net as the exported model (probabilities out), sized from
+    ``preprocess.json``: no data files needed."""
     import hydra
     from omegaconf import OmegaConf
 
     from ids_lightning.preprocess import Preprocessor
+    from ids_lightning.runs import best_checkpoint
 
     pre = Preprocessor.load(run_dir / "preprocess.json")
     config = OmegaConf.load(run_dir / "config.yaml")
     net = hydra.utils.instantiate(config.model.net, num_features=pre.num_features, num_classes=len(pre.class_names))
-    checkpoints = sorted(p for p in (run_dir / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt")
-    checkpoints = checkpoints or [run_dir / "checkpoints" / "last.ckpt"]
-    load_net_weights(net, checkpoints[-1])
+    load_net_weights(net, best_checkpoint(run_dir))
     return ProbabilityHead(net, len(pre.class_names) == 2).eval()
 
 

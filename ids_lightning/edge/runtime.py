@@ -38,8 +38,15 @@ class Run:
     def class_names(self) -> list[str]:
         return self.preprocessor.class_names
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"features": np.ascontiguousarray(features, dtype=np.float32)})[0]
+    def probabilities(self, features: np.ndarray, batch_rows: int = 1024) -> np.ndarray:
+        """Scores in slices of ``batch_rows``: the model's working memory stays the same
+        whatever the size of ``features``."""
+        features = np.ascontiguousarray(features, dtype=np.float32)
+        parts = [
+            self.session.run(None, {"features": features[i : i + batch_rows]})[0]
+            for i in range(0, len(features), batch_rows)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.class_names)), dtype=np.float32)
 
 
 def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None = None) -> Run:

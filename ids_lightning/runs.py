@@ -1,0 +1,41 @@
+"""Rebuild a finished run from its folder: config, datamodule, net with its best weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from ids_lightning.callbacks.export import load_net_weights
+from ids_lightning.config import register_resolvers
+from ids_lightning.fileio import atomic_write_json
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    """The monitored best checkpoint (``epoch_*.ckpt``), else ``last.ckpt``."""
+    checkpoints = sorted(p for p in (run_dir / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt")
+    return (checkpoints or [run_dir / "checkpoints" / "last.ckpt"])[-1]
+
+
+def rebuild(run_dir: Path) -> tuple[DictConfig, object, nn.Module]:
+    """``(config, datamodule set up, net with the best checkpoint's weights)`` of a run folder."""
+    register_resolvers()
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    datamodule = hydra.utils.instantiate(cfg.dataset, output_dir=None)
+    datamodule.setup("test")
+    net = hydra.utils.instantiate(
+        cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes
+    )
+    load_net_weights(net, best_checkpoint(run_dir))
+    return cfg, datamodule, net.eval()
+
+
+def update_metrics(run_dir: Path, values: dict) -> None:
+    """Merge ``values`` into the run's ``metrics.json`` (atomically)."""
+    import json
+
+    path = run_dir / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    atomic_write_json(path, {**metrics, **values})
