@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 ARGS ?=
+# pytest processes for `make test` (one per core, one thread each: see tests/conftest.py)
+TEST_WORKERS ?= 2
 
 .PHONY: install train test test-slow bench bench-parse edge-bench reproduce reproduce-quick report lint format clean
 
@@ -23,9 +25,9 @@ install: $(VENV)/.installed
 train: install
 	$(PY) train.py $(ARGS)
 
-## the fast test suite (minutes); CI runs this
+## the fast test suite (about 7 minutes on 2 cores); CI runs this
 test: install
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 ## end-to-end runs that train for real (slow)
 test-slow: install

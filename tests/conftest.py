@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig
 
 from ids_lightning.config import PROJECT_ROOT, compose
@@ -13,6 +14,12 @@ from ids_lightning.config import PROJECT_ROOT, compose
 DATA_DIR = Path(os.environ.get("IDS_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data")).resolve()
 NSL_KDD_TRAIN = DATA_DIR / "nsl_kdd" / "KDDTrain+.txt.gz"
 NSL_KDD_TEST = DATA_DIR / "nsl_kdd" / "KDDTest+.txt.gz"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one worker per core: one thread each (also in the runs and notebook
+    # kernels they start), or the workers' thread pools fight over the cores.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -67,7 +67,8 @@ def test_experiments_set_their_protocol(make_config):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_fast_dev_run_every_model_on_real_nsl_kdd(make_config, tmp_path, model):
-    metrics = train(make_config(f"model={model}", "debug=fast_dev_run"))
+    # int8 quantisation is covered by test_edge; here the fp32 export is checked for every model
+    metrics = train(make_config(f"model={model}", "debug=fast_dev_run", "callbacks.onnx_export.quantize=false"))
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk == json.loads(json.dumps(metrics))
     assert all(key in on_disk for key in REQUIRED_KEYS)
@@ -91,7 +92,9 @@ def test_fast_dev_run_every_model_on_iot23_and_bot_iot(make_config, tmp_path, da
 
 
 def test_short_run_checkpoints_tests_best_and_logs_to_tensorboard(make_config, tmp_path):
-    metrics = train(make_config("debug=limit", "dataset.task=binary", "callbacks.progress_bar=null"))
+    metrics = train(
+        make_config("debug=limit", "dataset.task=binary", "callbacks.progress_bar=null", "callbacks.onnx_export=null")
+    )
     assert metrics["epochs_run"] == 3 and metrics["num_classes"] == 2
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     history = json.loads((tmp_path / "evaluation.json").read_text())["history"]
@@ -121,7 +124,9 @@ def run_train(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProce
 
 
 def test_multirun_writes_one_folder_per_job(tmp_path):
-    result = run_train("-m", "model=cnn,lstm", "debug=fast_dev_run", f"paths.log_dir={tmp_path}")
+    result = run_train(
+        "-m", "model=cnn,lstm", "debug=fast_dev_run", "callbacks.onnx_export=null", f"paths.log_dir={tmp_path}"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "multirun").iterdir()
     jobs = sorted(p.name for p in sweep.iterdir() if (p / "metrics.json").is_file())
