@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import lightning as L
 import pytest
@@ -132,3 +133,18 @@ def test_cuda_graph_run_on_real_data_checkpoints_and_tests(make_config, tmp_path
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert checkpoint["global_step"] == 3 * 5 * 16
     assert any("exp_avg" in s for s in checkpoint["optimizer_states"][0]["state"].values())
+
+
+def test_bench_writes_one_row_per_path_and_batch(tmp_path, data_dir):
+    from ids_lightning.bench.train import main
+
+    output = tmp_path / "train.json"
+    args = ["--batches", "64", "--rows", "640", "--repeats", "2", "--seed-epochs", "0"]
+    rows = main([*args, "--data-dir", str(data_dir), "--output", str(output)])
+    paths = ("project", "lightning_dataloader", "hand_loop")
+    assert [(r["path"], r["batch"]) for r in rows] == [(p, 64) for p in paths]
+    assert json.loads(output.read_text()) == rows
+    for row in rows:
+        assert row["device"] and row["samples_per_s"] > 0 and len(row["repeats"]) == 2
+        assert row["samples_per_s"] == pytest.approx(sum(row["repeats"]) / 2, abs=0.2)  # median of two
+    assert rows[2]["vs_hand_loop"] == 1.0

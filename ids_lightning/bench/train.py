@@ -8,8 +8,9 @@ on the same real NSL-KDD rows, samples/s of
 - ``lightning_dataloader``: a textbook LightningModule fed by ``DataLoader(TensorDataset)``,
 - ``hand_loop``: a hand-written PyTorch loop over device-resident tensors,
 
-at each batch size, then times ``experiment=seed_protocol`` (50 epochs, batch 64, validation
-every epoch) through ``train.py``. Prints a table and writes ``outputs/bench/train.json``.
+at each batch size (the median of ``--repeats`` interleaved measurements), then times
+``experiment=seed_protocol`` (50 epochs, batch 64, validation every epoch) through ``train.py``.
+Prints a table and writes ``outputs/bench/train.json``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import logging
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -193,6 +195,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         default=None,
         help="timed samples per measurement (default: 25,600 on CPU, 409,600 on GPU)",
     )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="measurements per path, taken in turn (paths interleaved); the median is reported",
+    )
     parser.add_argument("--seed-epochs", type=int, default=50, help="0 skips the seed-protocol run")
     parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"))
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "train.json")
@@ -209,11 +217,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     results = []
     for batch in args.batches:
         steps = max(20, rows_per_run // batch)
-        speeds = {}
-        for path, run in PATHS.items():
-            L.seed_everything(0, verbose=False)
-            speeds[path] = run(x, y, batch, steps, device, datamodule.class_names)
-            results.append({"device": name, "path": path, "batch": batch, "samples_per_s": round(speeds[path], 1)})
+        measured = {path: [] for path in PATHS}
+        for _ in range(args.repeats):  # in turn, so that a slow moment of a shared machine hits every path
+            for path, run in PATHS.items():
+                L.seed_everything(0, verbose=False)
+                measured[path].append(run(x, y, batch, steps, device, datamodule.class_names))
+        speeds = {path: statistics.median(values) for path, values in measured.items()}
+        for path, values in measured.items():
+            results.append(
+                {
+                    "device": name,
+                    "path": path,
+                    "batch": batch,
+                    "samples_per_s": round(speeds[path], 1),
+                    "repeats": [round(v, 1) for v in values],
+                }
+            )
         for row in results[-3:]:
             row["vs_hand_loop"] = round(row["samples_per_s"] / speeds["hand_loop"], 3)
             row["vs_lightning_dataloader"] = round(row["samples_per_s"] / speeds["lightning_dataloader"], 3)

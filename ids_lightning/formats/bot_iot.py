@@ -218,11 +218,7 @@ def to_table(chunk: TextChunk, layout: BotIoTLayout, source: str, report: RowRep
         skipped=list(chunk.skipped),
         meta=meta,
     )
-    dropped = report.take()
-    if dropped:
-        table = table.take(np.flatnonzero(~np.isin(line, [d[1] for d in dropped])))
-        table.skipped = sorted(table.skipped + dropped, key=lambda s: s[1])
-    return table
+    return report.drop_reported(table)
 
 
 def _labels(values: np.ndarray, column: str, line: np.ndarray, report: RowReporter) -> np.ndarray:

@@ -79,6 +79,14 @@ class RowReporter:
         self.issues = {}
         return taken
 
+    def drop_reported(self, table):
+        """``table`` (a RawTable) without the rows reported so far; they join its ``skipped``."""
+        dropped = self.take()
+        if dropped:
+            table = table.take(np.flatnonzero(~np.isin(table.line, [d[1] for d in dropped])))
+            table.skipped = sorted(table.skipped + dropped, key=lambda s: s[1])
+        return table
+
 
 def read_chunks(
     path: str | Path,

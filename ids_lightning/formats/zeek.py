@@ -239,11 +239,7 @@ def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -
         skipped=list(chunk.skipped),
         meta=meta,
     )
-    dropped = report.take()
-    if dropped:
-        table = table.take(np.flatnonzero(~np.isin(line, [d[1] for d in dropped])))
-        table.skipped = sorted(table.skipped + dropped, key=lambda s: s[1])
-    return table
+    return report.drop_reported(table)
 
 
 def _category(values: np.ndarray) -> np.ndarray:
