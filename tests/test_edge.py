@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import subprocess
@@ -10,6 +11,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ids_lightning.config import PROJECT_ROOT, compose
 from ids_lightning.edge.bench import bench, format_table
@@ -165,3 +168,26 @@ def test_bench_rows_are_real_test_rows(nsl_run):
     folder, _ = nsl_run
     rows = np.load(folder / "bench_rows.npy", allow_pickle=False)
     assert rows.shape == (4096, 41) and rows.min() >= 0 and rows.max() <= 1
+
+
+@functools.cache
+def real_lines() -> list[str]:
+    with gzip.open(NSL_KDD_TEST, "rt") as handle:
+        return [next(handle) for _ in range(4)]
+
+
+fuzz_text = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n"), min_size=1, max_size=100)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garbage=st.lists(st.one_of(fuzz_text, fuzz_text.map(lambda t: real_lines()[0][:60] + t)), max_size=6))
+def test_detector_scores_or_counts_every_fuzzed_line(nsl_run, tmp_path, garbage):
+    folder, _ = nsl_run
+    source = tmp_path / "fuzz.txt"
+    lines = real_lines()
+    source.write_text("".join(lines[:2]) + "".join(g + "\n" for g in garbage) + "".join(lines[2:]))
+    summary = detect(folder, source, tmp_path / "alerts.jsonl", progress=False)
+    assert summary["records"] + summary["skipped"] == len(lines) + len(garbage)
+    scored = [json.loads(line)["line"] for line in (tmp_path / "alerts.jsonl").open()]
+    assert len(scored) == summary["records"] and {1, 2} <= set(scored)
+    assert set(scored).isdisjoint(s["line"] for s in summary["skipped_lines"])
