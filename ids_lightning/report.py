@@ -2,10 +2,10 @@
 
 ``python -m ids_lightning.report outputs/multirun/<sweep> [...]`` reads every ``metrics.json``
 (and ``evaluation.json``, ``bench.json`` where present) below the given folders and writes, into
-the first folder (or ``--output``): ``report.csv`` (one row per model × dataset × split, with
-``n_seeds`` and ``<metric>_mean`` / ``<metric>_std``), ``report.md``, and one figure per dataset
-and split overlaying the models' validation accuracy and loss per epoch and their macro-average
-ROC curves. The table is printed too.
+the first folder (or ``--output``): ``report.csv`` (one row per model × dataset × split ×
+experiment, with ``n_seeds`` and ``<metric>_mean`` / ``<metric>_std``, the std empty for one
+seed), ``report.md``, and one figure per dataset, split and experiment overlaying the models'
+validation accuracy and loss per epoch and their macro-average ROC curves. The table is printed too.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ import numpy as np
 
 from ids_lightning.fileio import atomic_path, atomic_write_bytes
 
-KEYS = ("model", "dataset", "split")
+# A row is one protocol: the experiment (its tags, e.g. paper or official) as well as the split,
+# since two experiments can share a split with other preprocessing (BoT-IoT is random in both).
+KEYS = ("model", "dataset", "split", "experiment")
 METRICS = [
     "test/acc",
     "test/f1_macro",
@@ -49,10 +51,21 @@ def collect(folders: list[Path]) -> list[dict]:
                 fp32 = [r for r in rows if r["engine"] == "onnx_fp32" and r["threads"] == 1]
                 if fp32:
                     metrics["onnx/batch1_p50_us"] = fp32[0]["batch1_p50_us"]
+            metrics["experiment"] = "+".join(metrics.get("tags") or _config_tags(path.parent))
             runs.append({**metrics, "run_dir": str(path.parent)})
     if not runs:
         raise SystemExit(f"no metrics.json found under {', '.join(map(str, folders))}")
     return runs
+
+
+def _config_tags(run_dir: Path) -> list[str]:
+    """Tags of a run whose metrics.json predates the ``tags`` key, from its saved config."""
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        return []
+    from omegaconf import OmegaConf
+
+    return list(OmegaConf.load(config).get("tags") or [])
 
 
 def summarise(runs: list[dict], metrics: list[str]) -> list[dict]:
@@ -67,7 +80,7 @@ def summarise(runs: list[dict], metrics: list[str]) -> list[dict]:
             values = [m[metric] for m in members if isinstance(m.get(metric), (int, float))]
             if values:
                 row[f"{metric}_mean"] = float(np.mean(values))
-                row[f"{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+                row[f"{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
         table.append(row)
     return table
 
@@ -83,19 +96,19 @@ def to_csv(table: list[dict]) -> str:
 
 def to_markdown(table: list[dict], metrics: list[str]) -> str:
     shown = [m for m in metrics if any(f"{m}_mean" in row for row in table)]
-    header = ["model", "dataset", "split", "seeds", *shown]
+    header = ["model", "dataset", "split", "experiment", "seeds", *shown]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table:
-        cells = [str(row["model"]), str(row["dataset"]), str(row["split"]), str(row["n_seeds"])]
+        cells = [str(row[k] or "–") for k in KEYS] + [str(row["n_seeds"])]
         for metric in shown:
-            if f"{metric}_mean" not in row:
+            mean, std = row.get(f"{metric}_mean"), row.get(f"{metric}_std")
+            if mean is None:
                 cells.append("–")
             elif metric in ("n_params",):
-                cells.append(f"{row[f'{metric}_mean']:,.0f}")
-            elif metric in ("fit_seconds", "onnx/batch1_p50_us"):
-                cells.append(f"{row[f'{metric}_mean']:,.1f} ± {row[f'{metric}_std']:,.1f}")
+                cells.append(f"{mean:,.0f}")
             else:
-                cells.append(f"{row[f'{metric}_mean']:.4f} ± {row[f'{metric}_std']:.4f}")
+                digits = ",.1f" if metric in ("fit_seconds", "onnx/batch1_p50_us") else ".4f"
+                cells.append(f"{mean:{digits}}" + ("" if std is None else f" ± {std:{digits}}"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -113,9 +126,10 @@ def figures(runs: list[dict], output: Path) -> list[Path]:
     for run in runs:
         evaluation = Path(run["run_dir"]) / "evaluation.json"
         if evaluation.is_file():
-            by_key[(run["dataset"], run["split"])][run["model"]].append(json.loads(evaluation.read_text()))
+            key = (run["dataset"], run["split"], run["experiment"])
+            by_key[key][run["model"]].append(json.loads(evaluation.read_text()))
     written = []
-    for (dataset, split), models in sorted(by_key.items()):
+    for (dataset, split, experiment), models in sorted(by_key.items()):
         fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
         for model, evaluations in sorted(models.items()):
             for ax, key in zip(axes[:2], ("val/acc", "val/loss")):
@@ -142,9 +156,9 @@ def figures(runs: list[dict], output: Path) -> list[Path]:
         axes[1].set_xlabel("epoch")
         axes[2].set_xlabel("false positive rate")
         axes[2].plot([0, 1], [0, 1], "k--", linewidth=0.8)
-        fig.suptitle(f"{dataset}, {split} split (mean over seeds)")
+        fig.suptitle(f"{dataset}, {split} split{f', experiment {experiment}' if experiment else ''} (mean over seeds)")
         fig.tight_layout()
-        path = output / f"report_{dataset}_{split}.png"
+        path = output / f"report_{dataset}_{split}{f'_{experiment}' if experiment else ''}.png"
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110)
         plt.close(fig)

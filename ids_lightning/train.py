@@ -76,6 +76,7 @@ def train(cfg: DictConfig) -> dict:
         "num_classes": datamodule.num_classes,
         "class_names": datamodule.class_names,
         "seed": cfg.seed,
+        "tags": list(cfg.get("tags") or []),
         "epochs_run": epochs_run,
         "fit_seconds": round(fit_seconds, 3),
         "n_params": sum(p.numel() for p in net.parameters()),

@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 from ids_lightning.config import PROJECT_ROOT
-from ids_lightning.report import report
+from ids_lightning.report import report, summarise, to_markdown
 from ids_lightning.search import search
 from tests.conftest import DATA_DIR
 
@@ -60,12 +60,25 @@ def test_tiny_sweep_then_report(tmp_path, data_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     table = report([tmp_path / "sweep"])
     assert {(r["model"], r["dataset"]) for r in table} == {("cnn", "bot_iot"), ("lstm", "bot_iot")}
-    assert all(r["n_seeds"] == 2 and r["split"] == "random" for r in table)
+    assert all(r["n_seeds"] == 2 and r["split"] == "random" and r["experiment"] == "paper" for r in table)
     rows = list(csv.DictReader((tmp_path / "sweep" / "report.csv").open()))
     assert len(rows) == 2 and {"model", "dataset", "split", "n_seeds", "test/acc_mean", "test/acc_std"} <= set(rows[0])
     assert "test_adv/pgd/eps_0.1/acc_mean" in rows[0]
     assert (tmp_path / "sweep" / "report.md").read_text().count("\n") == 4
-    assert (tmp_path / "sweep" / "report_bot_iot_random.png").is_file()
+    assert (tmp_path / "sweep" / "report_bot_iot_random_paper.png").is_file()
+
+
+def test_report_keeps_experiments_apart_and_gives_no_std_for_one_seed():
+    runs = [
+        {"model": "cnn", "dataset": "bot_iot", "split": "random", "experiment": name, "seed": 1, "test/acc": acc}
+        for name, acc in (("paper", 0.9), ("official", 0.8))
+    ]
+    table = summarise(runs, ["test/acc"])
+    assert [(r["experiment"], r["n_seeds"], r["test/acc_mean"], r["test/acc_std"]) for r in table] == [
+        ("official", 1, 0.8, None),
+        ("paper", 1, 0.9, None),
+    ]
+    assert "±" not in to_markdown(table, ["test/acc"])
 
 
 def test_optuna_search_runs_two_trials(tmp_path, data_dir, monkeypatch):
