@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ids_lightning.fileio import atomic_path, atomic_write_bytes
 
@@ -152,8 +153,9 @@ def figures(runs: list[dict], output: Path) -> list[Path]:
             ax.set_title(title)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-        axes[0].set_xlabel("epoch")
-        axes[1].set_xlabel("epoch")
+        for ax in axes[:2]:
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[2].set_xlabel("false positive rate")
         axes[2].plot([0, 1], [0, 1], "k--", linewidth=0.8)
         fig.suptitle(f"{dataset}, {split} split{f', experiment {experiment}' if experiment else ''} (mean over seeds)")
