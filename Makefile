@@ -48,7 +48,7 @@ edge-bench: install
 	$(PY) -m ids_lightning.edge.bench $(RUN) $(ARGS)
 
 ## the seed paper's comparison (random split) and the honest protocols, 3 seeds, then the
-## report (days on a 2-core CPU: see README); re-running continues where it stopped
+## report (about a day on a 2-core CPU: see README); re-running continues where it stopped
 reproduce: install
 	$(PY) train.py -m experiment=paper hydra.sweep.dir=outputs/multirun/paper $(ARGS)
 	$(PY) train.py -m experiment=official hydra.sweep.dir=outputs/multirun/official $(ARGS)
