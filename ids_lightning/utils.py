@@ -78,3 +78,6 @@ def log_hparams(loggers: list[Logger], cfg: DictConfig, metrics: Mapping[str, fl
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(flat_hparams(cfg), metrics=final)
+            # after trainer.test the writer is no longer flushed by Lightning: without this
+            # the entry can sit in the writer's queue when the caller (or a reader) goes on
+            logger.experiment.flush()
