@@ -36,3 +36,15 @@ def make_config(tmp_path: Path, data_dir: Path):
         return compose(list(overrides), tmp_path, data_dir=DATA_DIR)
 
     return make
+
+
+# No logger, no progress bar: what module-scoped runs and subprocess runs in tests share.
+QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
+
+
+def trained_run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> tuple[Path, dict]:
+    """A short training run in a folder of its own, for module-scoped fixtures: (folder, metrics)."""
+    from ids_lightning.train import train
+
+    folder = tmp_path_factory.mktemp(name)
+    return folder, train(compose([*QUIET, *overrides], folder, data_dir=DATA_DIR))

@@ -10,11 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ids_lightning.adversarial import Constraints, fgsm, pgd
-from ids_lightning.config import compose
 from ids_lightning.models import CNNLSTM, IDSLitModule
 from ids_lightning.preprocess import Preprocessor
 from ids_lightning.train import train
-from tests.conftest import DATA_DIR
+from tests.conftest import trained_run
 
 MODELS = ["cnn", "lstm", "cnn_lstm", "cnn_bilstm"]
 
@@ -23,21 +22,18 @@ MODELS = ["cnn", "lstm", "cnn_lstm", "cnn_bilstm"]
 def attacked_run(tmp_path_factory, data_dir):
     """A short cnn run on NSL-KDD, attacked with FGSM at eps 0 and 0.2 on all of KDDTest+
     (cnn_lstm is attacked in the every-model test and in notebooks/02_adversarial)."""
-    folder = tmp_path_factory.mktemp("adv_run")
-    overrides = [
+    return trained_run(
+        tmp_path_factory,
+        "adv_run",
         "model=cnn",
         "debug=limit",
         "trainer.limit_test_batches=1.0",
-        "logger=none",
-        "trainer.enable_progress_bar=false",
         "callbacks=adversarial",
-        "callbacks.progress_bar=null",
         "callbacks.onnx_export=null",
         "callbacks.adversarial_eval.eps=[0,0.2]",
         "callbacks.adversarial_eval.attacks=[fgsm]",
         "callbacks.adversarial_eval.max_rows=null",
-    ]
-    return folder, train(compose(overrides, folder, data_dir=DATA_DIR))
+    )
 
 
 def test_eps_zero_gives_exactly_the_clean_metrics(attacked_run):

@@ -14,13 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ids_lightning.config import PROJECT_ROOT, compose
+from ids_lightning.config import PROJECT_ROOT
 from ids_lightning.edge.bench import bench, format_table
 from ids_lightning.edge.detect import detect
 from ids_lightning.edge.runtime import load_run
 from ids_lightning.errors import DataError
-from ids_lightning.train import train
-from tests.conftest import DATA_DIR, NSL_KDD_TEST
+from tests.conftest import DATA_DIR, NSL_KDD_TEST, trained_run
 
 BLOCKED = [
     "torch",
@@ -41,29 +40,12 @@ BLOCKED = [
 @pytest.fixture(scope="module")
 def nsl_run(tmp_path_factory, data_dir):
     """A short cnn_lstm run whose test covers all of KDDTest+."""
-    folder = tmp_path_factory.mktemp("nsl_run")
-    overrides = [
-        "debug=limit",
-        "trainer.limit_test_batches=1.0",
-        "logger=none",
-        "callbacks.progress_bar=null",
-        "trainer.enable_progress_bar=false",
-    ]
-    metrics = train(compose(overrides, folder, data_dir=DATA_DIR))
-    return folder, metrics
+    return trained_run(tmp_path_factory, "nsl_run", "debug=limit", "trainer.limit_test_batches=1.0")
 
 
 @pytest.fixture(scope="module")
 def iot_run(tmp_path_factory, data_dir):
-    folder = tmp_path_factory.mktemp("iot_run")
-    overrides = [
-        "dataset=iot23",
-        "debug=limit",
-        "logger=none",
-        "callbacks.progress_bar=null",
-        "trainer.enable_progress_bar=false",
-    ]
-    return folder, train(compose(overrides, folder, data_dir=DATA_DIR))
+    return trained_run(tmp_path_factory, "iot_run", "dataset=iot23", "debug=limit")
 
 
 def test_export_is_verified_and_int8_recorded(nsl_run):

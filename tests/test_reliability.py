@@ -18,7 +18,7 @@ from ids_lightning.config import PROJECT_ROOT, compose
 from ids_lightning.errors import DataError
 from ids_lightning.formats import bot_iot, nsl_kdd
 from ids_lightning.train import train
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, QUIET
 from tests.test_nsl_kdd_format import GOOD
 
 TIMING_KEYS = {"fit_seconds"}
@@ -26,9 +26,7 @@ SMALL_RUN = [
     "dataset=bot_iot",
     "model=cnn",
     "trainer.max_epochs=4",
-    "logger=none",
-    "callbacks.progress_bar=null",
-    "trainer.enable_progress_bar=false",
+    *QUIET,
     "callbacks.onnx_export=null",
     "callbacks.early_stopping=null",
 ]
