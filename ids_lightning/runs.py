@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ids_lightning.callbacks.export import load_net_weights
+from ids_lightning.callbacks.export import ProbabilityHead, load_net_weights
 from ids_lightning.config import register_resolvers
 from ids_lightning.fileio import atomic_write_json
 
@@ -25,17 +26,27 @@ def rebuild(run_dir: Path) -> tuple[DictConfig, object, nn.Module]:
     cfg = OmegaConf.load(run_dir / "config.yaml")
     datamodule = hydra.utils.instantiate(cfg.dataset, output_dir=None)
     datamodule.setup("test")
-    net = hydra.utils.instantiate(
-        cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes
-    )
-    load_net_weights(net, best_checkpoint(run_dir))
-    return cfg, datamodule, net.eval()
+    return cfg, datamodule, best_net(run_dir, cfg, datamodule.num_features, datamodule.num_classes)
+
+
+def best_net(run_dir: Path, cfg: DictConfig, num_features: int, num_classes: int) -> nn.Module:
+    """The run's net, sized as trained, with the best checkpoint's weights, in eval mode."""
+    net = hydra.utils.instantiate(cfg.model.net, num_features=num_features, num_classes=num_classes)
+    return load_net_weights(net, best_checkpoint(run_dir)).eval()
+
+
+def load_best_model(run_dir: Path) -> nn.Module:
+    """A finished run's best net as the exported model (probabilities out), sized from
+    ``preprocess.json``: no data files needed."""
+    from ids_lightning.preprocess import Preprocessor
+
+    pre = Preprocessor.load(run_dir / "preprocess.json")
+    net = best_net(run_dir, OmegaConf.load(run_dir / "config.yaml"), pre.num_features, len(pre.class_names))
+    return ProbabilityHead(net, len(pre.class_names) == 2).eval()
 
 
 def update_metrics(run_dir: Path, values: dict) -> None:
     """Merge ``values`` into the run's ``metrics.json`` (atomically)."""
-    import json
-
     path = run_dir / "metrics.json"
     metrics = json.loads(path.read_text()) if path.is_file() else {}
     atomic_write_json(path, {**metrics, **values})

@@ -217,22 +217,6 @@ def load_net_weights(net: nn.Module, checkpoint: Path) -> nn.Module:
     return net
 
 
-def load_best_model(run_dir: Path) -> nn.Module:
-    """A finished run's best net as the exported model (probabilities out), sized from
-    ``preprocess.json``: no data files needed."""
-    import hydra
-    from omegaconf import OmegaConf
-
-    from ids_lightning.preprocess import Preprocessor
-    from ids_lightning.runs import best_checkpoint
-
-    pre = Preprocessor.load(run_dir / "preprocess.json")
-    config = OmegaConf.load(run_dir / "config.yaml")
-    net = hydra.utils.instantiate(config.model.net, num_features=pre.num_features, num_classes=len(pre.class_names))
-    load_net_weights(net, best_checkpoint(run_dir))
-    return ProbabilityHead(net, len(pre.class_names) == 2).eval()
-
-
 def _accuracy(ort, x: torch.Tensor, y: torch.Tensor) -> float:
     predictions = np.concatenate([ort.run(None, {"features": c.numpy()})[0].argmax(1) for c in x.split(4096)])
     return float((predictions == y.numpy()).mean())

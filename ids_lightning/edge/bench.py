@@ -72,7 +72,7 @@ def _onnx_worker(path: str, threads: int, rows: np.ndarray, labels: np.ndarray, 
 def _torch_worker(run_dir: str, threads: int, rows: np.ndarray, labels: np.ndarray, options: dict) -> dict:
     import torch
 
-    from ids_lightning.callbacks.export import load_best_model
+    from ids_lightning.runs import load_best_model
 
     torch.set_num_threads(threads)
     model = load_best_model(Path(run_dir))
