@@ -15,7 +15,7 @@ import hydra
 import lightning as L
 
 from ids_lightning.callbacks import AdversarialEval
-from ids_lightning.fileio import atomic_write_json
+from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.runs import rebuild
 
 

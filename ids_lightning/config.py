@@ -1,10 +1,14 @@
-"""OmegaConf resolvers used by ``conf/`` (registered once, before Hydra composes)."""
+"""Hydra glue: the resolvers ``conf/`` uses, composing outside ``@hydra.main``, building config
+groups, and the value a sweeper optimises."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
+import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +31,6 @@ def compose(overrides: list[str], output_dir: str | Path, data_dir: str | Path |
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
 
     register_resolvers()
     GlobalHydra.instance().clear()
@@ -40,3 +43,30 @@ def compose(overrides: list[str], output_dir: str | Path, data_dir: str | Path |
             cfg.paths.data_dir = str(data_dir)
     HydraConfig.instance().set_config(cfg)
     return cfg
+
+
+def instantiate_group(group: DictConfig | None) -> list:
+    """Instantiate every entry of a config group that maps names to ``_target_`` nodes.
+
+    Entries set to null are switched off (``callbacks.early_stopping=null``).
+    """
+    if not group:
+        return []
+    return [hydra.utils.instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def config_choice(group: str, default: str) -> str:
+    """The option chosen for a config group (``model=cnn_lstm`` gives ``cnn_lstm``)."""
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.choices.get(group, default))
+    return default
+
+
+def sweep_value(metrics: Mapping[str, object], name: str | None) -> float | None:
+    """The value a sweeper optimises; an unknown name is an error, never a silent None."""
+    if name is None:
+        return None
+    if name not in metrics or metrics[name] is None:
+        numeric = sorted(k for k, v in metrics.items() if isinstance(v, float))
+        raise KeyError(f"optimized_metric {name!r} is not in metrics.json; available: {numeric}")
+    return float(metrics[name])

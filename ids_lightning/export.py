@@ -11,7 +11,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from ids_lightning.callbacks.export import ProbabilityHead, export_run
+from ids_lightning.deploy import ProbabilityHead, export_run
 from ids_lightning.runs import rebuild, update_metrics
 
 

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from ids_lightning.fileio import atomic_path, atomic_write_bytes
+from ids_lightning.core.fileio import atomic_path, atomic_write_bytes
 
 # A row is one protocol: the experiment (its tags, e.g. paper or official) as well as the split,
 # since two experiments can share a split with other preprocessing (BoT-IoT is random in both).

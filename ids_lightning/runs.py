@@ -9,9 +9,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ids_lightning.callbacks.export import ProbabilityHead, load_net_weights
 from ids_lightning.config import register_resolvers
-from ids_lightning.fileio import atomic_write_json
+from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.deploy import ProbabilityHead, load_net_weights
 
 
 def best_checkpoint(run_dir: Path) -> Path:
@@ -38,7 +38,7 @@ def best_net(run_dir: Path, cfg: DictConfig, num_features: int, num_classes: int
 def load_best_model(run_dir: Path) -> nn.Module:
     """A finished run's best net as the exported model (probabilities out), sized from
     ``preprocess.json``: no data files needed."""
-    from ids_lightning.preprocess import Preprocessor
+    from ids_lightning.core.preprocess import Preprocessor
 
     pre = Preprocessor.load(run_dir / "preprocess.json")
     net = best_net(run_dir, OmegaConf.load(run_dir / "config.yaml"), pre.num_features, len(pre.class_names))

@@ -18,9 +18,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from ids_lightning.config import RUN_ID, compose
-from ids_lightning.fileio import atomic_write_json
-from ids_lightning.utils import sweep_value
+from ids_lightning.config import RUN_ID, compose, sweep_value
+from ids_lightning.core.fileio import atomic_write_json
 
 log = logging.getLogger(__name__)
 

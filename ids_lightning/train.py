@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from ids_lightning.config import CONFIG_DIR, register_resolvers
-from ids_lightning.fileio import atomic_write_bytes, atomic_write_json
-from ids_lightning.utils import (
-    config_choice,
-    instantiate_group,
-    log_hparams,
-    scalar_metrics,
-    sweep_value,
-)
+from ids_lightning.config import CONFIG_DIR, config_choice, instantiate_group, register_resolvers, sweep_value
+from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -89,6 +86,47 @@ def train(cfg: DictConfig) -> dict:
     log_hparams(trainer.loggers, cfg, metrics)
     log.info("metrics.json written to %s", output_dir)
     return summary
+
+
+def scalar_metrics(metrics: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """Lightning's logged values as plain floats (NaN becomes None so the JSON stays valid)."""
+    out = {}
+    for key, value in metrics.items():
+        number = float(value)
+        out[key] = None if math.isnan(number) else number
+    return dict(sorted(out.items()))
+
+
+def flat_hparams(cfg: DictConfig) -> dict[str, object]:
+    """The resolved config flattened to ``a/b/c`` keys with TensorBoard-friendly values."""
+    flat: dict[str, object] = {}
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not str(key).startswith("_"):
+                    walk(value, f"{prefix}/{key}" if prefix else str(key))
+        elif isinstance(node, (int, float, str, bool)):
+            flat[prefix] = node
+        elif node is not None:
+            flat[prefix] = str(node)
+
+    for group in ("dataset", "model", "trainer"):
+        if group in cfg:
+            walk(OmegaConf.to_container(cfg[group], resolve=True), group)
+    flat["seed"] = cfg.get("seed")
+    return flat
+
+
+def log_hparams(loggers: list[Logger], cfg: DictConfig, metrics: Mapping[str, float | None]) -> None:
+    """One TensorBoard hparams entry per run, holding the final validation and test metrics."""
+    final = {k: v for k, v in metrics.items() if v is not None and k.startswith(("val/", "test/"))}
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(flat_hparams(cfg), metrics=final)
+            # after trainer.test the writer is no longer flushed by Lightning: without this
+            # the entry can sit in the writer's queue when the caller (or a reader) goes on
+            logger.experiment.flush()
 
 
 def _without_hydra(cfg: DictConfig) -> DictConfig:

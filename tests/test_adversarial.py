@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ids_lightning.adversarial import Constraints, fgsm, pgd
+from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.models import CNNLSTM, IDSLitModule
-from ids_lightning.preprocess import Preprocessor
+from ids_lightning.models.attacks import Constraints, fgsm, pgd
 from ids_lightning.train import train
 from tests.conftest import trained_run
 

@@ -6,10 +6,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
-from ids_lightning.data import BotIoTDataModule
-from ids_lightning.errors import DataError, MalformedRowError
 from ids_lightning.formats import bot_iot
+
+from ids_lightning.core.errors import DataError, MalformedRowError
+from ids_lightning.data import BotIoTDataModule
 from tests.conftest import DATA_DIR
 
 FULL = DATA_DIR / "bot_iot" / "bot_iot_fullfeatures_normal_ddos_sample.csv.gz"

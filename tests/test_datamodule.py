@@ -8,13 +8,13 @@ import hydra
 import numpy as np
 import pytest
 import torch
-
-from ids_lightning.data import InMemoryBatches, NSLKDDDataModule
-from ids_lightning.data.download import download
-from ids_lightning.data.splits import stratified_split
-from ids_lightning.errors import DataError, MissingDataError
 from ids_lightning.formats import nsl_kdd
-from ids_lightning.preprocess import Preprocessor
+
+from ids_lightning.core.errors import DataError, MissingDataError
+from ids_lightning.core.fileio import download
+from ids_lightning.core.preprocess import Preprocessor
+from ids_lightning.core.splits import stratified_split
+from ids_lightning.data import InMemoryBatches, NSLKDDDataModule
 from tests.conftest import NSL_KDD_TRAIN
 from tests.test_nsl_kdd_format import GOOD
 

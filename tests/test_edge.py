@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ids_lightning.edge.detect import detect
 
 from ids_lightning.config import PROJECT_ROOT
+from ids_lightning.core.errors import DataError
 from ids_lightning.edge.bench import bench, format_table
-from ids_lightning.edge.detect import detect
 from ids_lightning.edge.runtime import load_run
-from ids_lightning.errors import DataError
 from tests.conftest import DATA_DIR, NSL_KDD_TEST, trained_run
 
 BLOCKED = [

@@ -8,9 +8,9 @@ import json
 import lightning as L
 import pytest
 import torch
+from ids_lightning.data.base import InMemoryBatches, StepChunk
 from torchmetrics.classification import MulticlassF1Score, MulticlassPrecision, MulticlassRecall
 
-from ids_lightning.data.base import InMemoryBatches, StepChunk
 from ids_lightning.models import CNNLSTM, IDSLitModule
 from ids_lightning.models.module import macro_scores
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from ids_lightning.data import IoT23DataModule
-from ids_lightning.errors import DataError, MalformedRowError, MissingDataError
 from ids_lightning.formats import parquet, zeek
+
+from ids_lightning.core.errors import DataError, MalformedRowError, MissingDataError
+from ids_lightning.data import IoT23DataModule
 from tests.conftest import DATA_DIR
 
 IOT23 = DATA_DIR / "iot23"

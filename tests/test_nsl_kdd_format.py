@@ -6,10 +6,10 @@ import gzip
 
 import numpy as np
 import pytest
-
-from ids_lightning.errors import MalformedRowError
-from ids_lightning.fileio import open_text
 from ids_lightning.formats import nsl_kdd
+
+from ids_lightning.core.errors import MalformedRowError
+from ids_lightning.core.fileio import open_text
 from tests.conftest import NSL_KDD_TEST, NSL_KDD_TRAIN
 
 GOOD = (

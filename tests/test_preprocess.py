@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from ids_lightning.errors import PreprocessStateError
-from ids_lightning.preprocess import UNKNOWN, Preprocessor
-from ids_lightning.table import RawTable
+from ids_lightning.core.errors import PreprocessStateError
+from ids_lightning.core.preprocess import UNKNOWN, Preprocessor
+from ids_lightning.core.table import RawTable
 
 
 def table(numeric, categorical, labels=None):

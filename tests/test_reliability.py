@@ -13,10 +13,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ids_lightning.formats import bot_iot, nsl_kdd
 
 from ids_lightning.config import PROJECT_ROOT, compose
-from ids_lightning.errors import DataError
-from ids_lightning.formats import bot_iot, nsl_kdd
+from ids_lightning.core.errors import DataError
 from ids_lightning.train import train
 from tests.conftest import DATA_DIR, QUIET
 from tests.test_nsl_kdd_format import GOOD

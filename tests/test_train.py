@@ -10,10 +10,10 @@ from pathlib import Path
 
 import hydra
 import pytest
+from ids_lightning.utils import instantiate_group, sweep_value
 
 from ids_lightning.config import CONFIG_DIR, PROJECT_ROOT
 from ids_lightning.train import train
-from ids_lightning.utils import instantiate_group, sweep_value
 from tests.conftest import DATA_DIR
 
 MODELS = ["cnn", "lstm", "cnn_lstm", "cnn_bilstm"]

@@ -25,18 +25,18 @@ from rich.table import Table
 
 from ids_lightning.bench.common import build, measure
 from ids_lightning.config import PROJECT_ROOT
-from ids_lightning.fileio import atomic_write_json
+from ids_lightning.core.fileio import atomic_write_json
 
 SOURCE = "iot23/CTU-IoT-Malware-Capture-34-1.conn.log.labeled.gz"
 
 _RUNNERS = {
     "project_arrow": """
-from ids_lightning.formats import zeek
-rows = sum(len(t) for t in zeek.iter_tables(PATH, chunk_rows=200_000, engine="arrow"))
+from ids_lightning.datasets import iot23
+rows = sum(len(t) for t in iot23.iter_tables(PATH, chunk_rows=200_000, engine="arrow"))
 """,
     "project_python": """
-from ids_lightning.formats import zeek
-rows = sum(len(t) for t in zeek.iter_tables(PATH, chunk_rows=200_000, engine="python"))
+from ids_lightning.datasets import iot23
+rows = sum(len(t) for t in iot23.iter_tables(PATH, chunk_rows=200_000, engine="python"))
 """,
     "prepare_parquet": """
 from pathlib import Path
@@ -45,8 +45,8 @@ rows = prepare([Path(PATH)], Path(OUT), chunk_rows=200_000)[0]["rows"]
 """,
     "pandas_read_csv": """
 import pandas as pd
-from ids_lightning.formats import zeek
-layout = zeek.layout_of(PATH)
+from ids_lightning.datasets import iot23
+layout = iot23.layout_of(PATH)
 frame = pd.read_csv(PATH, sep="\\t", comment="#", header=None, names=layout.names, na_values=["-", "(empty)"],
                     low_memory=False)
 rows = len(frame)

@@ -30,9 +30,10 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.data import DataLoader, TensorDataset
 
+from ids_lightning.batches import InMemoryBatches
 from ids_lightning.config import PROJECT_ROOT, compose
-from ids_lightning.data import InMemoryBatches, NSLKDDDataModule
-from ids_lightning.fileio import atomic_write_json
+from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.data import FlowDataModule
 from ids_lightning.models import CNNLSTM, IDSLitModule
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = device_name(device)
     rows_per_run = args.rows or (204_800 if device.type == "cuda" else 25_600)
-    datamodule = NSLKDDDataModule(data_dir=args.data_dir, task="family", split="random")
+    datamodule = FlowDataModule("nsl_kdd", args.data_dir, ["nsl_kdd/KDDTrain+.txt"], task="family", split="random")
     datamodule.setup()
     x, y = datamodule.tensors["train"]
     results = []

@@ -1,7 +1,7 @@
-"""Lightning callbacks of the project."""
+"""Lightning callbacks of the project (each configured in ``conf/callbacks/<name>.yaml``)."""
 
-from ids_lightning.callbacks.adversarial import AdversarialEval
-from ids_lightning.callbacks.export import OnnxExport
-from ids_lightning.callbacks.report import RunReport
+from ids_lightning.callbacks.onnx_export import OnnxExport
+from ids_lightning.callbacks.robustness import AdversarialEval
+from ids_lightning.callbacks.run_report import RunReport
 
 __all__ = ["AdversarialEval", "OnnxExport", "RunReport"]

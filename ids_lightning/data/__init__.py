@@ -1,15 +1,5 @@
-"""LightningDataModules: raw files to device-resident tensors."""
+"""The LightningDataModule: raw files of any registered dataset to device-resident tensors."""
 
-from ids_lightning.data.base import InMemoryBatches, StepChunk, TabularDataModule
-from ids_lightning.data.bot_iot import BotIoTDataModule
-from ids_lightning.data.iot23 import IoT23DataModule
-from ids_lightning.data.nsl_kdd import NSLKDDDataModule
+from ids_lightning.data.datamodule import FlowDataModule
 
-__all__ = [
-    "BotIoTDataModule",
-    "InMemoryBatches",
-    "IoT23DataModule",
-    "NSLKDDDataModule",
-    "StepChunk",
-    "TabularDataModule",
-]
+__all__ = ["FlowDataModule"]

@@ -3,28 +3,30 @@
 ``python -m ids_lightning.edge.bench RUN_DIR`` measures, on the real preprocessed test rows the
 run saved (``bench_rows.npy``), for ``model.onnx`` and ``model.int8.onnx``, with one thread and
 with all cores: batch-1 latency (p50/p95/p99), throughput at several batch sizes, peak RSS of a
-process that only loads and runs that model, and the model's file size; where torch is
-installed, torch eager on the same rows for a ratio. Writes ``RUN_DIR/bench.json`` and prints a
-table. Needs only numpy and onnxruntime.
+process that only loads and runs that model, and the model's file size.
+Writes ``RUN_DIR/bench.json`` and prints a table. Needs only numpy and onnxruntime; the
+comparison with torch eager runs on the training side (``python -m ids_lightning.bench.edge``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import multiprocessing
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.edge.runtime import cpu_count
-from ids_lightning.fileio import atomic_write_json
 
 MODELS = {"onnx_fp32": "model.onnx", "onnx_int8": "model.int8.onnx"}
 
 
-def _measure(predict, rows: np.ndarray, batches: list[int], latency_calls: int, seconds: float) -> dict:
+def measure(predict, rows: np.ndarray, batches: list[int], latency_calls: int, seconds: float) -> dict:
     """Batch-1 latency percentiles over single real rows, then rows/s per batch size."""
     for i in range(20):
         predict(rows[i % len(rows)][None])
@@ -48,14 +50,14 @@ def _measure(predict, rows: np.ndarray, batches: list[int], latency_calls: int, 
     return result
 
 
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (1024 * 1024) if platform.system() == "Darwin" else peak / 1024, 1)
 
 
-def _onnx_worker(path: str, threads: int, rows: np.ndarray, labels: np.ndarray, options: dict) -> dict:
+def onnx_worker(path: str, threads: int, rows: np.ndarray, labels: np.ndarray, options: dict) -> dict:
     from ids_lightning.edge.runtime import session
 
     ort = session(path, threads)
@@ -63,43 +65,26 @@ def _onnx_worker(path: str, threads: int, rows: np.ndarray, labels: np.ndarray, 
     def predict(x):
         return ort.run(None, {"features": x})[0]
 
-    result = _measure(predict, rows, **options)
+    result = measure(predict, rows, **options)
     result["accuracy"] = float((predict(rows).argmax(1) == labels).mean())
-    result["peak_rss_mb"] = _peak_rss_mb()
-    return result
-
-
-def _torch_worker(run_dir: str, threads: int, rows: np.ndarray, labels: np.ndarray, options: dict) -> dict:
-    import torch
-
-    from ids_lightning.runs import load_best_model
-
-    torch.set_num_threads(threads)
-    model = load_best_model(Path(run_dir))
-
-    @torch.inference_mode()
-    def predict(x):
-        return model(torch.from_numpy(x)).numpy()
-
-    result = _measure(predict, rows, **options)
-    result["accuracy"] = float((predict(rows).argmax(1) == labels).mean())
-    result["peak_rss_mb"] = _peak_rss_mb()
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
 
 
 def _child(worker: str, args: tuple, queue) -> None:
     """Entry point of a measurement process: report the result or the error, never hang."""
     try:
-        queue.put(globals()[worker](*args))
+        module, _, name = worker.partition(":")
+        queue.put(getattr(importlib.import_module(module), name)(*args))
     except BaseException as err:
         queue.put({"error": f"{type(err).__name__}: {err}"})
 
 
-def _in_child(worker, *args) -> dict:
+def in_child(worker, *args) -> dict:
     """Run one measurement in a fresh process, so its peak RSS is its own."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(worker.__name__, args, queue))
+    process = context.Process(target=_child, args=(f"{worker.__module__}:{worker.__name__}", args, queue))
     process.start()
     while True:
         try:
@@ -114,22 +99,16 @@ def _in_child(worker, *args) -> dict:
     return result
 
 
-def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def bench(
     run_dir: str | Path,
     batches: list[int],
     threads: list[int],
     latency_calls: int = 2000,
     seconds: float = 1.0,
-    with_torch: bool = True,
+    extra: Callable[[dict], list[dict]] | None = None,
 ) -> dict:
+    """Measure every ONNX model of ``run_dir``; ``extra(context)`` may add rows measured by other
+    engines on the same rows (context: run_dir, rows, labels, threads, options)."""
     run_dir = Path(run_dir)
     rows = np.load(run_dir / "bench_rows.npy", allow_pickle=False)
     labels = np.load(run_dir / "bench_labels.npy", allow_pickle=False)
@@ -140,12 +119,11 @@ def bench(
         if not path.is_file():
             continue
         for n in threads:
-            measured = _in_child(_onnx_worker, str(path), n, rows, labels, options)
+            measured = in_child(onnx_worker, str(path), n, rows, labels, options)
             results.append({"engine": name, "threads": n, "model_bytes": path.stat().st_size, **measured})
-    if with_torch and torch_available():
-        for n in threads:
-            measured = _in_child(_torch_worker, str(run_dir), n, rows, labels, options)
-            results.append({"engine": "torch_eager", "threads": n, **measured})
+    if extra is not None:
+        context = {"run_dir": run_dir, "rows": rows, "labels": labels, "threads": threads, "options": options}
+        results.extend(extra(context))
     report = {
         "run": str(run_dir),
         "machine": _machine(),
@@ -225,17 +203,31 @@ def format_table(report: dict) -> str:
     return "\n".join(text)
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", help="a finished run folder (model.onnx, bench_rows.npy)")
+    parser.add_argument(
+        "--batches", type=int, nargs="+", default=[1, 16, 256, 1024], help="batch sizes (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--threads", nargs="+", default=["1", "all"], help="thread counts; 'all' = every core (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--latency-calls", type=int, default=2000, help="batch-1 calls timed for the percentiles (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=1.0, help="time per throughput measurement (default: %(default)s)"
+    )
+
+
+def thread_counts(values: list[str]) -> list[int]:
+    return sorted({cpu_count() if t == "all" else int(t) for t in values})
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16, 256, 1024])
-    parser.add_argument("--threads", nargs="+", default=["1", "all"], help="thread counts; 'all' = every core")
-    parser.add_argument("--latency-calls", type=int, default=2000)
-    parser.add_argument("--seconds", type=float, default=1.0, help="time per throughput measurement")
-    parser.add_argument("--no-torch", action="store_true", help="skip the torch eager comparison")
+    add_arguments(parser)
     args = parser.parse_args(argv)
-    threads = sorted({cpu_count() if t == "all" else int(t) for t in args.threads})
-    report = bench(args.run_dir, args.batches, threads, args.latency_calls, args.seconds, not args.no_torch)
+    report = bench(args.run_dir, args.batches, thread_counts(args.threads), args.latency_calls, args.seconds)
     print(format_table(report))
     print(f"written to {Path(args.run_dir) / 'bench.json'}")
     return report

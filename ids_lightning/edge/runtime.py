@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.errors import DataError
-from ids_lightning.preprocess import Preprocessor
+from ids_lightning.core.errors import DataError
+from ids_lightning.core.preprocess import Preprocessor
+from ids_lightning.core.spec import DatasetSpec
+from ids_lightning.datasets import get_spec
 
 
 def session(path: str | Path, threads: int | None = None):
@@ -38,7 +40,12 @@ class Run:
     def class_names(self) -> list[str]:
         return self.preprocessor.class_names
 
-    def probabilities(self, features: np.ndarray, batch_rows: int = 1024) -> np.ndarray:
+    @property
+    def spec(self) -> DatasetSpec:
+        """The spec of the dataset the run was trained on: how to read and label its files."""
+        return get_spec(self.preprocessor.dataset)
+
+    def score(self, features: np.ndarray, batch_rows: int = 1024) -> np.ndarray:
         """Scores in slices of ``batch_rows``: the model's working memory stays the same
         whatever the size of ``features``."""
         features = np.ascontiguousarray(features, dtype=np.float32)

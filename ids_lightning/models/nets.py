@@ -18,6 +18,15 @@ def output_size(num_classes: int) -> int:
     return 1 if num_classes == 2 else num_classes
 
 
+def to_probabilities(logits: torch.Tensor, binary: bool) -> torch.Tensor:
+    """``[batch, num_classes]`` class probabilities from a net's logits (one logit when binary):
+    what metrics, attacks and the exported ONNX model all see."""
+    if binary:
+        positive = torch.sigmoid(logits.reshape(-1))
+        return torch.stack([1 - positive, positive], dim=1)
+    return logits.softmax(dim=-1)
+
+
 def _conv_block(in_channels: int, out_channels: int, kernel_size: int) -> list[nn.Module]:
     return [
         nn.Conv1d(in_channels, out_channels, kernel_size, padding=kernel_size // 2),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ids_lightning.attack import attack
 from ids_lightning.config import PROJECT_ROOT, compose
-from ids_lightning.fileio import atomic_write_json
+from ids_lightning.core.fileio import atomic_write_json
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

@@ -1,9 +1,10 @@
 """Score a flow file with a run folder's preprocessing and ONNX model, streaming, no torch.
 
-``python -m ids_lightning.detect --run RUN_DIR --input FILE --output alerts.jsonl`` reads
-NSL-KDD rows, IoT-23 Zeek logs or CSV exports, or BoT-IoT CSVs in chunks (memory does not grow
-with the file), writes one JSON line per record (``line``, ``pred``, ``prob``, ``label``,
-``unknown`` and the flow's identifying fields) and prints a summary. Malformed lines never stop
+``python -m ids_lightning.detect --run RUN_DIR --input FILE --output alerts.jsonl`` reads a
+file of the run's dataset through its spec (NSL-KDD rows, IoT-23 Zeek logs or CSV exports,
+BoT-IoT CSVs, ...) in chunks (memory does not grow with the file), writes one JSON line per
+record (``line``, ``pred``, ``prob``, ``label``, ``unknown`` and the spec's flow id columns)
+and prints a summary. Malformed lines never stop
 the stream: they are counted and listed with their line numbers in the summary.
 """
 
@@ -14,67 +15,25 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
+from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.spec import OTHER
+from ids_lightning.core.table import RawTable
 from ids_lightning.edge.runtime import Run, load_run
-from ids_lightning.errors import DataError
-from ids_lightning.fileio import atomic_write_json, open_text
-from ids_lightning.formats import bot_iot, nsl_kdd, zeek
-from ids_lightning.table import RawTable
 
-FORMATS = ("auto", "nsl_kdd", "zeek", "iot23_csv", "bot_iot")
-BENIGN = {"normal", "benign"}
-ID_FIELDS = {
-    "zeek": ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"),
-    "bot_iot": ("pkSeqID", "saddr", "sport", "daddr", "dport"),
-}
 MAX_LISTED_SKIPS = 1000
 
 
-def detect_format(path: Path, dataset: str) -> str:
-    if dataset == "nsl_kdd":
-        return "nsl_kdd"
-    if dataset == "iot23":
-        return "zeek" if zeek.detect(path) == "zeek" else "iot23_csv"
-    if dataset == "bot_iot":
-        return "bot_iot"
-    raise DataError(f"cannot guess the input format for a {dataset} run; pass --format")
-
-
-def iter_tables(path: Path, fmt: str, chunk_rows: int) -> Iterator[RawTable]:
-    """Chunks of parsed records; bad lines are skipped and listed, never fatal."""
-    if fmt == "nsl_kdd":
-        with open_text(path) as handle:
-            first = 1
-            while lines := list(islice(handle, chunk_rows)):
-                yield nsl_kdd.parse_lines(lines, str(path), first, bad_rows="skip", require_label=False)
-                first += len(lines)
-    elif fmt in ("zeek", "iot23_csv"):
-        yield from zeek.iter_tables(path, chunk_rows, bad_rows="skip", require_labels=False)
-    elif fmt == "bot_iot":
-        yield from bot_iot.iter_tables(path, chunk_rows=chunk_rows, bad_rows="skip")
-    else:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {FORMATS}")
-
-
-def true_labels(table: RawTable, fmt: str, run: Run) -> np.ndarray:
-    """Each record's class under the run's task, or None when the file has no label for it."""
-    task, classes = run.preprocessor.task, run.class_names
-    if fmt == "nsl_kdd":
-        has = np.array([a is not None for a in table.labels])
-        out = np.full(len(table), None, dtype=object)
-        if has.any():
-            out[has] = nsl_kdd.task_labels(table.labels[has], task)
-        return out
-    if fmt == "bot_iot":
-        return bot_iot.task_labels(table, task)
-    labels = table.labels if task == "binary" else table.meta["detailed_label"]
-    if task == "detailed" and "other" in classes:  # labels folded into "other" at training time
-        labels = np.array([v if v is None or v in classes else "other" for v in labels], dtype=object)
+def true_labels(table: RawTable, run: Run) -> np.ndarray:
+    """Each record's class under the run's task (None where the file has no label); labels the
+    run folded into ``other`` at training time are folded the same way."""
+    labels = run.spec.task_labels(table, run.preprocessor.task)
+    classes = run.class_names
+    if OTHER in classes:
+        labels = np.array([v if v is None or v in classes else OTHER for v in labels], dtype=object)
     return labels
 
 
@@ -82,7 +41,6 @@ def detect(
     run_dir: str | Path,
     input_path: str | Path,
     output: str | Path,
-    fmt: str = "auto",
     model: str = "model.onnx",
     chunk_rows: int = 20_000,
     threads: int | None = None,
@@ -91,7 +49,8 @@ def detect(
     """Score ``input_path``; write alerts to ``output`` and ``<output>.summary.json``; return the summary."""
     run = load_run(run_dir, model, threads)
     input_path, output = Path(input_path), Path(output)
-    fmt = detect_format(input_path, run.preprocessor.dataset) if fmt == "auto" else fmt
+    spec = run.spec
+    fmt = spec.sniff(input_path)
     classes = run.class_names
     index = {name: i for i, name in enumerate(classes)}
     confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
@@ -99,20 +58,17 @@ def detect(
     records = unknown_count = outside_classes = 0
     started = time.perf_counter()
     with open(output, "w", encoding="utf-8") as out:
-        for table in iter_tables(input_path, fmt, chunk_rows):
+        chunks = spec.iter_tables(input_path, chunk_rows=chunk_rows, bad_rows="skip", require_labels=False)
+        for table in chunks:
             skipped_count += len(table.skipped)
             skipped.extend(table.skipped[: max(0, MAX_LISTED_SKIPS - len(skipped))])
             if len(table) == 0:
                 continue
             x, unknown = run.preprocessor.transform(table)
-            probabilities = run.probabilities(x)
+            probabilities = run.score(x)
             best = probabilities.argmax(axis=1)
-            labels = true_labels(table, fmt, run)
-            ids = [
-                (name, table.meta[name])
-                for name in ID_FIELDS.get(fmt if fmt != "iot23_csv" else "zeek", ())
-                if name in table.meta
-            ]
+            labels = true_labels(table, run)
+            ids = [(name, table.meta[name]) for name in spec.id_columns if name in table.meta]
             for i in range(len(table)):
                 record = {
                     "line": int(table.line[i]),
@@ -152,7 +108,7 @@ def detect(
         "skipped": skipped_count,
         "skipped_lines": [{"line": line, "reason": reason} for _, line, reason in skipped],
         "predicted": dict(predicted),
-        "alerts": {k: v for k, v in predicted.items() if k.lower() not in BENIGN},
+        "alerts": {k: v for k, v in predicted.items() if not spec.is_benign(k)},
         "unknown_category_records": unknown_count,
         "seconds": round(seconds, 3),
         "records_per_s": round(records / seconds, 1) if seconds > 0 else None,
@@ -200,14 +156,19 @@ def print_summary(summary: dict) -> None:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="run folder (preprocess.json, model.onnx)")
-    parser.add_argument("--input", required=True, type=Path)
-    parser.add_argument("--format", choices=FORMATS, default="auto")
-    parser.add_argument("--output", type=Path, default=Path("alerts.jsonl"))
-    parser.add_argument("--model", default="model.onnx", help="model.onnx or model.int8.onnx")
-    parser.add_argument("--chunk-rows", type=int, default=20_000)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--input", required=True, type=Path, help="flow file of the run's dataset (its format variant is sniffed)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=Path("alerts.jsonl"), help="one JSON line per record (default: %(default)s)"
+    )
+    parser.add_argument("--model", default="model.onnx", help="model.onnx or model.int8.onnx (default: %(default)s)")
+    parser.add_argument(
+        "--chunk-rows", type=int, default=20_000, help="records parsed and scored at a time (default: %(default)s)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
     args = parser.parse_args(argv)
-    summary = detect(args.run, args.input, args.output, args.format, args.model, args.chunk_rows, args.threads)
+    summary = detect(args.run, args.input, args.output, args.model, args.chunk_rows, args.threads)
     print_summary(summary)
     return summary
 

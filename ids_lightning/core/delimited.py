@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.errors import MalformedRowError
-from ids_lightning.fileio import open_text
+from ids_lightning.core.errors import MalformedRowError
+from ids_lightning.core.fileio import open_text
 
 
 @dataclass

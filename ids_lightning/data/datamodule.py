@@ -1,7 +1,6 @@
-"""Base DataModule for flow tables: parse, split, fit preprocessing on train, serve tensors.
+"""One DataModule for every dataset: read through the dataset's spec, split, fit preprocessing
+on the training split, balance it, and serve device-resident tensors.
 
-Each split is one float tensor on the training device; a batch is an index slice of it, so a
-step costs one gather instead of ``batch_size`` Python ``__getitem__`` calls and a collate.
 A split too large for the GPU stays in host memory and only each chunk's rows are moved.
 """
 
@@ -9,148 +8,56 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
+from omegaconf import DictConfig, OmegaConf
 
+from ids_lightning.batches import InMemoryBatches
+from ids_lightning.core.errors import DataError, MissingDataError, check_choice
+from ids_lightning.core.fileio import download
+from ids_lightning.core.files import find_files, read_cached, resolve_files
+from ids_lightning.core.parquet import read as read_parquet
+from ids_lightning.core.preprocess import Preprocessor
+from ids_lightning.core.spec import OTHER, DatasetSpec
+from ids_lightning.core.splits import split_table
+from ids_lightning.core.table import RawTable, concat
 from ids_lightning.data.balance import METHODS as BALANCE_METHODS
 from ids_lightning.data.balance import class_weights, resample
-from ids_lightning.preprocess import Preprocessor
-from ids_lightning.table import RawTable
+from ids_lightning.datasets import get_spec
 
 log = logging.getLogger(__name__)
 
 STAGES = ("train", "val", "test")
 
 
-@dataclass(frozen=True)
-class StepChunk:
-    """Several training steps at once: step ``i`` uses rows ``index[i]`` of ``features``/``labels``.
+class FlowDataModule(L.LightningDataModule):
+    """Flows of the dataset whose spec is named ``spec`` (:mod:`ids_lightning.datasets`), under
+    ``task`` and ``split``.
 
-    Handing Lightning a chunk of steps per loop iteration amortises its per-batch overhead
-    (hooks, progress bar, logging), which at batch 64 on a GPU costs more than the step itself.
-    The rows are gathered only when a step runs, on the device, from the whole split.
-    """
-
-    features: torch.Tensor
-    labels: torch.Tensor
-    index: list[torch.Tensor]
-
-    def __len__(self) -> int:
-        return sum(len(i) for i in self.index)
-
-    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for index in self.index:
-            yield self.features[index], self.labels[index]
-
-    def to(self, device: torch.device | str, *args, **kwargs) -> StepChunk:
-        """Lightning's device transfer: a no-op when the split already lives on ``device``;
-        otherwise (a split kept in host memory) only this chunk's rows are moved."""
-        device = torch.device(device)
-        here = self.features.device
-        if here.type == device.type and device.index in (None, here.index):
-            return self
-        rows = torch.cat(self.index)
-        sizes = [len(i) for i in self.index]
-        local = torch.arange(len(rows), device=device)
-        return StepChunk(
-            self.features[rows].to(device, *args, **kwargs),
-            self.labels[rows].to(device, *args, **kwargs),
-            list(local.split(sizes)),
-        )
-
-
-class InMemoryBatches:
-    """Batches cut from whole-split tensors: ``(x, y)`` tuples, or :class:`StepChunk` s of
-    ``steps_per_chunk`` batches each for training.
-
-    Shuffling draws a permutation from a generator seeded with ``(seed, epoch)``, so the order
-    of any epoch is reproducible, also after a resume. Under DDP each rank takes every
-    ``world_size``-th row of the permutation (equal shares; the tail is dropped).
+    ``files`` (and ``test_files`` for a split that tests on files) are glob patterns under
+    ``data_dir``: raw files of the dataset or Parquet made by ``python -m ids_lightning.prepare``.
+    ``test_partitions`` names the captures (hosts, ...) a partition split tests on. Under a task
+    whose classes come from training, ``min_class_count`` folds rarer labels into ``other``
+    (test labels that training never saw too). Validation and test rows of a class the model
+    cannot output are dropped and counted, never silently.
     """
 
     def __init__(
         self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        batch_size: int,
-        shuffle: bool = False,
-        seed: int = 0,
-        epoch: Callable[[], int] = lambda: 0,
-        rank: int = 0,
-        world_size: int = 1,
-        steps_per_chunk: int | None = None,
-    ):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if steps_per_chunk is not None and steps_per_chunk < 1:
-            raise ValueError(f"steps_per_chunk must be positive, got {steps_per_chunk}")
-        self.x, self.y = x, y
-        self.batch_size, self.shuffle, self.seed, self.epoch = batch_size, shuffle, seed, epoch
-        self.rank, self.world_size = rank, world_size
-        self.steps_per_chunk = steps_per_chunk
-
-    def _rows(self) -> int:
-        return len(self.x) // self.world_size if self.world_size > 1 else len(self.x)
-
-    def _num_batches(self) -> int:
-        return -(-self._rows() // self.batch_size)
-
-    def __len__(self) -> int:
-        if self.steps_per_chunk is None:
-            return self._num_batches()
-        return -(-self._num_batches() // self.steps_per_chunk)
-
-    def _order(self) -> torch.Tensor | None:
-        """Row order of this epoch and rank; None means rows 0..n-1 in place."""
-        n, device = len(self.x), self.x.device
-        order = None
-        if self.shuffle:
-            generator = torch.Generator(device=device)
-            generator.manual_seed(self.seed * 1_000_003 + self.epoch())
-            order = torch.randperm(n, generator=generator, device=device)
-        if self.world_size > 1:
-            base = order if order is not None else torch.arange(n, device=device)
-            order = base[self.rank : self._rows() * self.world_size : self.world_size]
-        if order is None and self.steps_per_chunk is not None:
-            order = torch.arange(n, device=device)
-        return order
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor] | StepChunk]:
-        order = self._order()
-        starts = range(0, self._rows(), self.batch_size)
-        if self.steps_per_chunk is not None:
-            index = [order[s : s + self.batch_size] for s in starts]
-            for c in range(0, len(index), self.steps_per_chunk):
-                yield StepChunk(self.x, self.y, index[c : c + self.steps_per_chunk])
-        elif order is None:  # contiguous views, no copy
-            for s in starts:
-                yield self.x[s : s + self.batch_size], self.y[s : s + self.batch_size]
-        else:
-            for s in starts:
-                index = order[s : s + self.batch_size]
-                yield self.x[index], self.y[index]
-
-
-class TabularDataModule(L.LightningDataModule):
-    """Shared machinery; a subclass only implements :meth:`load_splits` (and may download).
-
-    ``load_splits`` returns raw train/val/test tables whose ``labels`` are class names under the
-    configured task, plus the ordered class names. Validation and test rows of a class the
-    model cannot output (absent from training) are dropped and counted, never silently.
-    """
-
-    name = "tabular"
-
-    def __init__(
-        self,
+        spec: str,
         data_dir: str,
+        files: list[str],
         task: str,
         split: str,
+        test_files: list[str] | None = None,
+        test_partitions: list[str] | None = None,
+        min_class_count: int | None = None,
+        read_options: dict | None = None,
+        download: bool = False,
+        engine: str = "auto",
         categorical: str = "label",
         scaler: str = "minmax",
         clip: bool = True,
@@ -167,16 +74,25 @@ class TabularDataModule(L.LightningDataModule):
         output_dir: str | None = None,
     ):
         super().__init__()
-        if bad_rows not in ("error", "skip"):
-            raise ValueError(f"dataset.bad_rows must be 'error' or 'skip', not {bad_rows!r}")
+        self.spec: DatasetSpec = get_spec(spec)
+        self.spec.check(task, split)
+        check_choice("dataset.bad_rows", bad_rows, ("error", "skip"))
+        check_choice("dataset.balance", balance, BALANCE_METHODS)
+        self.name = self.spec.name
         self.data_dir = Path(data_dir).expanduser().resolve()
+        self.files, self.test_files = list(files), list(test_files or [])
         self.task, self.split = task, split
+        if self.spec.splits[split].kind == "test_files" and not self.test_files:
+            raise ValueError(f"dataset.split={split} tests on dataset.test_files: set them")
+        self.test_partitions, self.min_class_count = list(test_partitions or []), min_class_count
+        if isinstance(read_options, DictConfig):
+            read_options = OmegaConf.to_container(read_options, resolve=True)
+        self.read_options = self.spec.options(read_options)
+        self.download, self.engine = download, engine
         self.categorical, self.scaler, self.clip = categorical, scaler, clip
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.steps_per_chunk, self.device_memory_fraction = steps_per_chunk, device_memory_fraction
-        if balance not in BALANCE_METHODS:
-            raise ValueError(f"dataset.balance must be one of {BALANCE_METHODS}, not {balance!r}")
         self.balance, self.k_neighbors = balance, k_neighbors
         self.class_weights: list[float] | None = None
         self.seed, self.bad_rows = seed, bad_rows
@@ -186,9 +102,75 @@ class TabularDataModule(L.LightningDataModule):
         self.stats: dict = {}
         self.extra_stats: dict = {}  # dataset-specific facts for metrics.json
 
-    # --- subclass interface ------------------------------------------------------------------
+    # --- files -------------------------------------------------------------------------------------
+    def _patterns(self) -> list[str]:
+        tests_on_files = self.spec.splits[self.split].kind == "test_files"
+        return self.files + (self.test_files if tests_on_files else [])
+
+    def prepare_data(self) -> None:
+        """Download missing files that the spec can fetch (sha256-checked) when allowed; else
+        say exactly which file to get and where to put it. Other patterns are resolved when read."""
+        for pattern in self._patterns():
+            source = self.spec.downloads.get(pattern)
+            if source is None or find_files(pattern, self.data_dir):
+                continue
+            if self.download:
+                try:
+                    download(list(source.urls), self.data_dir / pattern, source.sha256)
+                    continue
+                except DataError as err:
+                    log.warning("%s", err)
+            raise MissingDataError(
+                f"{self.spec.title} file not found: {self.data_dir / pattern} (plain or gzipped).\n"
+                f"Expected {', '.join(self._patterns())} under {self.data_dir}.\n{self.spec.source_hint} "
+                "Or point paths.data_dir / $IDS_DATA_DIR at the folder that holds them."
+                + ("" if self.download else " (dataset.download=true tries public mirrors.)")
+            )
+
+    def _read(self, patterns: list[str]) -> RawTable:
+        self.prepare_data()
+        paths = resolve_files(patterns, self.data_dir, self.spec.title, self.spec.source_hint)
+        table = concat([self._read_file(path) for path in paths])
+        return table.with_labels(self.spec.task_labels(table, self.task))
+
+    def _read_file(self, path: Path) -> RawTable:
+        if path.suffix == ".parquet":
+            return read_cached(read_parquet, path, fmt=self.spec.name)
+        return read_cached(self.spec.read_file, path, bad_rows=self.bad_rows, engine=self.engine, **self.read_options)
+
     def load_splits(self) -> tuple[dict[str, RawTable], list[str]]:
-        raise NotImplementedError
+        """Raw train/val/test tables with labels under the task, and the ordered class names."""
+        kind = self.spec.splits[self.split]
+        tables = split_table(
+            self._read(self.files),
+            kind,
+            val_fraction=self.val_fraction,
+            test_fraction=self.test_fraction,
+            seed=self.seed,
+            test_table=self._read(self.test_files) if kind.kind == "test_files" else None,
+            test_partitions=self.test_partitions,
+        )
+        fixed = self.spec.tasks[self.task]
+        if fixed is not None:
+            return tables, list(fixed)
+        if not self.min_class_count:
+            return tables, sorted(set(tables["train"].labels.tolist()))
+        return self._fold_rare(tables)
+
+    def _fold_rare(self, tables: dict[str, RawTable]) -> tuple[dict[str, RawTable], list[str]]:
+        """Labels with fewer than ``min_class_count`` training rows, and labels training never
+        saw, become ``other``; benign classes are always kept and come first."""
+        counts = Counter(tables["train"].labels.tolist())
+        kept = {c for c, n in counts.items() if n >= self.min_class_count or self.spec.is_benign(c)}
+        folded = {
+            name: t.with_labels(np.where(np.isin(t.labels, list(kept)), t.labels, OTHER).astype(object))
+            for name, t in tables.items()
+        }
+        rare = sorted(set(counts) - kept)
+        benign = sorted(c for c in kept if self.spec.is_benign(c))
+        names = [*benign, *sorted(kept - set(benign))] + ([OTHER] if rare else [])
+        self.extra_stats["folded_into_other"] = rare
+        return folded, names
 
     # --- setup ---------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:

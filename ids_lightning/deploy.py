@@ -1,7 +1,9 @@
-"""Export the best checkpoint's net to ONNX (fp32 and int8), verified on real rows.
+"""ONNX deployment of a trained net: export (fp32 and int8), verified on real rows.
 
-At fit end the run folder gets ``model.onnx`` (input ``features [batch, num_features]``, output
-``probabilities [batch, num_classes]``, dynamic batch axis, opset pinned), ``model.int8.onnx``
+The ``onnx_export`` callback calls :func:`export_run` at fit end, and ``python -m
+ids_lightning.export`` for a finished run. The run folder gets ``model.onnx`` (input
+``features [batch, num_features]``, output ``probabilities [batch, num_classes]``, dynamic
+batch axis, opset pinned), ``model.int8.onnx``
 and ``bench_rows.npy`` / ``bench_labels.npy`` (preprocessed real test rows for the edge
 benchmark). With ``preprocess.json`` (which holds the class names) the folder alone is enough to
 score new data. Nothing is assumed: onnxruntime and torch outputs are compared on test rows at
@@ -10,17 +12,17 @@ several batch sizes, and the results go to ``metrics.json`` under ``onnx/``.
 
 from __future__ import annotations
 
-import copy
 import logging
 import warnings
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from torch import nn
 
-from ids_lightning.fileio import atomic_path
+from ids_lightning.core.fileio import atomic_path
+from ids_lightning.edge.runtime import session
+from ids_lightning.models.nets import to_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +42,7 @@ class ProbabilityHead(nn.Module):
         self.net, self.binary = net, binary
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        logits = self.net(features)
-        if self.binary:
-            positive = torch.sigmoid(logits)
-            return torch.cat([1 - positive, positive], dim=1)
-        return torch.softmax(logits, dim=1)
+        return to_probabilities(self.net(features), self.binary)
 
 
 def export_onnx(model: nn.Module, num_features: int, path: Path) -> None:
@@ -61,41 +59,6 @@ def export_onnx(model: nn.Module, num_features: int, path: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
             dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}},
-        )
-
-
-class OnnxExport(L.Callback):
-    """Export, verify and quantise the best checkpoint's net at fit end."""
-
-    def __init__(
-        self,
-        output_dir: str,
-        verify_rows: int = 4096,
-        calibration_rows: int = 1024,
-        bench_rows: int = 4096,
-        quantize: bool = True,
-    ):
-        self.output_dir = Path(output_dir)
-        self.options = {
-            "verify_rows": verify_rows,
-            "calibration_rows": calibration_rows,
-            "bench_rows": bench_rows,
-            "quantize": quantize,
-        }
-        self.summary: dict = {}
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero or trainer.datamodule is None:
-            return
-        net = copy.deepcopy(pl_module.net).cpu()
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        if best:
-            load_net_weights(net, Path(best))
-        else:
-            log.warning("no best checkpoint: exporting the final weights")
-        tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in trainer.datamodule.tensors.items()}
-        self.summary = export_run(
-            ProbabilityHead(net.eval(), pl_module.binary).eval(), tensors, self.output_dir, **self.options
         )
 
 
@@ -125,8 +88,6 @@ def export_run(
 
 
 def _verify(model: nn.Module, path: Path, test: tuple[torch.Tensor, torch.Tensor], verify_rows: int) -> dict:
-    from ids_lightning.edge.runtime import session
-
     x = test[0][:verify_rows]
     ort = session(path)
     with torch.no_grad():
@@ -165,8 +126,6 @@ def _quantize(fp32: Path, tensors: dict, output_dir: Path, calibration_rows: int
         quantize_dynamic,
         quantize_static,
     )
-
-    from ids_lightning.edge.runtime import session
 
     candidates = {"dynamic": output_dir / ".model.int8.dynamic.onnx", "static": output_dir / ".model.int8.static.onnx"}
     quantize_dynamic(str(fp32), str(candidates["dynamic"]), weight_type=QuantType.QInt8)

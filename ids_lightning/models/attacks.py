@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ids_lightning.preprocess import Preprocessor
+from ids_lightning.core.preprocess import Preprocessor
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 

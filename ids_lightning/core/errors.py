@@ -23,3 +23,9 @@ class MalformedRowError(DataError):
 
 class PreprocessStateError(DataError):
     """A preprocess.json file is missing keys, has wrong types or contradicts itself."""
+
+
+def check_choice(key: str, value: object, choices: tuple | list | dict) -> None:
+    """One wording for every "must be one of" error, naming the config key."""
+    if value not in choices:
+        raise ValueError(f"{key} must be one of {list(choices)}, not {value!r}")

@@ -15,16 +15,11 @@ import lightning as L
 import matplotlib.pyplot as plt
 import torch
 
-from ids_lightning.adversarial import Constraints, fgsm, pgd
-from ids_lightning.fileio import atomic_path
-from ids_lightning.models.module import macro_scores
+from ids_lightning.core.fileio import atomic_path
+from ids_lightning.models.attacks import Constraints, fgsm, pgd
+from ids_lightning.models.metrics import macro_scores
 
 log = logging.getLogger(__name__)
-BENIGN_NAMES = ("normal", "benign")
-
-
-def benign_class(class_names: list[str]) -> int | None:
-    return next((i for i, name in enumerate(class_names) if name.lower() in BENIGN_NAMES), None)
 
 
 class AdversarialEval(L.Callback):
@@ -69,13 +64,17 @@ class AdversarialEval(L.Callback):
             if self.constrained
             else Constraints.none(x.shape[1])
         )
+        spec = trainer.datamodule.spec
+        benign = next((i for i, name in enumerate(pl_module.class_names) if spec.is_benign(name)), None)
         pl_module.eval()
         clean_pred = self._predict(pl_module, x)
         self.summary = {"test_adv/rows": len(y), "test_adv/constrained": self.constrained}
         for attack in self.attacks:
             for eps in self.eps:
                 adversarial = self._attack(pl_module, attack, x, y, eps, constraints)
-                scores = self.scores(pl_module, clean_pred, self._predict(pl_module, adversarial), y)
+                scores = self.scores(
+                    pl_module.num_classes, benign, clean_pred, self._predict(pl_module, adversarial), y
+                )
                 self.summary |= {f"test_adv/{attack}/eps_{eps:g}/{k}": v for k, v in scores.items()}
         for logger in trainer.loggers:
             logger.log_metrics({k: v for k, v in self.summary.items() if isinstance(v, float)}, trainer.global_step)
@@ -98,12 +97,14 @@ class AdversarialEval(L.Callback):
         return torch.cat([module.probabilities(module.net(xb)).argmax(1) for xb in x.split(4096)])
 
     @staticmethod
-    def scores(module, clean: torch.Tensor, adversarial: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-        confusion = torch.zeros(module.num_classes, module.num_classes, dtype=torch.long, device=y.device)
-        confusion.view(-1).scatter_add_(0, y * module.num_classes + adversarial, torch.ones_like(y))
+    def scores(
+        num_classes: int, benign: int | None, clean: torch.Tensor, adversarial: torch.Tensor, y: torch.Tensor
+    ) -> dict[str, float]:
+        """Accuracy and macro-F1 under attack, and (with a benign class) the evasion rate."""
+        confusion = torch.zeros(num_classes, num_classes, dtype=torch.long, device=y.device)
+        confusion.view(-1).scatter_add_(0, y * num_classes + adversarial, torch.ones_like(y))
         macro = macro_scores(confusion)
         scores = {"acc": float(macro["acc"]), "f1_macro": float(macro["f1_macro"])}
-        benign = benign_class(module.class_names)
         if benign is not None:
             detected = (y != benign) & (clean != benign)
             evaded = detected & (adversarial == benign)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.errors import PreprocessStateError
-from ids_lightning.fileio import atomic_write_json
-from ids_lightning.table import RawTable
+from ids_lightning.core.errors import PreprocessStateError
+from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.table import RawTable
 
 UNKNOWN = "<unknown>"
 ENCODINGS = ("label", "onehot")

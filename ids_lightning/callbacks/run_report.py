@@ -9,7 +9,7 @@ import lightning as L
 import matplotlib.pyplot as plt
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from ids_lightning.fileio import atomic_path, atomic_write_json
+from ids_lightning.core.fileio import atomic_path, atomic_write_json
 from ids_lightning.plots import confusion_matrix_figure, learning_curves_figure, roc_figure
 
 log = logging.getLogger(__name__)

@@ -1,20 +1,24 @@
-"""NSL-KDD text format: column names, attack families, task labels and a strict row parser.
+"""NSL-KDD (Tavallaee et al. 2009): the spec, attack families and a strict row parser.
 
-Rows are ``41 features, attack name[, difficulty]`` separated by commas, no header.
+Rows are ``41 features, attack name[, difficulty]`` separated by commas, no header. The
+difficulty score is never a feature. Splits: ``official`` tests on KDDTest+ (17 attack names
+that training never sees), ``random`` is the seed paper's stratified 70/15/15 of KDDTrain+.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.errors import MalformedRowError
-from ids_lightning.fileio import open_text
-from ids_lightning.formats.columns import report_invalid_numbers, to_float_column
-from ids_lightning.table import RawTable
+from ids_lightning.core.columns import report_invalid_numbers, to_float_column
+from ids_lightning.core.errors import DataError, MalformedRowError, check_choice
+from ids_lightning.core.fileio import open_text
+from ids_lightning.core.spec import DatasetSpec, Download, Split
+from ids_lightning.core.table import RawTable
 
 FEATURES = [
     "duration",
@@ -79,21 +83,8 @@ for _family, _names in {
 }.items():
     ATTACK_FAMILY.update(dict.fromkeys(_names.split(), _family))
 
-TASKS = ("family", "binary", "attack")
-FAMILY_CLASSES = ["normal", "DoS", "Probe", "R2L", "U2R"]
-BINARY_CLASSES = ["normal", "attack"]
-
-
-def task_labels(attack_names: np.ndarray, task: str) -> np.ndarray:
-    """Map attack names to class names of ``task`` (family and binary cover every known name)."""
-    if task == "attack":
-        return attack_names
-    families = np.array([ATTACK_FAMILY[name] for name in attack_names], dtype=object)
-    if task == "family":
-        return families
-    if task == "binary":
-        return np.where(families == "normal", "normal", "attack").astype(object)
-    raise ValueError(f"unknown NSL-KDD task {task!r}; expected one of {TASKS}")
+FAMILY_CLASSES = ("normal", "DoS", "Probe", "R2L", "U2R")
+BINARY_CLASSES = ("normal", "attack")
 
 
 def parse_lines(
@@ -106,8 +97,7 @@ def parse_lines(
     raises :class:`MalformedRowError`. Without ``require_label`` (scoring unlabelled traffic)
     rows of the 41 features alone are accepted too; their label is None.
     """
-    if bad_rows not in ("error", "skip"):
-        raise ValueError(f"bad_rows must be 'error' or 'skip', not {bad_rows!r}")
+    check_choice("bad_rows", bad_rows, ("error", "skip"))
     issues: dict[int, str] = {}
     rows: list[list[str]] = []
     row_lines: list[int] = []
@@ -207,3 +197,68 @@ def _read_clean_file_fast(path: str | Path) -> RawTable | None:
         line=np.arange(1, len(frame) + 1, dtype=np.int64),
         source=np.full(len(frame), str(path), dtype=object),
     )
+
+
+class NSLKDD(DatasetSpec):
+    name = "nsl_kdd"
+    title = "NSL-KDD"
+    tasks = {"family": FAMILY_CLASSES, "binary": BINARY_CLASSES, "attack": None}
+    splits = {"official": Split("test_files"), "random": Split("random")}
+    benign = frozenset({"normal"})
+    never_features = ("attack name", "difficulty")
+    downloads = {
+        f"nsl_kdd/{TRAIN_FILE}": Download(
+            "1b86d2f957b33082081bba410fe129b475efebcc13c9014c3f447c8271aadf95",
+            ("https://raw.githubusercontent.com/defcom17/NSL_KDD/master/KDDTrain%2B.txt",),
+        ),
+        f"nsl_kdd/{TEST_FILE}": Download(
+            "fa46b0935342616aa83b7c2578db355b6a7aaabbc492248172c7a1e8b7ab8f84",
+            (
+                "https://raw.githubusercontent.com/dnyaneshpadol/Attack-Detection-ML/"
+                "ba202dfe46c66b40cf30088dbaf5cf9d6d4fc9dd/dataset/KDDTest%2B.txt",
+                "https://raw.githubusercontent.com/defcom17/NSL_KDD/master/KDDTest%2B.txt",
+            ),
+        ),
+    }
+    source_hint = (
+        "Get them from https://www.unb.ca/cic/datasets/nsl.html (NSL-KDD.zip holds KDDTrain+.txt and "
+        "KDDTest+.txt), plain or gzipped, into nsl_kdd/ under the data root."
+    )
+
+    def sniff(self, path: str | Path) -> str:
+        with open_text(path) as handle:
+            fields = handle.readline().rstrip("\r\n").split(",")
+        labelled = len(fields) in (LABEL_FIELD + 1, LABEL_FIELD + 2) and fields[LABEL_FIELD].strip().rstrip(".") in (
+            ATTACK_FAMILY
+        )
+        if labelled or (len(fields) == LABEL_FIELD and fields[1] in ("tcp", "udp", "icmp")):
+            return self.name
+        raise DataError(f"{path}:1: not an NSL-KDD row (41 comma-separated features, attack name, difficulty)")
+
+    def iter_tables(
+        self, path, *, chunk_rows=1_000_000, bad_rows="error", engine="auto", require_labels=True, keep_ids=True
+    ) -> Iterator[RawTable]:
+        with open_text(path) as handle:
+            first = 1
+            while lines := list(islice(handle, chunk_rows)):
+                yield parse_lines(lines, str(path), first, bad_rows=bad_rows, require_label=require_labels)
+                first += len(lines)
+
+    def read_file(self, path, *, bad_rows="error", engine="auto") -> RawTable:
+        return read_file(path, bad_rows)
+
+    def task_labels(self, table: RawTable, task: str) -> np.ndarray:
+        """Attack names to families, normal/attack, or the names themselves."""
+        check_choice("NSL-KDD task", task, self.tasks)
+        names = table.labels
+        if task == "attack":
+            return names
+        out = np.full(len(names), None, dtype=object)
+        for i, name in enumerate(names):
+            if name is not None:
+                family = ATTACK_FAMILY[name]
+                out[i] = family if task == "family" else ("normal" if family == "normal" else "attack")
+        return out
+
+
+SPEC = NSLKDD()

@@ -47,3 +47,23 @@ def report_invalid_numbers(
         value = float(matrix[row, col])
         why = "is not finite" if not np.isfinite(value) else "is negative"
         report(int(row), f"column {names[col]!r}: {value!r} {why}")
+
+
+def report_invalid_values(
+    columns: dict[str, np.ndarray],
+    names: Sequence[str],
+    line: np.ndarray,
+    report: Callable[[int, str], None],
+    ports: Sequence[str] = (),
+    kind: str = "value",
+) -> None:
+    """Report, by file line, NaN/inf/negative values of ``names`` and ports above 65,535: the
+    checks every flow format shares (a row may be reported more than once)."""
+    for name in names:
+        values = columns[name]
+        bad = ~np.isfinite(values) | (values < 0)
+        if name in ports:
+            bad |= values > 65535
+        what = "port" if name in ports else kind
+        for i in np.flatnonzero(bad):
+            report(line[i], f"field {name!r}: {float(values[i])!r} is not a valid {what}")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.errors import DataError
-from ids_lightning.table import RawTable
+from ids_lightning.core.errors import DataError
+from ids_lightning.core.table import RawTable
 
 _FORMAT_KEY = b"ids_lightning"
 

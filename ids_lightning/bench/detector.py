@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 from ids_lightning.bench.common import build, measure
-from ids_lightning.fileio import atomic_write_json
-from ids_lightning.preprocess import Preprocessor
+from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.preprocess import Preprocessor
 
 SOURCES = {"nsl_kdd": "nsl_kdd/KDDTest+.txt.gz", "iot23": "iot23/CTU-IoT-Malware-Capture-34-1.conn.log.labeled.gz"}
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             path = Path(tmp) / f"x{repeats}_{name}"
             rows = build(args.data_dir / SOURCES[dataset], repeats, path)
             code = (
-                "from ids_lightning.edge.detect import detect\n"
+                "from ids_lightning.edge.detector import detect\n"
                 f"rows = detect({str(args.run_dir)!r}, {str(path)!r}, {str(Path(tmp) / 'alerts.jsonl')!r},"
                 " progress=False)['records']\n"
             )

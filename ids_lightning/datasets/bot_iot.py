@@ -1,4 +1,5 @@
-"""BoT-IoT CSVs in the official layouts (by name) or any layout through a column map.
+"""BoT-IoT (Koroniotis et al. 2019): the spec and its reader for CSVs in the official layouts
+(by name) or any layout through a column map.
 
 Identifiers and leaky columns are never features: the record id ``pkSeqID``, the start and end
 times ``stime``/``ltime``, the addresses (``saddr``, ``daddr``, MAC and OUI columns) and the
@@ -13,13 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.errors import DataError
-from ids_lightning.fileio import open_text
-from ids_lightning.formats.delimited import Layout, RowReporter, TextChunk, read_chunks
-from ids_lightning.table import RawTable, concat
+from ids_lightning.core.columns import report_invalid_values
+from ids_lightning.core.delimited import Layout, RowReporter, TextChunk, read_chunks
+from ids_lightning.core.errors import DataError, check_choice
+from ids_lightning.core.fileio import open_text
+from ids_lightning.core.spec import DatasetSpec, Split
+from ids_lightning.core.table import RawTable
 
-TASKS = ("binary", "category", "subcategory")
-BINARY_CLASSES = ["normal", "attack"]
+BINARY_CLASSES = ("normal", "attack")
 META = ("pkSeqID", "stime", "saddr", "sport", "daddr", "dport")
 PORTS = ("sport", "dport")
 
@@ -167,28 +169,9 @@ def iter_tables(
         yield to_table(chunk, chosen, str(path), report)
 
 
-def read_file(
-    path: str | Path,
-    layout: str = "auto",
-    column_map: dict | None = None,
-    bad_rows: str = "error",
-    engine: str = "auto",
-) -> RawTable:
-    tables = list(iter_tables(path, layout, column_map, bad_rows=bad_rows, engine=engine))
-    if not tables or sum(len(t) for t in tables) == 0:
-        raise DataError(f"{path}: no data rows")
-    return concat(tables)
-
-
 def to_table(chunk: TextChunk, layout: BotIoTLayout, source: str, report: RowReporter) -> RawTable:
     c, line = chunk.columns, chunk.line
-    for name in layout.numeric:
-        values = c[name]
-        bad = ~np.isfinite(values) | (values < 0)
-        if name in PORTS:
-            bad |= values > 65535
-        for i in np.flatnonzero(bad):
-            report(line[i], f"column {name!r}: {float(values[i])!r} is not a valid value")
+    report_invalid_values(c, layout.numeric, line, report, ports=PORTS)
     meta: dict[str, np.ndarray] = {}
     if layout.category:
         meta["category"] = _labels(c[layout.category], layout.category, line, report)
@@ -228,12 +211,49 @@ def _labels(values: np.ndarray, column: str, line: np.ndarray, report: RowReport
     return out
 
 
-def task_labels(table: RawTable, task: str) -> np.ndarray:
-    """Class names under ``task``: normal/attack, the category, or the subcategory."""
-    if task == "binary":
-        return np.where(table.meta["attack"] == "1", "attack", "normal").astype(object)
-    if task not in TASKS:
-        raise ValueError(f"BoT-IoT task must be one of {TASKS}, not {task!r}")
-    if task not in table.meta:
-        raise DataError(f"{table.source[0]}: this layout has no {task} column; use task=binary or category")
-    return table.meta[task]
+class BotIoT(DatasetSpec):
+    name = "bot_iot"
+    title = "BoT-IoT"
+    tasks = {"binary": BINARY_CLASSES, "category": None, "subcategory": None}
+    splits = {"random": Split("random"), "files": Split("test_files")}
+    benign = frozenset({"normal"})
+    id_columns = ("pkSeqID", "saddr", "sport", "daddr", "dport")
+    host_column = "saddr"
+    time_column = "stime"
+    partition_columns = ("saddr",)
+    never_features = ("pkSeqID", "stime", "ltime", "saddr", "daddr", "smac", "dmac", "soui", "doui", "seq")
+    read_options = {"layout": "auto", "column_map": None}
+    source_hint = (
+        "BoT-IoT CSVs come from https://research.unsw.edu.au/projects/bot-iot-dataset (any of the "
+        "full, 5 % or 10-best layouts, plain or gzipped)."
+    )
+
+    def sniff(self, path: str | Path) -> str:
+        resolve(path)
+        return self.name
+
+    def iter_tables(
+        self,
+        path,
+        *,
+        chunk_rows=1_000_000,
+        bad_rows="error",
+        engine="auto",
+        require_labels=True,
+        keep_ids=True,
+        layout="auto",
+        column_map=None,
+    ) -> Iterator[RawTable]:
+        return iter_tables(path, layout, column_map, chunk_rows, bad_rows, engine)
+
+    def task_labels(self, table: RawTable, task: str) -> np.ndarray:
+        """normal/attack, the category, or the subcategory."""
+        check_choice("BoT-IoT task", task, self.tasks)
+        if task == "binary":
+            return np.where(table.meta["attack"] == "1", "attack", "normal").astype(object)
+        if task not in table.meta:
+            raise DataError(f"{table.source[0]}: this layout has no {task} column; use task=binary or category")
+        return table.meta[task]
+
+
+SPEC = BotIoT()

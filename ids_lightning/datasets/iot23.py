@@ -1,8 +1,10 @@
-"""IoT-23 flows: Zeek ``conn.log.labeled`` files (both public variants) and their CSV exports.
+"""IoT-23 (Stratosphere Lab): the spec and its reader for Zeek ``conn.log.labeled`` files (both
+public variants) and their CSV exports.
 
 Features are what a flow does, never who it is: durations, byte and packet counts, ports (as
 numbers and as IANA ranges), protocol, service, connection state and the ``history`` string as
-per-letter counts. ``uid``, ``ts`` and addresses are kept as row metadata only.
+per-letter counts. ``uid``, ``ts`` and addresses are kept as row metadata only, with the
+capture name (the partition key of ``by_capture`` splits and federated sites).
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.errors import DataError
-from ids_lightning.fileio import open_text
-from ids_lightning.formats.delimited import Layout, RowReporter, TextChunk, read_chunks
-from ids_lightning.table import RawTable, concat
+from ids_lightning.core.columns import report_invalid_values
+from ids_lightning.core.delimited import Layout, RowReporter, TextChunk, read_chunks
+from ids_lightning.core.errors import DataError, check_choice
+from ids_lightning.core.fileio import open_text
+from ids_lightning.core.files import data_stem
+from ids_lightning.core.spec import DatasetSpec, Split
+from ids_lightning.core.table import RawTable
 
 FIELDS = [
     "ts",
@@ -92,22 +97,15 @@ REQUIRED = [
 ]
 META = ["uid", "ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
 LABELS = ("benign", "malicious")
+PORTS = ("id.orig_p", "id.resp_p")
 UNSET = "-"  # how an unset categorical value is encoded (a category of its own)
-
-
-def capture_name(path: str | Path) -> str:
-    """``CTU-IoT-Malware-Capture-34-1`` from ``CTU-IoT-Malware-Capture-34-1.conn.log.labeled.gz``."""
-    name = Path(path).name
-    for suffix in (".gz", ".parquet", ".csv", ".labeled", ".log", ".conn"):
-        name = name.removesuffix(suffix)
-    return name
 
 
 def _normalise(name: str) -> str:
     return ALIASES.get(name.strip(), name.strip())
 
 
-def detect(path: str | Path) -> str:
+def sniff_variant(path: str | Path) -> str:
     """``zeek`` (a ``#separator`` header) or ``csv`` (a header row naming Zeek fields)."""
     with open_text(path) as handle:
         first = handle.readline()
@@ -120,7 +118,7 @@ def detect(path: str | Path) -> str:
 
 def layout_of(path: str | Path, require_labels: bool = True) -> Layout:
     """Read the header: Zeek ``#``-lines (separator, unset/empty tokens, ``#fields``) or a CSV row."""
-    kind = detect(path)
+    kind = sniff_variant(path)
     with open_text(path) as handle:
         if kind == "csv":
             names = [_normalise(n) for n in handle.readline().rstrip("\r\n").split(",")]
@@ -177,30 +175,15 @@ def iter_tables(
     keep = set(REQUIRED) | ({"label", "detailed-label"} & set(layout.output_names))
     layout.keep = frozenset(keep | set(META) if keep_ids else keep)
     report = RowReporter(str(path), bad_rows)
-    capture = capture_name(path)
+    capture = data_stem(path)
     for chunk in read_chunks(path, layout, chunk_rows, bad_rows, engine):
         yield to_table(chunk, str(path), capture, report)
-
-
-def read_file(path: str | Path, bad_rows: str = "error", engine: str = "auto", keep_ids: bool = True) -> RawTable:
-    tables = list(iter_tables(path, bad_rows=bad_rows, engine=engine, keep_ids=keep_ids))
-    if not tables or sum(len(t) for t in tables) == 0:
-        skipped = sum(len(t.skipped) for t in tables)
-        raise DataError(f"{path}: no data rows" + (f" ({skipped} malformed rows skipped)" if skipped else ""))
-    return concat(tables)
 
 
 def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -> RawTable:
     """Check values, derive features and labels; rows that fail are reported and dropped."""
     c, line = chunk.columns, chunk.line
-    for name in [*COUNTS, "id.orig_p", "id.resp_p"]:
-        values = c[name]
-        bad = ~np.isfinite(values) | (values < 0)
-        if name.startswith("id."):
-            bad |= values > 65535
-        kind = "port" if name.startswith("id.") else "count"
-        for i in np.flatnonzero(bad):
-            report(line[i], f"field {name!r}: {float(values[i])!r} is not a valid {kind}")
+    report_invalid_values(c, [*COUNTS, *PORTS], line, report, ports=PORTS, kind="count")
     if "label" in c:
         label = per_value(c["label"], lambda v: (v or "").strip().lower())
         for i in np.flatnonzero(~np.isin(label, LABELS)):
@@ -296,3 +279,36 @@ def history_features(history: np.ndarray) -> np.ndarray:
     ]
     table = np.asarray(rows, dtype=np.float64).reshape(len(uniques), 2 * len(HISTORY_LETTERS) + 2)
     return table[inverse.reshape(-1)]
+
+
+class IoT23(DatasetSpec):
+    name = "iot23"
+    title = "IoT-23"
+    tasks = {"binary": LABELS, "detailed": None}
+    splits = {"random": Split("random"), "by_capture": Split("partition", "capture")}
+    benign = frozenset({"benign"})
+    id_columns = ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")
+    host_column = "id.orig_h"
+    time_column = "ts"
+    partition_columns = ("capture",)
+    never_features = ("ts", "uid", "id.orig_h", "id.resp_h", "tunnel_parents", "label", "detailed-label")
+    source_hint = (
+        "IoT-23 captures come from https://www.stratosphereips.org/datasets-iot23 "
+        "(<capture>/bro/conn.log.labeled, plain or gzipped, or their CSV exports)."
+    )
+
+    def sniff(self, path: str | Path) -> str:
+        return "zeek" if sniff_variant(path) == "zeek" else "iot23_csv"
+
+    def iter_tables(
+        self, path, *, chunk_rows=1_000_000, bad_rows="error", engine="auto", require_labels=True, keep_ids=True
+    ) -> Iterator[RawTable]:
+        return iter_tables(path, chunk_rows, bad_rows, engine, require_labels, keep_ids)
+
+    def task_labels(self, table: RawTable, task: str) -> np.ndarray:
+        """benign/malicious, or the detailed label (the label itself for benign rows)."""
+        check_choice("IoT-23 task", task, self.tasks)
+        return table.labels if task == "binary" else table.meta["detailed_label"]
+
+
+SPEC = IoT23()

@@ -1,0 +1,121 @@
+"""A dataset spec: everything the project knows about one dataset, in one object.
+
+The DataModule, ``prepare`` and the streaming detector read only the spec; none of them names a
+dataset. A spec says how to recognise (sniff) and read its files (through the shared chunked
+reader), its tasks and their classes, which classes are benign, which columns identify a flow
+(kept as row metadata for the detector, windows and federated clients: source host, time) and
+which are never features, how its files can be downloaded, and which splits it offers.
+Adding a dataset is one subclass in ``ids_lightning/datasets/``, one config file and its tests
+(see ``docs/datasets.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from ids_lightning.core.errors import DataError, check_choice
+from ids_lightning.core.table import RawTable, concat
+
+OTHER = "other"  # the class that rare (and unseen) labels fold into under a derived task
+
+
+@dataclass(frozen=True)
+class Split:
+    """How a split name cuts rows into train/val/test.
+
+    ``random``: stratified train/val/test of ``files``; ``test_files``: train/val from ``files``,
+    test = ``test_files`` (NSL-KDD's KDDTest+); ``partition``: test = the rows whose metadata
+    ``key`` (a capture, a host) is among ``test_partitions``, so test traffic is never seen.
+    """
+
+    kind: str
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Download:
+    """Where a file under the data root can be fetched, and the sha256 it must have."""
+
+    sha256: str
+    urls: tuple[str, ...]
+
+
+class DatasetSpec:
+    """Base class: a dataset overrides the class attributes and :meth:`sniff`, :meth:`iter_tables`
+    and :meth:`task_labels` (and :meth:`read_file` where a whole-file reader is faster)."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    # task -> its class names, or None: the classes seen in training (rare ones fold into "other"
+    # when the dataset config sets min_class_count)
+    tasks: ClassVar[dict[str, tuple[str, ...] | None]]
+    splits: ClassVar[dict[str, Split]]
+    benign: ClassVar[frozenset[str]]  # lower-case names of benign classes, under any task
+    id_columns: ClassVar[tuple[str, ...]] = ()  # metadata that identifies a flow (detector output)
+    host_column: ClassVar[str | None] = None  # metadata key of the source host
+    time_column: ClassVar[str | None] = None  # metadata key of the flow's start time
+    partition_columns: ClassVar[tuple[str, ...]] = ()  # metadata keys that group rows into sites
+    never_features: ClassVar[tuple[str, ...]] = ()  # raw columns that must never become features
+    read_options: ClassVar[dict[str, object]] = {}  # dataset-specific reader options and defaults
+    downloads: ClassVar[dict[str, Download]] = {}  # path under the data root -> download
+    source_hint: ClassVar[str] = ""  # where to get the files, for the missing-file error
+
+    def sniff(self, path: str | Path) -> str:
+        """The file's format variant (e.g. ``zeek`` or ``iot23_csv``); DataError if it is not
+        a file of this dataset."""
+        raise NotImplementedError
+
+    def iter_tables(
+        self,
+        path: str | Path,
+        *,
+        chunk_rows: int = 1_000_000,
+        bad_rows: str = "error",
+        engine: str = "auto",
+        require_labels: bool = True,
+        keep_ids: bool = True,
+        **options,
+    ) -> Iterator[RawTable]:
+        """Stream the file as :class:`RawTable` chunks; ``labels`` are the raw labels (None for
+        an unlabelled record when ``require_labels`` is off), metadata keeps ids and partitions
+        (without ``keep_ids``, ids are not even converted: training needs none of them)."""
+        raise NotImplementedError
+
+    def read_file(self, path: str | Path, *, bad_rows: str = "error", engine: str = "auto", **options) -> RawTable:
+        """A whole file, as training reads it."""
+        tables = list(self.iter_tables(path, bad_rows=bad_rows, engine=engine, keep_ids=False, **options))
+        if not tables or sum(len(t) for t in tables) == 0:
+            skipped = sum(len(t.skipped) for t in tables)
+            raise DataError(f"{path}: no data rows" + (f" ({skipped} malformed rows skipped)" if skipped else ""))
+        return concat(tables)
+
+    def task_labels(self, table: RawTable, task: str) -> np.ndarray:
+        """Each row's class under ``task`` (None where the record carries no label)."""
+        raise NotImplementedError
+
+    # --- shared behaviour ------------------------------------------------------------------------
+    def check(self, task: str, split: str) -> None:
+        check_choice(f"dataset.task of {self.title}", task, self.tasks)
+        check_choice(f"dataset.split of {self.title}", split, self.splits)
+
+    def is_benign(self, class_name: object) -> bool:
+        return str(class_name).lower() in self.benign
+
+    def options(self, given: dict | None) -> dict:
+        """The reader options with defaults filled in; an unknown key is an error."""
+        given = dict(given or {})
+        unknown = sorted(set(given) - set(self.read_options))
+        if unknown:
+            raise ValueError(
+                f"dataset.read_options has unknown keys {unknown} for {self.title}; "
+                f"known: {sorted(self.read_options) or 'none'}"
+            )
+        return {**self.read_options, **given}
+
+    def __repr__(self) -> str:
+        return f"<dataset spec {self.name}>"

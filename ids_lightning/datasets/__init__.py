@@ -1,0 +1,40 @@
+"""One spec per dataset (torch-free), and the registry that data, ``prepare`` and the detector use.
+
+A new dataset is one module here with a :class:`~ids_lightning.core.spec.DatasetSpec` subclass,
+one ``conf/dataset/<name>.yaml`` and its tests; :func:`register` adds one from outside.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ids_lightning.core.errors import DataError
+from ids_lightning.core.spec import DatasetSpec
+from ids_lightning.datasets import bot_iot, iot23, nsl_kdd
+
+SPECS: dict[str, DatasetSpec] = {spec.name: spec for spec in (nsl_kdd.SPEC, iot23.SPEC, bot_iot.SPEC)}
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+    """Add a dataset (a user's own spec) under its name; a taken name is an error."""
+    if spec.name in SPECS and SPECS[spec.name] is not spec:
+        raise ValueError(f"a dataset named {spec.name!r} is already registered")
+    SPECS[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> DatasetSpec:
+    if name not in SPECS:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(SPECS)}")
+    return SPECS[name]
+
+
+def sniff_dataset(path: str | Path) -> tuple[DatasetSpec, str]:
+    """The spec whose files look like ``path``, and the format variant; one clear error if none."""
+    reasons = []
+    for spec in SPECS.values():
+        try:
+            return spec, spec.sniff(path)
+        except (DataError, UnicodeDecodeError) as err:
+            reasons.append(f"{spec.title}: {err}")
+    raise DataError(f"{path}: not a file of any known dataset:\n  " + "\n  ".join(reasons))

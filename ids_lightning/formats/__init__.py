@@ -1,1 +1,0 @@
-"""Torch-free parsers for the raw file formats the project reads."""

@@ -1,0 +1,86 @@
+"""Classification metrics of every stage: the torchmetrics collection, and the macro and
+per-class scores computed from a confusion matrix (training epochs, attacks, test report)."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassF1Score,
+    MulticlassPrecision,
+    MulticlassRecall,
+)
+from torchmetrics.utilities import dim_zero_cat
+
+
+class PresentClassesAUROC(MulticlassAUROC):
+    """Macro one-vs-rest AUROC over the classes that occur in the targets.
+
+    torchmetrics scores a class without positives as 0 and averages it in, which drags the
+    macro value down whenever a split lacks a rare class; such a class has no ROC curve at all.
+    """
+
+    def __init__(self, num_classes: int):
+        super().__init__(num_classes, average=None)
+
+    def compute(self) -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No positive samples in targets")
+            per_class = super().compute()
+        present = torch.bincount(dim_zero_cat(self.target).long(), minlength=self.num_classes) > 0
+        return per_class[present].mean()
+
+
+def classification_metrics(num_classes: int) -> MetricCollection:
+    """The scalar metrics of every stage, fed with class probabilities ``[batch, num_classes]``."""
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "precision_macro": MulticlassPrecision(num_classes, average="macro"),
+            "recall_macro": MulticlassRecall(num_classes, average="macro"),
+            "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+            "auroc": PresentClassesAUROC(num_classes),
+        }
+    )
+
+
+def macro_scores(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Accuracy and macro precision/recall/F1 from a confusion matrix (rows = true class),
+    as torchmetrics defines them: a class with no rows and no predictions is left out."""
+    confusion = confusion.double()
+    hits = confusion.diag()
+    support, predicted = confusion.sum(1), confusion.sum(0)
+    present = (support + predicted) > 0
+    precision = hits / predicted.clamp(min=1)
+    recall = hits / support.clamp(min=1)
+    f1 = 2 * hits / (support + predicted).clamp(min=1)
+    return {
+        "acc": hits.sum() / confusion.sum().clamp(min=1),
+        "precision_macro": precision[present].mean(),
+        "recall_macro": recall[present].mean(),
+        "f1_macro": f1[present].mean(),
+    }
+
+
+def per_class_scores(confusion: torch.Tensor) -> dict[str, list[float | None]]:
+    """Recall, precision and F1 per class from a confusion matrix (rows = true class).
+
+    A score whose denominator is zero (no such rows, or never predicted) is ``None``.
+    """
+    confusion = confusion.double()
+    hits = confusion.diag()
+    support, predicted = confusion.sum(1), confusion.sum(0)
+
+    def ratio(num: torch.Tensor, den: torch.Tensor) -> list[float | None]:
+        return [float(n / d) if d > 0 else None for n, d in zip(num, den)]
+
+    recall, precision = ratio(hits, support), ratio(hits, predicted)
+    f1 = [
+        (2 * p * r / (p + r) if p + r > 0 else 0.0) if p is not None and r is not None else None
+        for p, r in zip(precision, recall)
+    ]
+    return {"recall": recall, "precision": precision, "f1": f1}
