@@ -1,4 +1,9 @@
-"""Shared fixtures: the real data root and composed configs with a temporary run folder."""
+"""Fixtures, the cost tiers and the hypothesis profiles.
+
+Tiers by folder: ``unit`` (no training, seconds), ``integration`` (tiny trainings on the real
+data) and ``e2e`` (marked ``slow``: sweeps, kill-and-resume, notebooks, Optuna, real-scale runs).
+Under ``CI`` hypothesis is derandomized (the same examples every run); locally it explores.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,27 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 from omegaconf import DictConfig
 
-from ids_lightning.config import PROJECT_ROOT, compose
+from ids_lightning.config import compose
+from tests.helpers import DATA_DIR, NSL_KDD_TRAIN
 
-DATA_DIR = Path(os.environ.get("IDS_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data")).resolve()
-NSL_KDD_TRAIN = DATA_DIR / "nsl_kdd" / "KDDTrain+.txt.gz"
-NSL_KDD_TEST = DATA_DIR / "nsl_kdd" / "KDDTest+.txt.gz"
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs one worker per core: one thread each (also in the runs and notebook
     # kernels they start), or the workers' thread pools fight over the cores.
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "e2e" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -36,15 +49,3 @@ def make_config(tmp_path: Path, data_dir: Path):
         return compose(list(overrides), tmp_path, data_dir=DATA_DIR)
 
     return make
-
-
-# No logger, no progress bar: what module-scoped runs and subprocess runs in tests share.
-QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
-
-
-def trained_run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> tuple[Path, dict]:
-    """A short training run in a folder of its own, for module-scoped fixtures: (folder, metrics)."""
-    from ids_lightning.train import train
-
-    folder = tmp_path_factory.mktemp(name)
-    return folder, train(compose([*QUIET, *overrides], folder, data_dir=DATA_DIR))

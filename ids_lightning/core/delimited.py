@@ -50,6 +50,7 @@ class Layout:
     split_last: str | None = None
     split_names: tuple[str, ...] = ()
     keep: frozenset[str] | None = None  # the fields to return (None: all); others are not converted
+    comment: str | None = None  # lines starting with it are not rows (Zeek's "#")
 
     @property
     def output_names(self) -> list[str]:
@@ -94,10 +95,9 @@ def read_chunks(
     chunk_rows: int = 1_000_000,
     bad_rows: str = "error",
     engine: str = "auto",
-    comment: str = "#",
 ) -> Iterator[TextChunk]:
     """Yield :class:`TextChunk` s of at most about ``chunk_rows`` rows; lines starting with
-    ``comment`` are not rows (Zeek's ``#close`` footer)."""
+    the layout's ``comment`` (Zeek's ``#close`` footer) are not rows; elsewhere every line is a row."""
     if engine == "auto":
         try:
             import pyarrow  # noqa: F401
@@ -106,12 +106,12 @@ def read_chunks(
         except ImportError:
             engine = "python"
     reader = {"arrow": _arrow_chunks, "python": _python_chunks}[engine]
-    yield from reader(Path(path), layout, chunk_rows, RowReporter(str(path), bad_rows), comment)
+    yield from reader(Path(path), layout, chunk_rows, RowReporter(str(path), bad_rows))
 
 
 # --- python engine ------------------------------------------------------------------------------
 def _python_chunks(
-    path: Path, layout: Layout, chunk_rows: int, report: RowReporter, comment: str
+    path: Path, layout: Layout, chunk_rows: int, report: RowReporter
 ) -> Iterator[TextChunk]:
     width = len(layout.names)
     with open_text(path) as handle:
@@ -129,7 +129,7 @@ def _python_chunks(
         rows: list[list[str]] = []
         lines_of_rows: list[int] = []
         for number, fields in rows_iter:
-            if fields and fields[0].startswith(comment):
+            if layout.comment and fields and fields[0].startswith(layout.comment):
                 continue
             if len(fields) != width:
                 report(number, f"expected {width} fields, found {len(fields)}")
@@ -205,7 +205,7 @@ def _finish(out, unset, line, report: RowReporter) -> TextChunk:
 
 # --- arrow engine -------------------------------------------------------------------------------
 def _arrow_chunks(
-    path: Path, layout: Layout, chunk_rows: int, report: RowReporter, comment: str
+    path: Path, layout: Layout, chunk_rows: int, report: RowReporter
 ) -> Iterator[TextChunk]:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -217,7 +217,7 @@ def _arrow_chunks(
 
     def on_invalid(row) -> str:
         invalid.append(row.number)
-        if not row.text.startswith(comment):
+        if not (layout.comment and row.text.startswith(layout.comment)):
             pending.append((row.number, f"expected {width} fields, found {row.actual_columns}"))
         return "skip"
 

@@ -86,9 +86,11 @@ class DatasetSpec:
         (without ``keep_ids``, ids are not even converted: training needs none of them)."""
         raise NotImplementedError
 
-    def read_file(self, path: str | Path, *, bad_rows: str = "error", engine: str = "auto", **options) -> RawTable:
-        """A whole file, as training reads it."""
-        tables = list(self.iter_tables(path, bad_rows=bad_rows, engine=engine, keep_ids=False, **options))
+    def read_file(
+        self, path: str | Path, *, bad_rows: str = "error", engine: str = "auto", keep_ids: bool = False, **options
+    ) -> RawTable:
+        """A whole file, as training reads it (without flow ids unless ``keep_ids``)."""
+        tables = list(self.iter_tables(path, bad_rows=bad_rows, engine=engine, keep_ids=keep_ids, **options))
         if not tables or sum(len(t) for t in tables) == 0:
             skipped = sum(len(t.skipped) for t in tables)
             raise DataError(f"{path}: no data rows" + (f" ({skipped} malformed rows skipped)" if skipped else ""))

@@ -152,6 +152,7 @@ def layout_of(path: str | Path, require_labels: bool = True) -> Layout:
                 NUMERIC_FIELDS & set(all_names),
                 split_last="   " if split_names else None,
                 split_names=split_names,
+                comment="#",
             )
     needed = REQUIRED if require_labels else [f for f in REQUIRED if f not in ("label", "detailed-label")]
     missing = [f for f in needed if f not in layout.output_names]

@@ -244,7 +244,7 @@ class NSLKDD(DatasetSpec):
                 yield parse_lines(lines, str(path), first, bad_rows=bad_rows, require_label=require_labels)
                 first += len(lines)
 
-    def read_file(self, path, *, bad_rows="error", engine="auto") -> RawTable:
+    def read_file(self, path, *, bad_rows="error", engine="auto", keep_ids=False) -> RawTable:
         return read_file(path, bad_rows)
 
     def task_labels(self, table: RawTable, task: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The NSL-KDD DataModule on the real files, and the in-memory batch iterable."""
+"""The DataModule on the real NSL-KDD files: splits, tasks, train-only fitting, files and downloads."""
 
 from __future__ import annotations
 
@@ -7,23 +7,18 @@ import hashlib
 import hydra
 import numpy as np
 import pytest
-import torch
-from ids_lightning.formats import nsl_kdd
 
 from ids_lightning.core.errors import DataError, MissingDataError
 from ids_lightning.core.fileio import download
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.core.splits import stratified_split
-from ids_lightning.data import InMemoryBatches, NSLKDDDataModule
-from tests.conftest import NSL_KDD_TRAIN
-from tests.test_nsl_kdd_format import GOOD
+from ids_lightning.datasets import nsl_kdd
+from tests.helpers import GOOD, NSL_KDD_TRAIN
+from tests.helpers import datamodule as make_datamodule
 
 
-def datamodule(data_dir, **kwargs) -> NSLKDDDataModule:
-    options = {"task": "family", "split": "official"} | kwargs
-    dm = NSLKDDDataModule(data_dir=str(data_dir), **options)
-    dm.setup()
-    return dm
+def datamodule(data_dir, **kwargs):
+    return make_datamodule("nsl_kdd", data_dir, **kwargs)
 
 
 def sizes(dm):
@@ -73,7 +68,7 @@ def test_task_sets_classes(data_dir, task, num_classes, dropped_test):
 def test_encoders_see_training_rows_only(data_dir):
     dm = datamodule(data_dir, split="random", seed=7)
     raw = nsl_kdd.read_file(NSL_KDD_TRAIN)
-    train_idx, _, _ = stratified_split(nsl_kdd.task_labels(raw.labels, "family").astype(str), [0.7, 0.15, 0.15], seed=7)
+    train_idx, _, _ = stratified_split(nsl_kdd.SPEC.task_labels(raw, "family").astype(str), [0.7, 0.15, 0.15], seed=7)
     assert dm.preprocessor.numeric_max == raw.numeric[train_idx].max(axis=0).tolist()
     # the check has teeth: on all rows some maxima differ
     assert dm.preprocessor.numeric_max != raw.numeric.max(axis=0).tolist()
@@ -106,12 +101,12 @@ def test_preprocess_json_is_written_and_loads(data_dir, tmp_path):
 
 
 def test_missing_files_give_one_clear_error(tmp_path):
-    dm = NSLKDDDataModule(data_dir=str(tmp_path), task="family", split="official", download=False)
+    dm = datamodule(tmp_path, download=False, setup=False)
     with pytest.raises(MissingDataError) as info:
         dm.setup()
     message = str(info.value)
     assert str(tmp_path / "nsl_kdd" / "KDDTrain+.txt") in message
-    assert "KDDTrain+.txt, KDDTest+.txt" in message and "unb.ca" in message and "IDS_DATA_DIR" in message
+    assert "nsl_kdd/KDDTrain+.txt, nsl_kdd/KDDTest+.txt" in message and "unb.ca" in message and "IDS_DATA_DIR" in message
 
 
 def test_download_keeps_only_files_with_the_right_hash(tmp_path):
@@ -140,24 +135,20 @@ def test_bad_rows_skip_is_counted_in_stats(tmp_path):
     assert "KDDTrain+.txt:6:" in dm.stats["rows_skipped_examples"][0]
 
 
-def test_batches_cover_every_row_once_in_a_seeded_order():
-    x = torch.arange(10.0).unsqueeze(1)
-    y = torch.arange(10)
-    epoch = {"n": 0}
-    batches = InMemoryBatches(x, y, batch_size=4, shuffle=True, seed=3, epoch=lambda: epoch["n"])
-    assert len(batches) == 3
-    first = torch.cat([b[1] for b in batches])
-    assert sorted(first.tolist()) == list(range(10))
-    assert torch.equal(torch.cat([b[0][:, 0] for b in batches]).long(), torch.cat([b[1] for b in batches]))
-    assert torch.equal(first, torch.cat([b[1] for b in batches]))  # same epoch, same order
-    epoch["n"] = 1
-    assert not torch.equal(first, torch.cat([b[1] for b in batches]))
-    plain = InMemoryBatches(x, y, batch_size=4)
-    assert torch.cat([b[1] for b in plain]).tolist() == list(range(10))
+def test_download_fetches_a_missing_file_checks_it_and_reads_it(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror" / "KDDTrain+.txt"
+    mirror.parent.mkdir()
+    mirror.write_text("\n".join(GOOD.replace("normal", n) for n in ["normal", "neptune"] * 20) + "\n")
+    source = nsl_kdd.Download(hashlib.sha256(mirror.read_bytes()).hexdigest(), (mirror.as_uri(),))
+    monkeypatch.setitem(nsl_kdd.NSLKDD.downloads, "nsl_kdd/KDDTrain+.txt", source)
+    dm = datamodule(tmp_path / "data", split="random", task="binary")
+    assert (tmp_path / "data" / "nsl_kdd" / "KDDTrain+.txt").read_bytes() == mirror.read_bytes()
+    assert sum(sizes(dm).values()) == 40
 
 
-def test_batches_shard_disjointly_across_ranks():
-    x, y = torch.zeros(11, 1), torch.arange(11)
-    shards = [torch.cat([b[1] for b in InMemoryBatches(x, y, 2, shuffle=True, rank=r, world_size=3)]) for r in range(3)]
-    assert all(len(s) == 3 for s in shards)
-    assert len(set(torch.cat(shards).tolist())) == 9
+def test_a_plain_file_is_preferred_to_its_gzipped_copy(tmp_path, data_dir):
+    folder = tmp_path / "nsl_kdd"
+    folder.mkdir()
+    (folder / "KDDTrain+.txt").write_text("\n".join(GOOD.replace("normal", n) for n in ["normal", "smurf"] * 10) + "\n")
+    (folder / "KDDTrain+.txt.gz").write_bytes(NSL_KDD_TRAIN.read_bytes())
+    assert sum(sizes(datamodule(tmp_path, split="random", task="binary")).values()) == 20

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ids_lightning.formats import parquet, zeek
 
+from ids_lightning.core import parquet
 from ids_lightning.core.errors import DataError, MalformedRowError, MissingDataError
-from ids_lightning.data import IoT23DataModule
-from tests.conftest import DATA_DIR
+from ids_lightning.datasets import iot23
+from tests.helpers import DATA_DIR
+from tests.helpers import datamodule as make_datamodule
 
 IOT23 = DATA_DIR / "iot23"
 ZEEK_FILES = {
@@ -31,6 +32,11 @@ CSV_FILES = {
     "CTU-IoT-Malware-Capture-21-1": (3286, {"benign": 3272, "C&C-Torii": 14}),
     "CTU-Honeypot-Capture-7-1": (130, {"benign": 130}),
 }
+
+
+def read(path, **options):
+    """A whole file with its flow ids, as the detector and ``prepare`` see it."""
+    return iot23.SPEC.read_file(path, keep_ids=True, **options)
 
 
 def path_of(capture):
@@ -52,16 +58,16 @@ def assert_same_table(a, b):
 @pytest.mark.parametrize("engine", ["arrow", "python"])
 def test_real_files_parse_to_the_counts_in_sources(data_dir, capture, engine):
     rows, labels = {**ZEEK_FILES, **CSV_FILES}[capture]
-    table = zeek.read_file(path_of(capture), engine=engine)
+    table = read(path_of(capture), engine=engine)
     assert len(table) == rows and not table.skipped
     assert Counter(table.meta["detailed_label"].tolist()) == labels
     assert set(table.meta["capture"]) == {capture}
-    assert table.numeric.shape == (rows, len(zeek.NUMERIC)) and np.isfinite(table.numeric).all()
+    assert table.numeric.shape == (rows, len(iot23.NUMERIC)) and np.isfinite(table.numeric).all()
 
 
 def test_engines_agree_on_a_real_file(data_dir):
     path = path_of("CTU-IoT-Malware-Capture-34-1")
-    assert_same_table(zeek.read_file(path, engine="arrow"), zeek.read_file(path, engine="python"))
+    assert_same_table(read(path, engine="arrow"), read(path, engine="python"))
 
 
 def test_tab_separated_variant_parses_to_the_same_table(data_dir, tmp_path):
@@ -73,14 +79,14 @@ def test_tab_separated_variant_parses_to_the_same_table(data_dir, tmp_path):
     path = tmp_path / "CTU-IoT-Malware-Capture-34-1.conn.log.labeled"
     path.write_text(variant)
     for engine in ("arrow", "python"):
-        table = zeek.read_file(path, engine=engine)
-        reference = zeek.read_file(original, engine=engine)
+        table = read(path, engine=engine)
+        reference = read(original, engine=engine)
         reference.source[:] = str(path)
         assert_same_table(table, reference)
 
 
 def test_features_never_identify_the_capture(data_dir):
-    table = zeek.read_file(path_of("CTU-IoT-Malware-Capture-44-1"))
+    table = read(path_of("CTU-IoT-Malware-Capture-44-1"))
     names = " ".join(table.numeric_names + table.categorical_names)
     for forbidden in ("uid", "ts", "orig_h", "resp_h"):
         assert forbidden not in names.split()
@@ -88,8 +94,8 @@ def test_features_never_identify_the_capture(data_dir):
 
 
 def test_history_string_becomes_letter_counts():
-    features = zeek.history_features(np.array(["ShADadttfF", None, "^hA"], dtype=object))
-    names = zeek.NUMERIC[-len(features[0]) :]
+    features = iot23.history_features(np.array(["ShADadttfF", None, "^hA"], dtype=object))
+    names = iot23.NUMERIC[-len(features[0]) :]
     row = dict(zip(names, features[0]))
     assert row["history_orig_S"] == 1 and row["history_resp_t"] == 2 and row["history_length"] == 10
     assert features[1].sum() == 0
@@ -98,8 +104,8 @@ def test_history_string_becomes_letter_counts():
 
 def test_parquet_round_trip_equals_the_direct_parse(data_dir, tmp_path):
     path = path_of("CTU-IoT-Malware-Capture-42-1")
-    direct = zeek.read_file(path)
-    written = parquet.write(zeek.iter_tables(path, chunk_rows=1000), tmp_path / "x.parquet", "iot23")
+    direct = read(path)
+    written = parquet.write(iot23.iter_tables(path, chunk_rows=1000), tmp_path / "x.parquet", "iot23")
     assert written == {"rows": 4426, "skipped": 0}
     assert_same_table(parquet.read(tmp_path / "x.parquet", "iot23"), direct)
     with pytest.raises(DataError, match="holds iot23 flows, not bot_iot"):
@@ -108,7 +114,7 @@ def test_parquet_round_trip_equals_the_direct_parse(data_dir, tmp_path):
 
 HEADER = (
     "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n"
-    "#fields\t" + "\t".join(zeek.FIELDS[:-3]) + "\ttunnel_parents   label   detailed-label\n"
+    "#fields\t" + "\t".join(iot23.FIELDS[:-3]) + "\ttunnel_parents   label   detailed-label\n"
     "#types\t" + "\t".join(["string"] * 20) + "\tset[string]   string   string\n"
 )
 ROW = (
@@ -139,9 +145,9 @@ def zeek_file(tmp_path, rows, footer=True):
 def test_bad_rows_name_file_and_line_or_are_counted(tmp_path, engine, bad, reason):
     path = zeek_file(tmp_path, [ROW, bad, ROW])
     with pytest.raises(MalformedRowError, match=reason) as info:
-        zeek.read_file(path, engine=engine)
+        read(path, engine=engine)
     assert info.value.line == 9 and info.value.path == str(path)
-    table = zeek.read_file(path, bad_rows="skip", engine=engine)
+    table = read(path, bad_rows="skip", engine=engine)
     assert len(table) == 2 and list(table.line) == [8, 10]
     assert [(s[1], reason in s[2]) for s in table.skipped] == [(9, True)]
 
@@ -149,22 +155,22 @@ def test_bad_rows_name_file_and_line_or_are_counted(tmp_path, engine, bad, reaso
 @pytest.mark.parametrize("engine", ["arrow", "python"])
 def test_header_without_rows_and_wrong_fields_are_clear_errors(tmp_path, engine):
     with pytest.raises(DataError, match="no data rows"):
-        zeek.read_file(zeek_file(tmp_path, []), engine=engine)
+        read(zeek_file(tmp_path, []), engine=engine)
     broken = tmp_path / "broken.conn.log.labeled"
     broken.write_text(HEADER.replace("\thistory\t", "\thistoire\t") + ROW + "\n")
     with pytest.raises(DataError, match=r"broken.conn.log.labeled:6: field list lacks \['history'\]"):
-        zeek.read_file(broken, engine=engine)
+        read(broken, engine=engine)
     stranger = tmp_path / "stranger.csv"
     stranger.write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match=r"stranger\.csv:1: neither a Zeek log"):
-        zeek.read_file(stranger, engine=engine)
+        read(stranger, engine=engine)
 
 
 def test_labels_are_case_insensitive(tmp_path):
     path = zeek_file(
         tmp_path, [ROW, ROW.replace("Malicious   DDoS", "benign   -"), ROW.replace("Malicious", "MALICIOUS")]
     )
-    table = zeek.read_file(path)
+    table = read(path)
     assert table.labels.tolist() == ["malicious", "benign", "malicious"]
     assert table.meta["detailed_label"].tolist() == ["DDoS", "benign", "DDoS"]
 
@@ -217,7 +223,7 @@ def render(v):
 def test_zeek_line_parser_round_trips_generated_rows(tmp_path, rows):
     path = zeek_file(tmp_path, [render(v) for v in rows])
     for engine in ("arrow", "python"):
-        table = zeek.read_file(path, engine=engine)
+        table = read(path, engine=engine)
         assert len(table) == len(rows)
         column = {name: table.numeric[:, j] for j, name in enumerate(table.numeric_names)}
         assert column["resp_port"].tolist() == [v["resp_p"] for v in rows]
@@ -238,20 +244,12 @@ def test_every_line_is_parsed_or_counted(tmp_path, garbage):
     path = zeek_file(tmp_path, [ROW, *garbage, ROW])
     data_lines = sum(1 for g in garbage if not g.startswith("#")) + 2
     for engine in ("arrow", "python"):
-        table = zeek.read_file(path, bad_rows="skip", engine=engine)
+        table = read(path, bad_rows="skip", engine=engine)
         assert len(table) + len(table.skipped) == data_lines
 
 
 def datamodule(data_dir, **kwargs):
-    options = {
-        "files": ["iot23/*.conn.log.labeled*", "iot23/csv_exports/*.labeled.csv*"],
-        "task": "binary",
-        "split": "by_capture",
-        "test_captures": ["CTU-IoT-Malware-Capture-20-1", "CTU-IoT-Malware-Capture-21-1"],
-    } | kwargs
-    dm = IoT23DataModule(data_dir=str(data_dir), **options)
-    dm.setup()
-    return dm
+    return make_datamodule("iot23", data_dir, **kwargs)
 
 
 def test_by_capture_keeps_captures_apart(data_dir):
@@ -263,8 +261,8 @@ def test_by_capture_keeps_captures_apart(data_dir):
 
 
 def test_unknown_test_capture_and_no_files_are_clear_errors(data_dir, tmp_path):
-    with pytest.raises(DataError, match=r"test captures \['Nope'\] are not among the files read"):
-        datamodule(data_dir, test_captures=["Nope"])
+    with pytest.raises(DataError, match=r"test partitions \['Nope'\] are not among the capture values read"):
+        datamodule(data_dir, test_partitions=["Nope"])
     with pytest.raises(MissingDataError, match="no IoT-23 files match"):
         datamodule(tmp_path)
 

@@ -1,4 +1,4 @@
-"""The NSL-KDD parser on the real files and on crafted bad rows."""
+"""The NSL-KDD spec and parser on the real files, on crafted bad rows and on fuzzed lines."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ import gzip
 
 import numpy as np
 import pytest
-from ids_lightning.formats import nsl_kdd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ids_lightning.core.errors import MalformedRowError
+from ids_lightning.core.errors import DataError, MalformedRowError
 from ids_lightning.core.fileio import open_text
-from tests.conftest import NSL_KDD_TEST, NSL_KDD_TRAIN
+from ids_lightning.datasets import nsl_kdd
+from tests.helpers import GOOD, NSL_KDD_TEST, NSL_KDD_TRAIN
 
-GOOD = (
-    "0,tcp,http,SF,215,45076,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,1,1,0.00,0.00,0.00,0.00,1.00,0.00,0.00,"
-    "0,0,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,normal,21"
-)
+SPEC = nsl_kdd.SPEC
 
 
 def write(tmp_path, lines, name="rows.txt"):
@@ -43,11 +42,12 @@ def test_test_only_attacks_map_to_their_family(data_dir):
     test_table = nsl_kdd.read_file(NSL_KDD_TEST)
     unseen = sorted(set(test_table.labels) - train)
     assert len(unseen) == 17
-    families = nsl_kdd.task_labels(np.array(unseen, dtype=object), "family")
+    names, first = np.unique(test_table.labels.astype(str), return_index=True)
+    families = SPEC.task_labels(test_table.take(first[np.isin(names, unseen)]), "family")
     assert set(families) <= {"DoS", "Probe", "R2L", "U2R"}
     assert dict(zip(unseen, families))["mscan"] == "Probe"
     assert dict(zip(unseen, families))["apache2"] == "DoS"
-    binary = nsl_kdd.task_labels(test_table.labels, "binary")
+    binary = SPEC.task_labels(test_table, "binary")
     assert (binary == "normal").sum() == 9711
 
 
@@ -94,3 +94,35 @@ def test_gzip_crlf_and_optional_difficulty(tmp_path):
     table = nsl_kdd.read_file(path)
     assert len(table) == 2 and list(table.labels) == ["normal", "normal"]
     assert table.numeric[0, nsl_kdd.NUMERIC.index("dst_bytes")] == 45076
+
+
+def test_spec_reads_in_chunks_what_the_whole_file_reader_reads(data_dir):
+    chunks = list(SPEC.iter_tables(NSL_KDD_TEST, chunk_rows=5000))
+    assert [len(c) for c in chunks] == [5000, 5000, 5000, 5000, 2544]
+    whole = SPEC.read_file(NSL_KDD_TEST)
+    assert np.array_equal(np.concatenate([c.numeric for c in chunks]), whole.numeric)
+    assert np.array_equal(np.concatenate([c.line for c in chunks]), whole.line)
+
+
+def test_sniff_accepts_nsl_kdd_rows_and_refuses_others(tmp_path, data_dir):
+    assert SPEC.sniff(NSL_KDD_TRAIN) == "nsl_kdd"
+    assert SPEC.sniff(write(tmp_path, [GOOD.rsplit(",", 2)[0]], "unlabelled.txt")) == "nsl_kdd"
+    with pytest.raises(DataError, match="not an NSL-KDD row"):
+        SPEC.sniff(write(tmp_path, ["a,b,c"], "other.csv"))
+
+
+def test_task_labels_keep_unlabelled_records_unlabelled():
+    table = nsl_kdd.parse_lines([GOOD, GOOD.rsplit(",", 2)[0]], "mixed", require_label=False)
+    assert SPEC.task_labels(table, "binary").tolist() == ["normal", None]
+    assert SPEC.task_labels(table, "family").tolist() == ["normal", None]
+
+
+line_text = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n"), max_size=120)
+
+
+@settings(max_examples=200)
+@given(lines=st.lists(st.one_of(line_text, st.just(GOOD), line_text.map(lambda t: GOOD[:40] + t)), max_size=12))
+def test_every_fuzzed_line_is_parsed_or_counted(lines):
+    table = nsl_kdd.parse_lines(lines, "fuzz", bad_rows="skip", require_label=False)
+    assert len(table) + len(table.skipped) == len(lines)
+    assert set(table.line.tolist()).isdisjoint(line for _, line, _ in table.skipped)

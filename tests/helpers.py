@@ -1,0 +1,42 @@
+"""Constants and helpers that several test modules share (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hydra
+import pytest
+
+from ids_lightning.config import PROJECT_ROOT, compose
+from ids_lightning.data import FlowDataModule
+
+DATA_DIR = Path(os.environ.get("IDS_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data")).resolve()
+NSL_KDD_TRAIN = DATA_DIR / "nsl_kdd" / "KDDTrain+.txt.gz"
+NSL_KDD_TEST = DATA_DIR / "nsl_kdd" / "KDDTest+.txt.gz"
+
+# One well-formed NSL-KDD row.
+GOOD = (
+    "0,tcp,http,SF,215,45076,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,1,1,0.00,0.00,0.00,0.00,1.00,0.00,0.00,"
+    "0,0,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,normal,21"
+)
+
+# No logger, no progress bar: what module-scoped runs and subprocess runs in tests share.
+QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
+
+
+def datamodule(dataset: str = "nsl_kdd", data_dir: Path = DATA_DIR, setup: bool = True, **overrides) -> FlowDataModule:
+    """The DataModule as ``conf/dataset/<dataset>.yaml`` builds it, with keyword overrides."""
+    cfg = compose([f"dataset={dataset}"], "unused", data_dir=data_dir)
+    dm = hydra.utils.instantiate(cfg.dataset, **{"output_dir": None, **overrides})
+    if setup:
+        dm.setup()
+    return dm
+
+
+def trained_run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> tuple[Path, dict]:
+    """A short training run in a folder of its own, for module-scoped fixtures: (folder, metrics)."""
+    from ids_lightning.train import train
+
+    folder = tmp_path_factory.mktemp(name)
+    return folder, train(compose([*QUIET, *overrides], folder, data_dir=DATA_DIR))
