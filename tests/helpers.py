@@ -40,3 +40,19 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides:
 
     folder = tmp_path_factory.mktemp(name)
     return folder, train(compose([*QUIET, *overrides], folder, data_dir=DATA_DIR))
+
+
+# A small real run (BoT-IoT sample, cnn, 4 epochs) for the reliability tests.
+SMALL_RUN = [
+    "dataset=bot_iot",
+    "model=cnn",
+    "trainer.max_epochs=4",
+    *QUIET,
+    "callbacks.onnx_export=null",
+    "callbacks.early_stopping=null",
+]
+
+
+def comparable(metrics: dict) -> dict:
+    """Metrics without the ones that measure time."""
+    return {k: v for k, v in metrics.items() if k != "fit_seconds"}

@@ -110,9 +110,7 @@ def read_chunks(
 
 
 # --- python engine ------------------------------------------------------------------------------
-def _python_chunks(
-    path: Path, layout: Layout, chunk_rows: int, report: RowReporter
-) -> Iterator[TextChunk]:
+def _python_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReporter) -> Iterator[TextChunk]:
     width = len(layout.names)
     with open_text(path) as handle:
         for _ in range(layout.skip_lines):
@@ -204,9 +202,7 @@ def _finish(out, unset, line, report: RowReporter) -> TextChunk:
 
 
 # --- arrow engine -------------------------------------------------------------------------------
-def _arrow_chunks(
-    path: Path, layout: Layout, chunk_rows: int, report: RowReporter
-) -> Iterator[TextChunk]:
+def _arrow_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReporter) -> Iterator[TextChunk]:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv

@@ -226,14 +226,18 @@ class NSLKDD(DatasetSpec):
     )
 
     def sniff(self, path: str | Path) -> str:
+        """An NSL-KDD file if one of its first lines is an NSL-KDD row (labelled or not)."""
         with open_text(path) as handle:
-            fields = handle.readline().rstrip("\r\n").split(",")
-        labelled = len(fields) in (LABEL_FIELD + 1, LABEL_FIELD + 2) and fields[LABEL_FIELD].strip().rstrip(".") in (
-            ATTACK_FAMILY
+            for text in islice(handle, 20):
+                fields = text.rstrip("\r\n").split(",")
+                labelled = len(fields) in (LABEL_FIELD + 1, LABEL_FIELD + 2) and (
+                    fields[LABEL_FIELD].strip().rstrip(".") in ATTACK_FAMILY
+                )
+                if labelled or (len(fields) == LABEL_FIELD and fields[1] in ("tcp", "udp", "icmp")):
+                    return self.name
+        raise DataError(
+            f"{path}: no NSL-KDD row (41 comma-separated features, attack name, difficulty) in its first lines"
         )
-        if labelled or (len(fields) == LABEL_FIELD and fields[1] in ("tcp", "udp", "icmp")):
-            return self.name
-        raise DataError(f"{path}:1: not an NSL-KDD row (41 comma-separated features, attack name, difficulty)")
 
     def iter_tables(
         self, path, *, chunk_rows=1_000_000, bad_rows="error", engine="auto", require_labels=True, keep_ids=True

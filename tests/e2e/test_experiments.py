@@ -1,4 +1,4 @@
-"""Experiments compose, a tiny sweep feeds the report, Optuna runs trials, notebooks execute."""
+"""A tiny sweep feeds the report, Optuna runs trials, notebooks execute."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from nbclient import NotebookClient
 
 from ids_lightning.config import PROJECT_ROOT
-from ids_lightning.report import report, summarise, to_markdown
+from ids_lightning.report import report
 from ids_lightning.search import search
-from tests.conftest import DATA_DIR
+from tests.helpers import DATA_DIR
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
 TINY_ATTACK = [
@@ -24,16 +24,6 @@ TINY_ATTACK = [
     "callbacks.adversarial_eval.pgd_steps=1",
     "callbacks.onnx_export=null",
 ]
-
-
-def test_experiments_sweep_every_model_and_dataset(make_config):
-    for name in ("paper", "official"):
-        cfg = make_config(f"experiment={name}")
-        params = cfg.hydra.sweeper.params
-        assert params.model == "cnn,lstm,cnn_lstm,cnn_bilstm" and params.dataset == "nsl_kdd,iot23,bot_iot"
-        assert params.seed == "1,2,3" and "adversarial_eval" in cfg.callbacks
-    assert make_config("experiment=paper").dataset.split == "random"
-    assert make_config("experiment=official", "dataset=iot23").dataset.split == "by_capture"
 
 
 def test_tiny_sweep_then_report(tmp_path, data_dir):
@@ -66,19 +56,6 @@ def test_tiny_sweep_then_report(tmp_path, data_dir):
     assert "test_adv/pgd/eps_0.1/acc_mean" in rows[0]
     assert (tmp_path / "sweep" / "report.md").read_text().count("\n") == 4
     assert (tmp_path / "sweep" / "report_bot_iot_random_paper.png").is_file()
-
-
-def test_report_keeps_experiments_apart_and_gives_no_std_for_one_seed():
-    runs = [
-        {"model": "cnn", "dataset": "bot_iot", "split": "random", "experiment": name, "seed": 1, "test/acc": acc}
-        for name, acc in (("paper", 0.9), ("official", 0.8))
-    ]
-    table = summarise(runs, ["test/acc"])
-    assert [(r["experiment"], r["n_seeds"], r["test/acc_mean"], r["test/acc_std"]) for r in table] == [
-        ("official", 1, 0.8, None),
-        ("paper", 1, 0.9, None),
-    ]
-    assert "±" not in to_markdown(table, ["test/acc"])
 
 
 def test_optuna_search_runs_two_trials(tmp_path, data_dir, monkeypatch):

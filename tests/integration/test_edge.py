@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ids_lightning.edge.detect import detect
 
+from ids_lightning.bench.edge import torch_rows
 from ids_lightning.config import PROJECT_ROOT
 from ids_lightning.core.errors import DataError
 from ids_lightning.edge.bench import bench, format_table
+from ids_lightning.edge.detector import detect
 from ids_lightning.edge.runtime import load_run
-from tests.conftest import DATA_DIR, NSL_KDD_TEST, trained_run
+from tests.helpers import DATA_DIR, NSL_KDD_TEST, trained_run
 
 BLOCKED = [
     "torch",
@@ -112,9 +113,9 @@ def test_mismatched_run_folder_is_refused(nsl_run, tmp_path):
         load_run(tmp_path)
 
 
-def test_edge_bench_reports_every_field(nsl_run):
+def test_edge_bench_with_torch_reports_every_field(nsl_run):
     folder, _ = nsl_run
-    report = bench(folder, batches=[1, 8], threads=[1], latency_calls=50, seconds=0.05)
+    report = bench(folder, batches=[1, 8], threads=[1], latency_calls=50, seconds=0.05, extra=torch_rows)
     engines = {(r["engine"], r["threads"]) for r in report["results"]}
     assert engines == {("onnx_fp32", 1), ("onnx_int8", 1), ("torch_eager", 1)}
     for row in report["results"]:
@@ -135,8 +136,8 @@ def test_edge_package_runs_without_torch(nsl_run, tmp_path):
                 if name.split(".")[0] in {BLOCKED!r}:
                     raise ImportError(f"blocked: {{name}}")
         sys.meta_path.insert(0, Block())
-        from ids_lightning.edge import bench, detect
-        summary = detect.detect({str(folder)!r}, {str(NSL_KDD_TEST)!r}, {str(tmp_path / "a.jsonl")!r}, progress=False)
+        from ids_lightning.edge import bench, detector
+        summary = detector.detect({str(folder)!r}, {str(NSL_KDD_TEST)!r}, {str(tmp_path / "a.jsonl")!r}, progress=False)
         report = bench.bench({str(folder)!r}, [1, 4], [1], latency_calls=20, seconds=0.02)
         assert not any(m.split(".")[0] in {BLOCKED!r} for m in sys.modules), sorted(sys.modules)
         print(summary["records"], sorted({{r["engine"] for r in report["results"]}}))

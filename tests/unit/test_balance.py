@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ids_lightning.data import NSLKDDDataModule
 from ids_lightning.data.balance import class_weights, resample
+from tests.helpers import datamodule
 
 
 def toy(counts, seed=0):
@@ -45,10 +45,8 @@ def test_class_weights_are_balanced():
 
 @pytest.mark.parametrize("method", ["smote_under", "under", "class_weight"])
 def test_balancing_touches_only_the_training_split(data_dir, method):
-    plain = NSLKDDDataModule(data_dir=str(data_dir), task="family", split="official")
-    plain.setup()
-    dm = NSLKDDDataModule(data_dir=str(data_dir), task="family", split="official", balance=method)
-    dm.setup()
+    plain = datamodule("nsl_kdd", data_dir)
+    dm = datamodule("nsl_kdd", data_dir, balance=method)
     for stage in ("val", "test"):
         assert all(a.equal(b) for a, b in zip(dm.tensors[stage], plain.tensors[stage]))
     assert dm.stats["class_counts_before_balance"]["train"] == plain.stats["class_counts"]["train"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ids_lightning.batches import InMemoryBatches
+from ids_lightning.batches import InMemoryBatches, StepChunk
 
 
 def test_batches_cover_every_row_once_in_a_seeded_order():
@@ -28,3 +28,13 @@ def test_batches_shard_disjointly_across_ranks():
     shards = [torch.cat([b[1] for b in InMemoryBatches(x, y, 2, shuffle=True, rank=r, world_size=3)]) for r in range(3)]
     assert all(len(s) == 3 for s in shards)
     assert len(set(torch.cat(shards).tolist())) == 9
+
+
+def test_host_resident_chunk_moves_only_its_rows():
+    x, y = torch.arange(20.0).unsqueeze(1), torch.arange(20)
+    chunk = StepChunk(x, y, [torch.tensor([3, 7]), torch.tensor([11])])
+    assert chunk.to("cpu") is chunk
+    moved = chunk.to("meta")
+    assert moved.features.shape == (3, 1) and moved.features.device.type == "meta"
+    assert [len(i) for i in moved.index] == [2, 1]
+    assert [b[1].tolist() for b in chunk.batches()] == [[3, 7], [11]]

@@ -106,7 +106,9 @@ def test_missing_files_give_one_clear_error(tmp_path):
         dm.setup()
     message = str(info.value)
     assert str(tmp_path / "nsl_kdd" / "KDDTrain+.txt") in message
-    assert "nsl_kdd/KDDTrain+.txt, nsl_kdd/KDDTest+.txt" in message and "unb.ca" in message and "IDS_DATA_DIR" in message
+    assert (
+        "nsl_kdd/KDDTrain+.txt, nsl_kdd/KDDTest+.txt" in message and "unb.ca" in message and "IDS_DATA_DIR" in message
+    )
 
 
 def test_download_keeps_only_files_with_the_right_hash(tmp_path):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torchmetrics.classification import MulticlassF1Score, MulticlassPrecision, MulticlassRecall
 
 from ids_lightning.models import CNN, CNNLSTM, LSTM, CNNBiLSTM, IDSLitModule
-from ids_lightning.models.module import per_class_scores
+from ids_lightning.models.metrics import macro_scores, per_class_scores
 
 NETS = [CNN, LSTM, CNNLSTM, CNNBiLSTM]
 
@@ -65,9 +66,26 @@ def test_hparams_hold_no_objects():
 def test_auroc_averages_only_classes_present_in_targets():
     from torchmetrics.classification import MulticlassAUROC
 
-    from ids_lightning.models.module import PresentClassesAUROC
+    from ids_lightning.models.metrics import PresentClassesAUROC
 
     probs = torch.softmax(torch.randn(200, 3, generator=torch.Generator().manual_seed(0)), 1)
     target = (probs[:, 1] > probs[:, 0]).long()  # class 2 never occurs
     per_class = MulticlassAUROC(3, average=None)(probs, target)
     assert float(PresentClassesAUROC(3)(probs, target)) == pytest.approx(float(per_class[:2].mean()))
+
+
+def test_epoch_statistics_equal_torchmetrics():
+    generator = torch.Generator().manual_seed(1)
+    target = torch.randint(0, 4, (500,), generator=generator)
+    predicted = torch.where(torch.rand(500, generator=generator) < 0.6, target, torch.randint(0, 4, (500,)))
+    predicted[predicted == 3] = 2  # a class that is never predicted
+    confusion = torch.zeros(4, 4, dtype=torch.long).index_put_((target, predicted), torch.ones(500).long(), True)
+    scores = macro_scores(confusion)
+    assert float(scores["acc"]) == pytest.approx(float((target == predicted).float().mean()))
+    for name, metric in [
+        ("precision_macro", MulticlassPrecision),
+        ("recall_macro", MulticlassRecall),
+        ("f1_macro", MulticlassF1Score),
+    ]:
+        expected = metric(4, average="macro")(predicted, target)
+        assert float(scores[name]) == pytest.approx(float(expected), abs=1e-6), name

@@ -107,7 +107,8 @@ def test_spec_reads_in_chunks_what_the_whole_file_reader_reads(data_dir):
 def test_sniff_accepts_nsl_kdd_rows_and_refuses_others(tmp_path, data_dir):
     assert SPEC.sniff(NSL_KDD_TRAIN) == "nsl_kdd"
     assert SPEC.sniff(write(tmp_path, [GOOD.rsplit(",", 2)[0]], "unlabelled.txt")) == "nsl_kdd"
-    with pytest.raises(DataError, match="not an NSL-KDD row"):
+    assert SPEC.sniff(write(tmp_path, ["garbage", GOOD], "late.txt")) == "nsl_kdd"
+    with pytest.raises(DataError, match="no NSL-KDD row"):
         SPEC.sniff(write(tmp_path, ["a,b,c"], "other.csv"))
 
 

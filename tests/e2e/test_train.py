@@ -1,0 +1,47 @@
+"""train.py from the command line (multirun folders) and a real-scale run on KDDTest+."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ids_lightning.config import PROJECT_ROOT
+from ids_lightning.train import train
+from tests.helpers import DATA_DIR
+
+
+def run_train(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "IDS_DATA_DIR": str(DATA_DIR)}
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "train.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_multirun_writes_one_folder_per_job(tmp_path):
+    result = run_train(
+        "-m", "model=cnn,lstm", "debug=fast_dev_run", "callbacks.onnx_export=null", f"paths.log_dir={tmp_path}"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "multirun").iterdir()
+    jobs = sorted(p.name for p in sweep.iterdir() if (p / "metrics.json").is_file())
+    assert jobs == ["0", "1"]
+    models = {json.loads((sweep / j / "metrics.json").read_text())["model"] for j in jobs}
+    assert models == {"cnn", "lstm"}
+
+
+def test_two_epochs_beat_the_majority_class_on_kddtest_plus(make_config):
+    metrics = train(
+        make_config("trainer.max_epochs=2", "dataset.scaler=log_minmax", "logger=none", "callbacks.progress_bar=null")
+    )
+    majority = 9711 / 22544  # share of normal rows in KDDTest+
+    assert metrics["epochs_run"] == 2
+    assert metrics["test/acc"] > majority + 0.2
+    assert metrics["test/auroc"] > 0.8

@@ -1,0 +1,34 @@
+"""Same seed, same numbers; a re-run skips a finished job; outputs leave no temporary files."""
+
+from __future__ import annotations
+
+import json
+
+from ids_lightning.config import compose
+from ids_lightning.train import train
+from tests.helpers import DATA_DIR, SMALL_RUN, comparable
+
+
+def test_same_seed_same_numbers_on_cpu(tmp_path, data_dir):
+    overrides = [*SMALL_RUN, "trainer.max_epochs=2", "seed=7"]
+    first = train(compose(overrides, tmp_path / "a", data_dir=DATA_DIR))
+    second = train(compose(overrides, tmp_path / "b", data_dir=DATA_DIR))
+    assert comparable(first) == comparable(second)
+    other = train(compose([*SMALL_RUN, "trainer.max_epochs=2", "seed=8"], tmp_path / "c", data_dir=DATA_DIR))
+    assert other["test/loss"] != first["test/loss"]
+
+
+def test_a_rerun_skips_finished_jobs(tmp_path, data_dir):
+    overrides = [*SMALL_RUN, "debug=fast_dev_run"]
+    first = train(compose(overrides, tmp_path, data_dir=DATA_DIR))
+    stamp = (tmp_path / "metrics.json").stat().st_mtime_ns
+    again = train(compose(overrides, tmp_path, data_dir=DATA_DIR))
+    assert again == json.loads(json.dumps(first))
+    assert (tmp_path / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_outputs_leave_no_temporary_files(tmp_path, data_dir):
+    with_export = [o for o in SMALL_RUN if o != "callbacks.onnx_export=null"]
+    train(compose([*with_export, "debug=fast_dev_run"], tmp_path, data_dir=DATA_DIR))
+    assert not [p.name for p in tmp_path.rglob("*") if ".tmp" in p.name or p.name.endswith(".part")]
+    assert (tmp_path / "model.onnx").is_file()
