@@ -10,7 +10,7 @@ ARGS ?=
 # pytest processes for `make test` (one per core, one thread each: see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install train test test-slow bench bench-parse edge-bench reproduce reproduce-quick report lint format clean
+.PHONY: install train test test-slow test-all bench bench-parse edge-bench reproduce reproduce-quick report lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,17 @@ install: $(VENV)/.installed
 train: install
 	$(PY) train.py $(ARGS)
 
-## the fast test suite (about 7 minutes on 2 cores); CI runs this
+## unit + integration tests (no training / tiny trainings on the real data); CI runs this
 test: install
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration $(ARGS)
 
-## end-to-end runs that train for real (slow)
+## end-to-end tests (tests/e2e, marked slow): sweeps, kill-and-resume, notebooks, Optuna, real scale
 test-slow: install
-	$(PY) -m pytest -q -m slow $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m slow tests/e2e $(ARGS)
+
+## every tier
+test-all: install
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "slow or not slow" tests $(ARGS)
 
 ## training throughput of the project vs Lightning+DataLoader vs a hand loop, and the
 ## seed protocol end to end -> outputs/bench/train.json (takes long on CPU; see README)
