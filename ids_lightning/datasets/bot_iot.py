@@ -95,7 +95,7 @@ def custom_layout(column_map: dict) -> BotIoTLayout:
     """A layout from config: ``{numeric: [...], categorical: [...], attack|category|subcategory: col}``."""
     unknown = set(column_map) - {"numeric", "categorical", "attack", "category", "subcategory"}
     if unknown:
-        raise ValueError(f"dataset.column_map has unknown keys {sorted(unknown)}")
+        raise ValueError(f"dataset.read_options.column_map has unknown keys {sorted(unknown)}")
     return BotIoTLayout(
         tuple(column_map.get("numeric", ())),
         tuple(column_map.get("categorical", ())),
@@ -118,7 +118,7 @@ def resolve(path: str | Path, layout: str = "auto", column_map: dict | None = No
     header = _header(path, required=layout == "custom")
     if layout == "custom":
         if not column_map:
-            raise ValueError("dataset.layout=custom needs dataset.column_map")
+            raise ValueError("dataset.read_options.layout=custom needs dataset.read_options.column_map")
         chosen = custom_layout(column_map)
     elif layout == "auto":
         if header is None:
@@ -128,7 +128,7 @@ def resolve(path: str | Path, layout: str = "auto", column_map: dict | None = No
             if not matches:
                 raise DataError(
                     f"{path}:1: header matches no BoT-IoT layout ({', '.join(LAYOUTS)}); "
-                    "set dataset.layout=custom and dataset.column_map"
+                    "set dataset.read_options.layout=custom and dataset.read_options.column_map"
                 )
             name = max(matches, key=lambda n: len(LAYOUTS[n].required))  # the most specific
         layout, chosen = name, LAYOUTS[name]
