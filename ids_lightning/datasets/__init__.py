@@ -1,18 +1,23 @@
 """One spec per dataset (torch-free), and the registry that data, ``prepare`` and the detector use.
 
-A new dataset is one module here with a :class:`~ids_lightning.core.spec.DatasetSpec` subclass,
-one ``conf/dataset/<name>.yaml`` and its tests; :func:`register` adds one from outside.
+A new dataset is one module here that defines ``SPEC``, an instance of a
+:class:`~ids_lightning.core.spec.DatasetSpec` subclass (it is found by its place), one
+``conf/dataset/<name>.yaml`` and its tests; :func:`register` adds one from outside the package.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.spec import DatasetSpec
-from ids_lightning.datasets import bot_iot, iot23, nsl_kdd
 
-SPECS: dict[str, DatasetSpec] = {spec.name: spec for spec in (nsl_kdd.SPEC, iot23.SPEC, bot_iot.SPEC)}
+SPECS: dict[str, DatasetSpec] = {}
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    _spec = importlib.import_module(f"{__name__}.{_module}").SPEC
+    SPECS[_spec.name] = _spec
 
 
 def register(spec: DatasetSpec) -> DatasetSpec:

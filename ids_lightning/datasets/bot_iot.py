@@ -229,7 +229,15 @@ class BotIoT(DatasetSpec):
     )
 
     def sniff(self, path: str | Path) -> str:
-        resolve(path)
+        """A CSV whose header fits a layout, or a header-less row of the 35 "full" columns."""
+        layout, _, reader = resolve(path)
+        if reader.skip_lines == 0:
+            with open_text(path) as handle:
+                width = len(handle.readline().split(","))
+            if width != len(_FULL):
+                raise DataError(
+                    f"{path}:1: no BoT-IoT header, and {width} fields instead of the {len(_FULL)} of {layout!r}"
+                )
         return self.name
 
     def iter_tables(
