@@ -1,0 +1,36 @@
+"""docs/results.md is generated from the bench and report files, and stays in step with them."""
+
+from __future__ import annotations
+
+import json
+
+from ids_lightning.bench.results import RESULTS, render
+
+
+def test_tables_come_from_the_files(tmp_path):
+    (tmp_path / "parse.json").write_text(json.dumps([{"path": "arrow", "rows_per_s": 106672, "peak_rss_mb": 853.2}]))
+    (tmp_path / "bench.json").write_text(
+        json.dumps(
+            {
+                "machine": "toy CPU",
+                "cores": 2,
+                "rows": 4096,
+                "rows_source": "bench_rows.npy",
+                "results": [{"engine": "onnx_fp32", "threads": 1, "rows_per_s": {"1": 5206, "256": 10229}}],
+                "ratios": {"onnx_fp32_vs_torch/threads_1/batch1_speedup": 4.91},
+            }
+        )
+    )
+    (tmp_path / "report.csv").write_text("model,test/acc_mean,test/acc_std\ncnn,0.7459,\n")
+    common = {"command": "make x", "machine": "toy CPU", "date": "2026-11-27", "load": "0.1 0.1 0.1"}
+    manifest = [{"file": name, "title": name, **common} for name in ("parse.json", "bench.json", "report.csv")]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    text = render(tmp_path)
+    assert "| arrow | 106,672 | 853.2 |" in text
+    assert "| engine | threads | rows_per_s/1 | rows_per_s/256 |" in text and "| onnx_fp32 | 1 | 5,206 | 10,229 |" in text
+    assert "`onnx_fp32_vs_torch/threads_1/batch1_speedup`: 4.91" in text
+    assert "| cnn | 0.7459 | – |" in text
+
+
+def test_docs_results_md_is_generated_from_docs_results():
+    assert (RESULTS.parent / "results.md").read_text() == render(RESULTS)
