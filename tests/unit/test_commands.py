@@ -1,0 +1,43 @@
+"""Every documented command answers ``--help`` (in one process: one import of torch)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from ids_lightning.config import PROJECT_ROOT
+
+COMMANDS = [
+    "ids_lightning.detect",
+    "ids_lightning.edge.detector",
+    "ids_lightning.edge.bench",
+    "ids_lightning.prepare",
+    "ids_lightning.export",
+    "ids_lightning.attack",
+    "ids_lightning.report",
+    "ids_lightning.bench.train",
+    "ids_lightning.bench.parse",
+    "ids_lightning.bench.edge",
+    "ids_lightning.bench.detector",
+    "ids_lightning.bench.adversarial_training",
+    "ids_lightning.bench.results",
+]
+
+
+def test_every_documented_command_answers_help():
+    script = textwrap.dedent(f"""
+        import contextlib, importlib, io
+        for name in {COMMANDS!r}:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                try:
+                    importlib.import_module(name).main(["--help"])
+                except SystemExit as done:
+                    assert done.code == 0, (name, done.code)
+            assert "usage:" in out.getvalue(), name
+            print("ok", name)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == [word for name in COMMANDS for word in ("ok", name)]
