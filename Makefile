@@ -10,7 +10,7 @@ ARGS ?=
 # pytest processes for `make test` (one per core, one thread each: see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install train test test-slow test-all bench bench-parse edge-bench reproduce reproduce-quick report results lint format clean
+.PHONY: install train test test-slow test-all bench bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ SWEEPS ?= outputs/multirun/paper outputs/multirun/official
 ## table and figures of finished sweeps: make report SWEEPS="outputs/multirun/<a> outputs/multirun/<b>"
 report: install
 	$(PY) -m ids_lightning.report $(SWEEPS)
+
+## the fault suite: corrupt inputs, hostile run folders, bad settings -> outputs/bench/chaos.json
+chaos: install
+	$(PY) -m ids_lightning.bench.chaos $(ARGS)
 
 ## docs/results.md from the bench and report files in docs/results/ (see its manifest.json)
 results: install

@@ -1,7 +1,8 @@
 """Attack a finished run: ``python -m ids_lightning.attack RUN_DIR [--unconstrained] ...``.
 
-Rebuilds the run's datamodule and net from its ``config.yaml``, loads the best checkpoint
-(``weights_only=True``) and runs the :class:`~ids_lightning.callbacks.AdversarialEval` attacks on
+Rebuilds the run's datamodule and net from its ``config.yaml`` (allow-listed classes and plain
+values only, see :mod:`ids_lightning.runs`), loads the best checkpoint (``weights_only=True``) and
+runs the :class:`~ids_lightning.callbacks.AdversarialEval` attacks on
 the test split, writing ``robustness[_unconstrained].json`` and ``.png`` into the run folder.
 """
 
@@ -11,11 +12,13 @@ import argparse
 import logging
 from pathlib import Path
 
-import hydra
 import lightning as L
+import torch
 
 from ids_lightning.callbacks import AdversarialEval
+from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.models import IDSLitModule
 from ids_lightning.runs import rebuild
 
 
@@ -27,12 +30,16 @@ def attack(
     attacks: tuple[str, ...] = ("fgsm", "pgd"),
     pgd_steps: int = 10,
     round_integers: bool = False,
+    data_dir: str | Path | None = None,
 ) -> dict:
-    cfg, datamodule, net = rebuild(run_dir)
-    model = hydra.utils.instantiate(cfg.model, net=net, class_names=datamodule.class_names)
+    config, datamodule, net = rebuild(run_dir, data_dir)
+    # the optimizer is never used: attacks need the net, its loss and its probabilities
+    model = IDSLitModule(net, optimizer=torch.optim.Adam, class_names=datamodule.class_names)
     suffix = "" if constrained else "_unconstrained"
     out = run_dir / f"robustness{suffix}"
     out.mkdir(exist_ok=True)
+    if not out.resolve().is_relative_to(run_dir.resolve()):
+        raise DataError(f"{out} leads outside the run folder ({out.resolve()}): not writing there")
     callback = AdversarialEval(
         str(out),
         eps=tuple(eps or (0.01, 0.02, 0.05, 0.1, 0.2)),
@@ -41,7 +48,7 @@ def attack(
         constrained=constrained,
         round_integers=round_integers,
         max_rows=max_rows,
-        seed=int(cfg.seed),
+        seed=config.get("seed") if isinstance(config.get("seed"), int) else 0,
     )
     trainer = L.Trainer(
         accelerator="auto",
@@ -65,7 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max-rows", type=int, default=4096, help="0 = the whole test split")
     parser.add_argument("--attacks", nargs="+", default=["fgsm", "pgd"])
     parser.add_argument("--pgd-steps", type=int, default=10)
-    parser.add_argument("--round-integers", action="store_true")
+    parser.add_argument("--round-integers", action="store_true", help="round integer counts after unscaling")
+    parser.add_argument("--data-dir", default=None, help="data root (default: $IDS_DATA_DIR, else the run's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     summary = attack(
@@ -76,6 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
         tuple(args.attacks),
         args.pgd_steps,
         args.round_integers,
+        args.data_dir,
     )
     for key, value in summary.items():
         if key.startswith("test_adv/") and key.endswith("/acc"):

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ids_lightning.core.errors import ConfigError, DataError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = PROJECT_ROOT / "conf"
@@ -45,6 +48,17 @@ def compose(overrides: list[str], output_dir: str | Path, data_dir: str | Path |
     return cfg
 
 
+def instantiate(node: DictConfig, **kwargs) -> object:
+    """``hydra.utils.instantiate`` of the project's own config, with the project's own errors
+    (a refused setting, missing data) raised as they are instead of wrapped by Hydra."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, (DataError, ConfigError)):
+            raise err.__cause__ from None
+        raise
+
+
 def instantiate_group(group: DictConfig | None) -> list:
     """Instantiate every entry of a config group that maps names to ``_target_`` nodes.
 
@@ -52,7 +66,7 @@ def instantiate_group(group: DictConfig | None) -> list:
     """
     if not group:
         return []
-    return [hydra.utils.instantiate(node) for node in group.values() if node and "_target_" in node]
+    return [instantiate(node) for node in group.values() if node and "_target_" in node]
 
 
 def config_choice(group: str, default: str) -> str:

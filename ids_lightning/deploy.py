@@ -12,16 +12,19 @@ several batch sizes, and the results go to ``metrics.json`` under ``onnx/``.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 from torch import nn
 
+from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import atomic_path
-from ids_lightning.edge.runtime import session
+from ids_lightning.edge.runtime import CLASS_NAMES_KEY, session
 from ids_lightning.models.nets import to_probabilities
 
 log = logging.getLogger(__name__)
@@ -45,9 +48,11 @@ class ProbabilityHead(nn.Module):
         return to_probabilities(self.net(features), self.binary)
 
 
-def export_onnx(model: nn.Module, num_features: int, path: Path) -> None:
+def export_onnx(model: nn.Module, num_features: int, path: Path, class_names: list[str]) -> None:
     """TorchScript-based exporter: it keeps the batch axis of (bi)LSTMs dynamic, which the
-    dynamo exporter of torch 2.13 fixes to the example's batch size."""
+    dynamo exporter of torch 2.13 fixes to the example's batch size. The class names go into
+    the model's metadata (``CLASS_NAMES_KEY``), so a detector can refuse a ``preprocess.json``
+    whose classes are not the model's, in order."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -60,12 +65,16 @@ def export_onnx(model: nn.Module, num_features: int, path: Path) -> None:
             dynamo=False,
             dynamic_axes={"features": {0: "batch"}, "probabilities": {0: "batch"}},
         )
+    exported = onnx.load(str(path))
+    onnx.helper.set_model_props(exported, {CLASS_NAMES_KEY: json.dumps(list(class_names))})
+    onnx.save(exported, str(path))
 
 
 def export_run(
     model: nn.Module,
     tensors: dict,
     output_dir: Path,
+    class_names: list[str],
     verify_rows: int = 4096,
     calibration_rows: int = 1024,
     bench_rows: int = 4096,
@@ -76,7 +85,7 @@ def export_run(
     output_dir.mkdir(parents=True, exist_ok=True)
     fp32 = output_dir / "model.onnx"
     with atomic_path(fp32) as tmp:
-        export_onnx(model, tensors["test"][0].shape[1], tmp)
+        export_onnx(model, tensors["test"][0].shape[1], tmp, class_names)
     summary = _verify(model, fp32, tensors["test"], verify_rows)
     for name, values in (("bench_rows", tensors["test"][0]), ("bench_labels", tensors["test"][1])):
         with atomic_path(output_dir / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
@@ -170,9 +179,15 @@ def _quantize(fp32: Path, tensors: dict, output_dir: Path, calibration_rows: int
 
 
 def load_net_weights(net: nn.Module, checkpoint: Path) -> nn.Module:
-    """The ``net.*`` weights of a Lightning checkpoint (loaded with ``weights_only=True``)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    """The ``net.*`` weights of a Lightning checkpoint (loaded with ``weights_only=True``); a file
+    that does not load, or whose weights do not fit the net, is one DataError naming it."""
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
+        net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})
+    except FileNotFoundError as err:
+        raise DataError(f"{checkpoint}: no such checkpoint") from err
+    except Exception as err:  # truncated, foreign or pickled files, missing or misshapen weights
+        raise DataError(f"{checkpoint}: not a checkpoint of this net ({type(err).__name__}: {err})") from err
     return net
 
 

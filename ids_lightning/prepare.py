@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ids_lightning.core import parquet
+from ids_lightning.core.delimited import EngineError
+from ids_lightning.core.errors import DataError
 from ids_lightning.core.files import data_stem
 from ids_lightning.datasets import SPECS, get_spec, sniff_dataset
 
@@ -33,7 +35,14 @@ def prepare(
     bad_rows: str = "error",
     engine: str = "auto",
 ) -> list[dict]:
-    """Write one Parquet file per input; return ``{input, output, format, rows, skipped}`` per file."""
+    """Write one Parquet file per input; return ``{input, output, format, rows, skipped}`` per file.
+    Two inputs that would write the same file are refused before anything is written."""
+    targets = {}
+    for path in inputs:
+        target = output / f"{data_stem(path)}.parquet"
+        if target in targets:
+            raise DataError(f"{targets[target]} and {path} would both be written to {target}: rename one")
+        targets[target] = path
     output.mkdir(parents=True, exist_ok=True)
     results = []
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
@@ -44,14 +53,20 @@ def prepare(
             options = {k: v for k, v in (read_options or {}).items() if k in spec.read_options}
             target = output / f"{data_stem(path)}.parquet"
             rows = progress.add_task(f"{path.name} rows", total=None)
-            chunks = spec.iter_tables(path, chunk_rows=chunk_rows, bad_rows=bad_rows, engine=engine, **options)
 
-            def counted(chunks=chunks, rows=rows):
-                for chunk in chunks:
+            def counted(engine, path=path, spec=spec, options=options, rows=rows):
+                progress.reset(rows)
+                for chunk in spec.iter_tables(path, chunk_rows=chunk_rows, bad_rows=bad_rows, engine=engine, **options):
                     progress.advance(rows, len(chunk))
                     yield chunk
 
-            counts = parquet.write(counted(), target, spec.name)
+            try:
+                counts = parquet.write(counted(engine), target, spec.name)
+            except EngineError as err:  # nothing was written yet (Parquet goes to a temp file first)
+                if engine != "auto":
+                    raise
+                log.warning("%s; reading it line by line", err)
+                counts = parquet.write(counted("python"), target, spec.name)
             progress.advance(files)
             results.append({"input": str(path), "output": str(target), "format": spec.name, **counts})
     return results

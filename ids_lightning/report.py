@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import atomic_path, atomic_write_bytes
 
 # A row is one protocol: the experiment (its tags, e.g. paper or official) as well as the split,
@@ -45,7 +46,12 @@ def collect(folders: list[Path]) -> list[dict]:
     runs = []
     for folder in folders:
         for path in sorted(folder.rglob("metrics.json")):
-            metrics = json.loads(path.read_text())
+            try:
+                metrics = json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as err:
+                raise DataError(f"{path}: not a metrics.json of a finished run ({type(err).__name__})") from err
+            if not isinstance(metrics, dict):
+                raise DataError(f"{path}: not a metrics.json of a finished run (not a JSON object)")
             bench = path.parent / "bench.json"
             if bench.is_file():
                 rows = json.loads(bench.read_text())["results"]

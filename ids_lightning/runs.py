@@ -1,17 +1,109 @@
-"""Rebuild a finished run from its folder: config, datamodule, net with its best weights."""
+"""Rebuild a finished run from its folder without trusting the folder.
+
+A run folder may come from anywhere, so its ``config.yaml`` is data, never code: it is read with
+YAML's safe loader, and the net and the datamodule are built only from allow-listed classes
+with plain values (numbers, strings, booleans, lists and mappings of them). Nothing in the folder
+is handed to ``hydra.utils.instantiate``; anything else is one :class:`RunFolderError` that names
+the file and the key.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig, OmegaConf
+import yaml
 from torch import nn
 
-from ids_lightning.config import register_resolvers
+from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.preprocess import Preprocessor
+from ids_lightning.data import FlowDataModule
 from ids_lightning.deploy import ProbabilityHead, load_net_weights
+from ids_lightning.models import nets
+
+NETS = {cls.__name__: cls for cls in (nets.CNN, nets.LSTM, nets.CNNLSTM, nets.CNNBiLSTM)}
+NET_TARGETS = {
+    f"{module}.{name}": cls for name, cls in NETS.items() for module in ("ids_lightning.models", nets.__name__)
+}
+DATAMODULE_TARGETS = {"ids_lightning.data.FlowDataModule", "ids_lightning.data.datamodule.FlowDataModule"}
+MAX_DEPTH = 8
+
+
+class RunFolderError(DataError):
+    """A run folder's file holds something that a rebuild will not build."""
+
+
+def read_config(run_dir: Path) -> dict:
+    """``config.yaml`` as plain data (YAML's safe loader: no tags that build objects)."""
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise RunFolderError(f"{run_dir}: no config.yaml; is this the folder of a finished training run?")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as err:
+        raise RunFolderError(f"{path}: not a readable YAML file ({type(err).__name__})") from err
+    if not isinstance(config, dict):
+        raise RunFolderError(f"{path}: the top level must be a mapping")
+    return config
+
+
+def plain(value: object, key: str, source: Path, depth: int = 0) -> object:
+    """``value`` if it is plain data with no ``_target_`` inside; else a RunFolderError."""
+    if depth > MAX_DEPTH:
+        raise RunFolderError(f"{source}: {key} is nested deeper than {MAX_DEPTH} levels")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        if abs(value) > 2**53:
+            raise RunFolderError(f"{source}: {key} is an integer out of range")
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, list):
+        return [plain(v, f"{key}[{i}]", source, depth + 1) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or k.startswith("_"):
+                raise RunFolderError(f"{source}: {key}.{k} is not allowed here (only plain settings are read)")
+            out[k] = plain(v, f"{key}.{k}", source, depth + 1)
+        return out
+    raise RunFolderError(f"{source}: {key} holds a {type(value).__name__}, not a plain value")
+
+
+def _section(config: dict, key: str, targets: set[str] | dict, source: Path) -> tuple[str, dict]:
+    node = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        raise RunFolderError(f"{source}: {key} is missing or not a mapping")
+    target = node.get("_target_")
+    if target not in targets:
+        raise RunFolderError(f"{source}: {key}._target_ {target!r} is not one of {sorted(targets)}")
+    return target, {k: plain(v, f"{key}.{k}", source) for k, v in node.items() if k != "_target_"}
+
+
+def build_net(config: dict, source: Path, num_features: int, num_classes: int) -> nn.Module:
+    """The run's net from ``model.net``: one of the project's nets, plain arguments only."""
+    target, args = _section(config, "model.net", NET_TARGETS, source)
+    try:
+        return NET_TARGETS[target](num_features=num_features, num_classes=num_classes, **args)
+    except (TypeError, ValueError) as err:
+        raise RunFolderError(f"{source}: model.net does not build a {target}: {err}") from err
+
+
+def build_datamodule(config: dict, source: Path, data_dir: str | Path | None = None) -> FlowDataModule:
+    """The run's datamodule from ``dataset``, with the data root taken from ``data_dir``, else
+    ``$IDS_DATA_DIR``, else the config (a folder copied from another machine still works)."""
+    _, args = _section(config, "dataset", DATAMODULE_TARGETS, source)
+    args["data_dir"] = str(data_dir or os.environ.get("IDS_DATA_DIR") or args.get("data_dir") or "data")
+    args["output_dir"] = None
+    try:
+        return FlowDataModule(**args)
+    except TypeError as err:
+        raise RunFolderError(f"{source}: dataset does not build a FlowDataModule: {err}") from err
 
 
 def best_checkpoint(run_dir: Path) -> Path:
@@ -20,28 +112,25 @@ def best_checkpoint(run_dir: Path) -> Path:
     return (checkpoints or [run_dir / "checkpoints" / "last.ckpt"])[-1]
 
 
-def rebuild(run_dir: Path) -> tuple[DictConfig, object, nn.Module]:
+def rebuild(run_dir: Path, data_dir: str | Path | None = None) -> tuple[dict, FlowDataModule, nn.Module]:
     """``(config, datamodule set up, net with the best checkpoint's weights)`` of a run folder."""
-    register_resolvers()
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    datamodule = hydra.utils.instantiate(cfg.dataset, output_dir=None)
+    config = read_config(run_dir)
+    datamodule = build_datamodule(config, run_dir / "config.yaml", data_dir)
     datamodule.setup("test")
-    return cfg, datamodule, best_net(run_dir, cfg, datamodule.num_features, datamodule.num_classes)
+    return config, datamodule, best_net(run_dir, config, datamodule.num_features, datamodule.num_classes)
 
 
-def best_net(run_dir: Path, cfg: DictConfig, num_features: int, num_classes: int) -> nn.Module:
+def best_net(run_dir: Path, config: dict, num_features: int, num_classes: int) -> nn.Module:
     """The run's net, sized as trained, with the best checkpoint's weights, in eval mode."""
-    net = hydra.utils.instantiate(cfg.model.net, num_features=num_features, num_classes=num_classes)
+    net = build_net(config, run_dir / "config.yaml", num_features, num_classes)
     return load_net_weights(net, best_checkpoint(run_dir)).eval()
 
 
 def load_best_model(run_dir: Path) -> nn.Module:
     """A finished run's best net as the exported model (probabilities out), sized from
     ``preprocess.json``: no data files needed."""
-    from ids_lightning.core.preprocess import Preprocessor
-
     pre = Preprocessor.load(run_dir / "preprocess.json")
-    net = best_net(run_dir, OmegaConf.load(run_dir / "config.yaml"), pre.num_features, len(pre.class_names))
+    net = best_net(run_dir, read_config(run_dir), pre.num_features, len(pre.class_names))
     return ProbabilityHead(net, len(pre.class_names) == 2).eval()
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -15,47 +18,80 @@ import torch
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from ids_lightning.config import CONFIG_DIR, config_choice, instantiate_group, register_resolvers, sweep_value
+from ids_lightning.callbacks import OnnxExport
+from ids_lightning.callbacks.checkpoint import resumable
+from ids_lightning.config import (
+    CONFIG_DIR,
+    config_choice,
+    instantiate,
+    instantiate_group,
+    register_resolvers,
+    sweep_value,
+)
+from ids_lightning.core.errors import ConfigError, RunInUseError
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
 
 log = logging.getLogger(__name__)
 register_resolvers()
+FIT_RECORD = "fit.json"
 
 
 def train(cfg: DictConfig) -> dict:
-    """Fit, test the best checkpoint, write ``metrics.json``; return what it holds."""
+    """Fit, test the best checkpoint, export, write ``metrics.json``; return what it holds.
+
+    A run is finished when ``metrics.json`` exists, and it is written last. A re-run of an
+    unfinished run resumes the fit from the newest checkpoint that loads, or, when the fit had
+    finished (``fit.json``), completes what is missing: test, export, figures, metrics.
+    """
     output_dir = Path(cfg.paths.output_dir)
     finished = output_dir / "metrics.json"
     if cfg.get("skip_finished") and finished.is_file():
         log.info("%s exists: this run already finished, skipping it", finished)
         return json.loads(finished.read_text())
-    ckpt_path = cfg.get("ckpt_path")
-    last = output_dir / "checkpoints" / "last.ckpt"
-    if ckpt_path is None and cfg.get("auto_resume") and last.is_file():
-        log.info("resuming the interrupted run from %s", last)
-        ckpt_path = str(last)
+    check_config(cfg)
+    with run_lock(output_dir):
+        return _train(cfg, output_dir)
+
+
+@contextmanager
+def run_lock(output_dir: Path) -> Iterator[None]:
+    """One process per run folder: two runs into one folder would interleave checkpoints and
+    events, so the second refuses. The lock dies with its process (a killed run can re-run)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open(output_dir / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise RunInUseError(
+                f"{output_dir} is in use by another run (pid {handle.read().strip() or '?'}); "
+                "wait for it or choose another folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
+def _train(cfg: DictConfig, output_dir: Path) -> dict:
+    finished = output_dir / "metrics.json"
+    # The resolved config beside the results, first: tools rebuild the run's net from it.
+    atomic_write_bytes(output_dir / "config.yaml", OmegaConf.to_yaml(_without_hydra(cfg), resolve=True).encode())
     L.seed_everything(cfg.seed, workers=True)
-    datamodule = hydra.utils.instantiate(cfg.dataset)
+    datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    net = hydra.utils.instantiate(
-        cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes
-    )
-    model = hydra.utils.instantiate(
-        cfg.model, net=net, class_names=datamodule.class_names, class_weights=datamodule.class_weights
-    )
+    net = instantiate(cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes)
+    model = instantiate(cfg.model, net=net, class_names=datamodule.class_names, class_weights=datamodule.class_weights)
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-
-    started = time.perf_counter()
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    fit_seconds = time.perf_counter() - started
-    metrics = scalar_metrics(trainer.callback_metrics)
-    epochs_run = trainer.current_epoch
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    fitted = fit(cfg, trainer, model, datamodule, callbacks, output_dir)
+    metrics = dict(fitted["metrics"])
 
     if cfg.get("test"):
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        best = fitted["best_checkpoint"]
         if not best:
             log.warning("no best checkpoint (fast_dev_run or checkpointing off): testing the last weights")
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
@@ -74,18 +110,67 @@ def train(cfg: DictConfig) -> dict:
         "class_names": datamodule.class_names,
         "seed": cfg.seed,
         "tags": list(cfg.get("tags") or []),
-        "epochs_run": epochs_run,
-        "fit_seconds": round(fit_seconds, 3),
+        "epochs_run": fitted["epochs_run"],
+        "fit_seconds": fitted["fit_seconds"],
         "n_params": sum(p.numel() for p in net.parameters()),
         **datamodule.stats,
         **{k: v for cb in callbacks for k, v in getattr(cb, "summary", {}).items()},
     }
-    atomic_write_json(output_dir / "metrics.json", summary)
-    # The resolved config beside the results: edge tools rebuild the net from it.
-    atomic_write_bytes(output_dir / "config.yaml", OmegaConf.to_yaml(_without_hydra(cfg), resolve=True).encode())
     log_hparams(trainer.loggers, cfg, metrics)
+    atomic_write_json(finished, summary)
     log.info("metrics.json written to %s", output_dir)
     return summary
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Refuse settings that would train nothing, split wrongly or select on the test set."""
+    if cfg.trainer.get("max_epochs") is not None and cfg.trainer.max_epochs < 1 and not cfg.trainer.get("max_steps"):
+        raise ConfigError(f"trainer.max_epochs must be at least 1, not {cfg.trainer.max_epochs}")
+    for key in ("val_fraction", "test_fraction"):
+        value = cfg.dataset.get(key)
+        if value is not None and not 0 < value < 1:
+            raise ConfigError(f"dataset.{key} must lie strictly between 0 and 1, not {value}")
+    if cfg.dataset.get("val_fraction", 0) + cfg.dataset.get("test_fraction", 0) >= 1:
+        raise ConfigError("dataset.val_fraction + dataset.test_fraction must be below 1")
+    metric = cfg.get("optimized_metric")
+    if metric is not None and not str(metric).startswith(("val/", "train/")):
+        raise ConfigError(f"optimized_metric must be a validation (or training) metric, not {metric!r}")
+
+
+def fit(cfg: DictConfig, trainer: L.Trainer, model, datamodule, callbacks: list, output_dir: Path) -> dict:
+    """Fit (or resume an interrupted fit) and record the outcome in ``fit.json``; if the record
+    exists, the fit finished in an earlier process: restore it and export from its best
+    checkpoint instead of fitting again."""
+    record_path = output_dir / FIT_RECORD
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        log.info("the fit finished earlier (%s): completing test, export and report", record_path)
+        model.history = record["history"]
+        best = str(output_dir / record["best_checkpoint"]) if record["best_checkpoint"] else ""
+        for callback in callbacks:
+            if isinstance(callback, OnnxExport):
+                callback.export(model, datamodule, best)
+        return {**record, "best_checkpoint": best}
+    ckpt_path = cfg.get("ckpt_path")
+    checkpoints = output_dir / "checkpoints"
+    if ckpt_path is None and cfg.get("auto_resume") and checkpoints.is_dir():
+        resume = resumable(checkpoints)
+        if resume is not None:
+            log.info("resuming the interrupted run from %s", resume)
+            ckpt_path = str(resume)
+    started = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    record = {
+        "metrics": scalar_metrics(trainer.callback_metrics),
+        "epochs_run": trainer.current_epoch,
+        "fit_seconds": round(time.perf_counter() - started, 3),
+        "best_checkpoint": str(Path(best).relative_to(output_dir)) if best else "",
+        "history": model.history,
+    }
+    if trainer.is_global_zero:
+        atomic_write_json(record_path, record)
+    return {**record, "best_checkpoint": best}
 
 
 def scalar_metrics(metrics: Mapping[str, torch.Tensor]) -> dict[str, float]:

@@ -71,6 +71,9 @@ def load_rows(path: Path) -> tuple[list[dict], list[str]]:
     data = json.loads(path.read_text())
     if isinstance(data, list):
         return data, []
+    if "rows" in data and "summary" in data:  # the fault suite
+        notes = [f"{data['probes']} probes: " + ", ".join(f"{k} {v}" for k, v in data["summary"].items())]
+        return data["rows"], notes
     if "results" in data:  # an edge bench report
         notes = [f"{data['machine']}, {data['cores']} cores, {data['rows']:,} rows ({data['rows_source']})"]
         notes += [f"`{k}`: {v}" for k, v in data.get("ratios", {}).items()]

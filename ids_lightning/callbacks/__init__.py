@@ -1,7 +1,8 @@
 """Lightning callbacks of the project (each configured in ``conf/callbacks/<name>.yaml``)."""
 
+from ids_lightning.callbacks.checkpoint import AtomicCheckpointIO, RunCheckpoint
 from ids_lightning.callbacks.onnx_export import OnnxExport
 from ids_lightning.callbacks.robustness import AdversarialEval
 from ids_lightning.callbacks.run_report import RunReport
 
-__all__ = ["AdversarialEval", "OnnxExport", "RunReport"]
+__all__ = ["AdversarialEval", "AtomicCheckpointIO", "OnnxExport", "RunCheckpoint", "RunReport"]

@@ -36,13 +36,23 @@ class OnnxExport(L.Callback):
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.datamodule is None:
             return
-        net = copy.deepcopy(pl_module.net).cpu()
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        self.export(pl_module, trainer.datamodule, best)
+
+    def export(self, pl_module: L.LightningModule, datamodule: L.LightningDataModule, best: str) -> dict:
+        """Export ``pl_module``'s net with the weights of checkpoint ``best`` (its own if empty);
+        also called directly when a re-run completes a run whose fit had finished."""
+        net = copy.deepcopy(pl_module.net).cpu()
         if best:
             load_net_weights(net, Path(best))
         else:
             log.warning("no best checkpoint: exporting the final weights")
-        tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in trainer.datamodule.tensors.items()}
+        tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in datamodule.tensors.items()}
         self.summary = export_run(
-            ProbabilityHead(net.eval(), pl_module.binary).eval(), tensors, self.output_dir, **self.options
+            ProbabilityHead(net.eval(), pl_module.binary).eval(),
+            tensors,
+            self.output_dir,
+            pl_module.class_names,
+            **self.options,
         )
+        return self.summary

@@ -15,6 +15,7 @@ import lightning as L
 import matplotlib.pyplot as plt
 import torch
 
+from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.fileio import atomic_path
 from ids_lightning.models.attacks import Constraints, fgsm, pgd
 from ids_lightning.models.metrics import macro_scores
@@ -45,7 +46,7 @@ class AdversarialEval(L.Callback):
         self.attacks = list(attacks)
         unknown = set(self.attacks) - {"fgsm", "pgd"}
         if unknown:
-            raise ValueError(f"unknown attacks {sorted(unknown)}; expected fgsm and/or pgd")
+            raise ConfigError(f"unknown attacks {sorted(unknown)}; expected fgsm and/or pgd")
         self.pgd = {"steps": pgd_steps, "step_size": pgd_step_size, "random_start": pgd_random_start}
         self.constrained, self.round_integers = constrained, round_integers
         self.max_rows, self.batch_size, self.seed = max_rows, batch_size, seed

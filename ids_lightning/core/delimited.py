@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.core.errors import MalformedRowError
-from ids_lightning.core.fileio import open_text
+from ids_lightning.core.errors import ConfigError, DataError, MalformedRowError
+from ids_lightning.core.fileio import open_text, text_lines
 
 
 @dataclass
@@ -61,12 +61,28 @@ class Layout:
         return [n for n in self.output_names if self.keep is None or n in self.keep]
 
 
+DELIMITERS = (",", "\t", ";")
+
+
+def sniff_delimiter(header: str) -> str:
+    """The delimiter of a CSV-family header line: the most frequent of comma, tab and semicolon
+    (comma when none occurs): public copies of one dataset come in all three."""
+    counts = {d: header.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+class EngineError(DataError):
+    """The arrow engine cannot read a file that the line-by-line engine can (and will report
+    line by line): readers of whole files fall back to ``engine="python"``."""
+
+
 class RowReporter:
     """Collects ``line -> reason`` for bad rows; under ``bad_rows='error'`` the first one raises."""
 
     def __init__(self, source: str, bad_rows: str):
         if bad_rows not in ("error", "skip"):
-            raise ValueError(f"bad_rows must be 'error' or 'skip', not {bad_rows!r}")
+            raise ConfigError(f"bad_rows must be 'error' or 'skip', not {bad_rows!r}")
         self.source, self.bad_rows = source, bad_rows
         self.issues: dict[int, str] = {}
 
@@ -115,15 +131,21 @@ def _python_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowRepor
     with open_text(path) as handle:
         for _ in range(layout.skip_lines):
             handle.readline()
+        current = {"line": layout.skip_lines}
+
+        def texts() -> Iterator[str]:
+            """Line texts; an unreadable line is reported and read as an empty one."""
+            for number, text, problem in text_lines(handle, path, layout.skip_lines + 1):
+                if problem:
+                    report(number, problem)
+                current["line"] = number
+                yield text
+
         if layout.quoted:
-            lines = (line for line in handle)
-            records = csv.reader(lines, delimiter=layout.delimiter)
-            rows_iter = ((records.line_num + layout.skip_lines, row) for row in records)
+            records = csv.reader(texts(), delimiter=layout.delimiter)
+            rows_iter = ((current["line"], row) for row in records)
         else:
-            rows_iter = (
-                (number, line.rstrip("\r\n").split(layout.delimiter))
-                for number, line in enumerate(handle, start=layout.skip_lines + 1)
-            )
+            rows_iter = ((current["line"], text.rstrip("\r\n").split(layout.delimiter)) for text in texts())
         rows: list[list[str]] = []
         lines_of_rows: list[int] = []
         for number, fields in rows_iter:
@@ -204,8 +226,6 @@ def _finish(out, unset, line, report: RowReporter) -> TextChunk:
 # --- arrow engine -------------------------------------------------------------------------------
 def _arrow_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReporter) -> Iterator[TextChunk]:
     import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.csv as pcsv
 
     invalid: list[int] = []
     pending: list[tuple[int, str]] = []  # reported after the batch: the handler must not raise
@@ -221,6 +241,17 @@ def _arrow_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReport
     included = [n for n in layout.names if n in wanted]
     if layout.split_last and wanted & set(layout.split_names):
         included.append(layout.names[-1])
+    try:
+        yield from _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, invalid, pending)
+    except (pa.ArrowInvalid, OSError) as err:  # undecodable bytes, an over-long line, a cut archive
+        raise EngineError(f"{path}: the arrow engine cannot read this file ({err})") from err
+
+
+def _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, invalid, pending) -> Iterator[TextChunk]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
     stream = pa.input_stream(str(path), compression="detect")
     reader = pcsv.open_csv(
         stream,

@@ -25,7 +25,15 @@ class PreprocessStateError(DataError):
     """A preprocess.json file is missing keys, has wrong types or contradicts itself."""
 
 
+class ConfigError(ValueError):
+    """A setting (config key or command-line option) that the project refuses, named."""
+
+
+class RunInUseError(ConfigError):
+    """Another process holds the run folder."""
+
+
 def check_choice(key: str, value: object, choices: tuple | list | dict) -> None:
     """One wording for every "must be one of" error, naming the config key."""
     if value not in choices:
-        raise ValueError(f"{key} must be one of {list(choices)}, not {value!r}")
+        raise ConfigError(f"{key} must be one of {list(choices)}, not {value!r}")

@@ -10,6 +10,7 @@ import logging
 import os
 import tempfile
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,12 +21,52 @@ from ids_lightning.core.errors import DataError
 log = logging.getLogger(__name__)
 
 
+MAX_LINE_CHARS = 1 << 20  # a longer line is a malformed row, not a reason to hold it whole
+BAD_UTF8 = "not valid UTF-8"
+
+
 def open_text(path: str | Path) -> IO[str]:
-    """Open a text file, transparently decompressing ``.gz``; newlines are left as written."""
+    """Open a text file, transparently decompressing ``.gz``; newlines are left as written, a
+    byte-order mark is dropped, and bytes that are not UTF-8 come through as lone surrogates
+    (see :func:`text_lines`) instead of stopping the read."""
     path = Path(path)
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")
+    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+class TruncatedFileError(DataError):
+    """A compressed file ends before its end-of-stream marker (a copy cut short)."""
+
+    def __init__(self, path: str | Path, lines: int, reason: str):
+        self.path, self.lines = str(path), lines
+        super().__init__(f"{path}: the file ends early, after line {lines} ({reason})")
+
+
+def text_lines(handle: IO[str], path: str | Path, first: int = 1) -> Iterator[tuple[int, str, str | None]]:
+    """``(line number, text, problem)`` for each line of ``handle`` (opened by :func:`open_text`).
+
+    A line that is not valid UTF-8 or longer than ``MAX_LINE_CHARS`` comes with its problem and
+    an empty text (an over-long line is consumed in pieces, never held whole); a truncated
+    archive raises :class:`TruncatedFileError` naming the last whole line.
+    """
+    number = first - 1
+    while True:
+        try:
+            text = handle.readline(MAX_LINE_CHARS + 1)
+            if not text:
+                return
+            number += 1
+            problem = None
+            if len(text) > MAX_LINE_CHARS and not text.endswith("\n"):
+                while (rest := handle.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+                    pass
+                text, problem = "", f"longer than {MAX_LINE_CHARS:,} characters"
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+            raise TruncatedFileError(path, number, str(err)) from err
+        if not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text):
+            text, problem = "", BAD_UTF8
+        yield number, text, problem
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.core.errors import PreprocessStateError
+from ids_lightning.core.errors import ConfigError, DataError, PreprocessStateError
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.core.table import RawTable
 
@@ -60,11 +60,11 @@ class Preprocessor:
         clip: bool = True,
     ) -> Preprocessor:
         if encoding not in ENCODINGS:
-            raise ValueError(f"unknown categorical encoding {encoding!r}; expected {ENCODINGS}")
+            raise ConfigError(f"unknown categorical encoding {encoding!r}; expected {ENCODINGS}")
         if scaler not in SCALERS:
-            raise ValueError(f"unknown scaler {scaler!r}; expected one of {SCALERS}")
+            raise ConfigError(f"unknown scaler {scaler!r}; expected one of {SCALERS}")
         if len(train) == 0:
-            raise ValueError("cannot fit preprocessing on an empty training split")
+            raise DataError("cannot fit preprocessing on an empty training split")
         transformed = _log(train.numeric) if scaler == "log_minmax" else train.numeric
         categories = {
             name: sorted({str(v) for v in train.categorical[:, j]} - {UNKNOWN})
@@ -183,8 +183,10 @@ class Preprocessor:
     def load(cls, path: str | Path) -> Preprocessor:
         try:
             state = json.loads(Path(path).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise PreprocessStateError(f"{path}: not valid JSON ({err})") from err
+        except (RecursionError, ValueError) as err:  # nesting or integers beyond what is read
+            raise PreprocessStateError(f"{path}: not a preprocessing state ({type(err).__name__})") from err
         return cls.from_dict(state, source=str(path))
 
 

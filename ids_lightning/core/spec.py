@@ -11,6 +11,7 @@ Adding a dataset is one subclass in ``ids_lightning/datasets/``, one config file
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from ids_lightning.core.errors import DataError, check_choice
+from ids_lightning.core.delimited import EngineError
+from ids_lightning.core.errors import ConfigError, DataError, check_choice
 from ids_lightning.core.table import RawTable, concat
 
+log = logging.getLogger(__name__)
 OTHER = "other"  # the class that rare (and unseen) labels fold into under a derived task
 
 
@@ -89,8 +92,16 @@ class DatasetSpec:
     def read_file(
         self, path: str | Path, *, bad_rows: str = "error", engine: str = "auto", keep_ids: bool = False, **options
     ) -> RawTable:
-        """A whole file, as training reads it (without flow ids unless ``keep_ids``)."""
-        tables = list(self.iter_tables(path, bad_rows=bad_rows, engine=engine, keep_ids=keep_ids, **options))
+        """A whole file, as training reads it (without flow ids unless ``keep_ids``). What the
+        fast engine cannot read (bad bytes, an over-long line) is read again line by line, which
+        names the lines."""
+        try:
+            tables = list(self.iter_tables(path, bad_rows=bad_rows, engine=engine, keep_ids=keep_ids, **options))
+        except EngineError as err:
+            if engine != "auto":
+                raise
+            log.warning("%s; reading it line by line", err)
+            tables = list(self.iter_tables(path, bad_rows=bad_rows, engine="python", keep_ids=keep_ids, **options))
         if not tables or sum(len(t) for t in tables) == 0:
             skipped = sum(len(t.skipped) for t in tables)
             raise DataError(f"{path}: no data rows" + (f" ({skipped} malformed rows skipped)" if skipped else ""))
@@ -113,7 +124,7 @@ class DatasetSpec:
         given = dict(given or {})
         unknown = sorted(set(given) - set(self.read_options))
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"dataset.read_options has unknown keys {unknown} for {self.title}; "
                 f"known: {sorted(self.read_options) or 'none'}"
             )

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ids_lightning.core.errors import DataError
+from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.spec import Split
 from ids_lightning.core.table import RawTable
 
@@ -19,7 +19,7 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) 
     indices come back sorted, in file order.
     """
     if not np.isclose(sum(fractions), 1.0):
-        raise ValueError(f"split fractions must sum to 1, got {list(fractions)}")
+        raise ConfigError(f"split fractions must sum to 1, got {list(fractions)}")
     rng = np.random.default_rng(seed)
     parts: list[list[np.ndarray]] = [[] for _ in fractions]
     for cls in sorted(set(labels.tolist())):
@@ -50,7 +50,7 @@ def split_table(
         return dict(zip(("train", "val", "test"), (table.take(p) for p in stratified_split(labels, fractions, seed))))
     if split.kind == "test_files":
         if test_table is None:
-            raise ValueError("this split tests on dataset.test_files: set them")
+            raise ConfigError("this split tests on dataset.test_files: set them")
         rest, test = table, test_table
     elif split.kind == "partition":
         rest, test = _partition(table, split.key, test_partitions or [])
@@ -62,7 +62,7 @@ def split_table(
 
 def _partition(table: RawTable, key: str, test_partitions: list[str]) -> tuple[RawTable, RawTable]:
     if not test_partitions:
-        raise ValueError(f"a split by {key} needs dataset.test_partitions (the {key} values to test on)")
+        raise ConfigError(f"a split by {key} needs dataset.test_partitions (the {key} values to test on)")
     if key not in table.meta:
         raise DataError(f"{table.source[0]}: the rows have no {key!r} to split by")
     values = table.meta[key]

@@ -10,6 +10,8 @@ import logging
 
 import numpy as np
 
+from ids_lightning.core.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 METHODS = ("none", "class_weight", "smote", "smote_under", "under")
@@ -36,7 +38,7 @@ def resample(
     lowered to fit the smallest class that is oversampled. Both are said in ``notes``.
     """
     if method not in METHODS:
-        raise ValueError(f"dataset.balance must be one of {METHODS}, not {method!r}")
+        raise ConfigError(f"dataset.balance must be one of {METHODS}, not {method!r}")
     notes: list[str] = []
     if method in ("none", "class_weight"):
         return scaled, codes, y, notes

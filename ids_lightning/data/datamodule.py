@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.batches import InMemoryBatches
-from ids_lightning.core.errors import DataError, MissingDataError, check_choice
+from ids_lightning.core.errors import ConfigError, DataError, MissingDataError, check_choice
 from ids_lightning.core.fileio import download
 from ids_lightning.core.files import find_files, read_cached, resolve_files
 from ids_lightning.core.parquet import read as read_parquet
@@ -83,7 +83,7 @@ class FlowDataModule(L.LightningDataModule):
         self.files, self.test_files = list(files), list(test_files or [])
         self.task, self.split = task, split
         if self.spec.splits[split].kind == "test_files" and not self.test_files:
-            raise ValueError(f"dataset.split={split} tests on dataset.test_files: set them")
+            raise ConfigError(f"dataset.split={split} tests on dataset.test_files: set them")
         self.test_partitions, self.min_class_count = list(test_partitions or []), min_class_count
         if isinstance(read_options, DictConfig):
             read_options = OmegaConf.to_container(read_options, resolve=True)

@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from ids_lightning.core.errors import DataError
+from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.spec import DatasetSpec
 
 SPECS: dict[str, DatasetSpec] = {}
@@ -23,14 +23,14 @@ for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
 def register(spec: DatasetSpec) -> DatasetSpec:
     """Add a dataset (a user's own spec) under its name; a taken name is an error."""
     if spec.name in SPECS and SPECS[spec.name] is not spec:
-        raise ValueError(f"a dataset named {spec.name!r} is already registered")
+        raise ConfigError(f"a dataset named {spec.name!r} is already registered")
     SPECS[spec.name] = spec
     return spec
 
 
 def get_spec(name: str) -> DatasetSpec:
     if name not in SPECS:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(SPECS)}")
+        raise ConfigError(f"unknown dataset {name!r}; known: {sorted(SPECS)}")
     return SPECS[name]
 
 

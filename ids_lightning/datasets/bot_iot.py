@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.columns import report_invalid_values
-from ids_lightning.core.delimited import Layout, RowReporter, TextChunk, read_chunks
-from ids_lightning.core.errors import DataError, check_choice
+from ids_lightning.core.delimited import Layout, RowReporter, TextChunk, read_chunks, sniff_delimiter
+from ids_lightning.core.errors import ConfigError, DataError, check_choice
 from ids_lightning.core.fileio import open_text
 from ids_lightning.core.spec import DatasetSpec, Split
 from ids_lightning.core.table import RawTable
@@ -95,7 +95,7 @@ def custom_layout(column_map: dict) -> BotIoTLayout:
     """A layout from config: ``{numeric: [...], categorical: [...], attack|category|subcategory: col}``."""
     unknown = set(column_map) - {"numeric", "categorical", "attack", "category", "subcategory"}
     if unknown:
-        raise ValueError(f"dataset.read_options.column_map has unknown keys {sorted(unknown)}")
+        raise ConfigError(f"dataset.read_options.column_map has unknown keys {sorted(unknown)}")
     return BotIoTLayout(
         tuple(column_map.get("numeric", ())),
         tuple(column_map.get("categorical", ())),
@@ -105,20 +105,23 @@ def custom_layout(column_map: dict) -> BotIoTLayout:
     )
 
 
-def _header(path: str | Path, required: bool) -> list[str] | None:
-    """The header row's names; None for a header-less file (the "Entire dataset" parts)."""
+def _header(path: str | Path, required: bool) -> tuple[list[str] | None, str]:
+    """The header row's names (None for a header-less file: the "Entire dataset" parts) and the
+    delimiter (comma, tab or semicolon, sniffed from the first line)."""
     with open_text(path) as handle:
         first = handle.readline().rstrip("\r\n")
-    names = [name.strip().strip('"') for name in first.split(",")]
-    return names if required or {"category", "attack", "pkSeqID", "proto"} & set(names) else None
+    delimiter = sniff_delimiter(first)
+    names = [name.strip().strip('"') for name in first.split(delimiter)]
+    found = required or {"category", "attack", "pkSeqID", "proto"} & set(names)
+    return (names if found else None), delimiter
 
 
 def resolve(path: str | Path, layout: str = "auto", column_map: dict | None = None) -> tuple[str, BotIoTLayout, Layout]:
     """Pick the layout (by name, or ``auto`` from the header) and how to read the file."""
-    header = _header(path, required=layout == "custom")
+    header, delimiter = _header(path, required=layout == "custom")
     if layout == "custom":
         if not column_map:
-            raise ValueError("dataset.read_options.layout=custom needs dataset.read_options.column_map")
+            raise ConfigError("dataset.read_options.layout=custom needs dataset.read_options.column_map")
         chosen = custom_layout(column_map)
     elif layout == "auto":
         if header is None:
@@ -135,7 +138,7 @@ def resolve(path: str | Path, layout: str = "auto", column_map: dict | None = No
     elif layout in LAYOUTS:
         chosen = LAYOUTS[layout]
     else:
-        raise ValueError(f"unknown BoT-IoT layout {layout!r}; expected auto, custom or one of {list(LAYOUTS)}")
+        raise ConfigError(f"unknown BoT-IoT layout {layout!r}; expected auto, custom or one of {list(LAYOUTS)}")
     names = header or list(chosen.columns)
     if not names:
         raise DataError(f"{path}:1: no header row, and layout {layout!r} does not name the columns")
@@ -144,7 +147,7 @@ def resolve(path: str | Path, layout: str = "auto", column_map: dict | None = No
         raise DataError(f"{path}:1: layout {layout!r} needs columns {missing}, which the file lacks")
     reader = Layout(
         names,
-        ",",
+        delimiter,
         1 if header else 0,
         ("",),
         frozenset(chosen.numeric),
@@ -233,7 +236,7 @@ class BotIoT(DatasetSpec):
         layout, _, reader = resolve(path)
         if reader.skip_lines == 0:
             with open_text(path) as handle:
-                width = len(handle.readline().split(","))
+                width = len(handle.readline().split(reader.delimiter))
             if width != len(_FULL):
                 raise DataError(
                     f"{path}:1: no BoT-IoT header, and {width} fields instead of the {len(_FULL)} of {layout!r}"

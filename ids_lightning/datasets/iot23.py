@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.columns import report_invalid_values
-from ids_lightning.core.delimited import Layout, RowReporter, TextChunk, read_chunks
+from ids_lightning.core.delimited import Layout, RowReporter, TextChunk, read_chunks, sniff_delimiter
 from ids_lightning.core.errors import DataError, check_choice
 from ids_lightning.core.fileio import open_text
 from ids_lightning.core.files import data_stem
@@ -121,8 +121,10 @@ def layout_of(path: str | Path, require_labels: bool = True) -> Layout:
     kind = sniff_variant(path)
     with open_text(path) as handle:
         if kind == "csv":
-            names = [_normalise(n) for n in handle.readline().rstrip("\r\n").split(",")]
-            layout = Layout(names, ",", 1, ("", "-"), NUMERIC_FIELDS & set(names), quoted=True)
+            first = handle.readline().rstrip("\r\n")
+            delimiter = sniff_delimiter(first)
+            names = [_normalise(n) for n in first.split(delimiter)]
+            layout = Layout(names, delimiter, 1, ("", "-"), NUMERIC_FIELDS & set(names), quoted=True)
             fields_line = 1
         else:
             header = []

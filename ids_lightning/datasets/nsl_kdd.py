@@ -8,6 +8,7 @@ that training never sees), ``random`` is the seed paper's stratified 70/15/15 of
 from __future__ import annotations
 
 import csv
+import zlib
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -16,9 +17,9 @@ import numpy as np
 
 from ids_lightning.core.columns import report_invalid_numbers, to_float_column
 from ids_lightning.core.errors import DataError, MalformedRowError, check_choice
-from ids_lightning.core.fileio import open_text
+from ids_lightning.core.fileio import open_text, text_lines
 from ids_lightning.core.spec import DatasetSpec, Download, Split
-from ids_lightning.core.table import RawTable
+from ids_lightning.core.table import RawTable, concat
 
 FEATURES = [
     "duration",
@@ -88,7 +89,12 @@ BINARY_CLASSES = ("normal", "attack")
 
 
 def parse_lines(
-    lines: Iterable[str], source: str, first_line: int = 1, bad_rows: str = "error", require_label: bool = True
+    lines: Iterable[str],
+    source: str,
+    first_line: int = 1,
+    bad_rows: str = "error",
+    require_label: bool = True,
+    problems: dict[int, str] | None = None,
 ) -> RawTable:
     """Parse NSL-KDD rows; ``labels`` are attack names. Bad rows raise or are skipped and counted.
 
@@ -98,11 +104,13 @@ def parse_lines(
     rows of the 41 features alone are accepted too; their label is None.
     """
     check_choice("bad_rows", bad_rows, ("error", "skip"))
-    issues: dict[int, str] = {}
+    issues: dict[int, str] = dict(problems or {})
     rows: list[list[str]] = []
     row_lines: list[int] = []
     widths = (LABEL_FIELD + 1, LABEL_FIELD + 2) if require_label else (LABEL_FIELD, LABEL_FIELD + 1, LABEL_FIELD + 2)
     for line_no, text in enumerate(lines, start=first_line):
+        if line_no in issues:
+            continue
         fields = text.rstrip("\r\n").split(",")
         if len(fields) not in widths:
             issues[line_no] = (
@@ -157,8 +165,22 @@ def read_file(path: str | Path, bad_rows: str = "error") -> RawTable:
     table = _read_clean_file_fast(path)
     if table is not None:
         return table
+    tables = list(iter_chunks(path, 1_000_000, bad_rows))
+    if not tables:
+        raise DataError(f"{path}: no data rows")
+    return concat(tables)
+
+
+def iter_chunks(
+    path: str | Path, chunk_rows: int, bad_rows: str = "error", require_label: bool = True
+) -> Iterator[RawTable]:
+    """Tables of ``chunk_rows`` lines each; unreadable lines (bad bytes, over-long) are bad rows."""
     with open_text(path) as handle:
-        return parse_lines(handle, str(path), bad_rows=bad_rows)
+        numbered = text_lines(handle, path)
+        while batch := list(islice(numbered, chunk_rows)):
+            problems = {number: problem for number, _, problem in batch if problem}
+            texts = [text for _, text, _ in batch]
+            yield parse_lines(texts, str(path), batch[0][0], bad_rows, require_label, problems)
 
 
 def _read_clean_file_fast(path: str | Path) -> RawTable | None:
@@ -180,8 +202,10 @@ def _read_clean_file_fast(path: str | Path) -> RawTable | None:
             quoting=csv.QUOTE_NONE,
             engine="c",
         )
-    except (ValueError, pd.errors.ParserError):
-        return None
+    except (ValueError, pd.errors.ParserError, EOFError, OSError, zlib.error):
+        return None  # the line-by-line reader names what is wrong
+    if frame.empty:
+        return None  # the line-by-line reader says the file has no rows
     numeric = frame[_NUMERIC_IDX].to_numpy(dtype=np.float64)
     attacks = frame[LABEL_FIELD].str.strip().str.rstrip(".").to_numpy(dtype=object)
     if not (np.isfinite(numeric).all() and (numeric >= 0).all()):
@@ -242,11 +266,7 @@ class NSLKDD(DatasetSpec):
     def iter_tables(
         self, path, *, chunk_rows=1_000_000, bad_rows="error", engine="auto", require_labels=True, keep_ids=True
     ) -> Iterator[RawTable]:
-        with open_text(path) as handle:
-            first = 1
-            while lines := list(islice(handle, chunk_rows)):
-                yield parse_lines(lines, str(path), first, bad_rows=bad_rows, require_label=require_labels)
-                first += len(lines)
+        return iter_chunks(path, chunk_rows, bad_rows, require_labels)
 
     def read_file(self, path, *, bad_rows="error", engine="auto", keep_ids=False) -> RawTable:
         return read_file(path, bad_rows)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.errors import ConfigError, DataError
+from ids_lightning.core.fileio import TruncatedFileError, atomic_write_json
 from ids_lightning.core.spec import OTHER
 from ids_lightning.core.table import RawTable
 from ids_lightning.edge.runtime import Run, load_run
@@ -46,9 +47,15 @@ def detect(
     threads: int | None = None,
     progress: bool = True,
 ) -> dict:
-    """Score ``input_path``; write alerts to ``output`` and ``<output>.summary.json``; return the summary."""
-    run = load_run(run_dir, model, threads)
+    """Score ``input_path``; write alerts to ``output`` and ``<output>.summary.json``; return the
+    summary. A file cut short (a truncated archive) ends the stream: the summary says so under
+    ``error`` and counts what was scored."""
+    if chunk_rows < 1:
+        raise ConfigError(f"chunk_rows must be at least 1, not {chunk_rows}")
     input_path, output = Path(input_path), Path(output)
+    if output.resolve() == input_path.resolve():
+        raise DataError(f"--output {output} is the input file (it would be overwritten)")
+    run = load_run(run_dir, model, threads)
     spec = run.spec
     fmt = spec.sniff(input_path)
     classes = run.class_names
@@ -56,16 +63,34 @@ def detect(
     confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
     predicted, skipped, skipped_count = Counter(), [], 0
     records = unknown_count = outside_classes = 0
-    started = time.perf_counter()
+    started, error = time.perf_counter(), None
     with open(output, "w", encoding="utf-8") as out:
-        chunks = spec.iter_tables(input_path, chunk_rows=chunk_rows, bad_rows="skip", require_labels=False)
-        for table in chunks:
+        # the line-by-line engine: it reports an undecodable or over-long line as a bad row,
+        # where the fast engine gives up on the whole file
+        chunks = spec.iter_tables(
+            input_path, chunk_rows=chunk_rows, bad_rows="skip", engine="python", require_labels=False
+        )
+        tables = iter(chunks)
+        while True:
+            try:
+                table = next(tables, None)
+            except TruncatedFileError as err:
+                error = str(err)
+                break
+            if table is None:
+                break
             skipped_count += len(table.skipped)
             skipped.extend(table.skipped[: max(0, MAX_LISTED_SKIPS - len(skipped))])
             if len(table) == 0:
                 continue
             x, unknown = run.preprocessor.transform(table)
             probabilities = run.score(x)
+            broken = ~np.isfinite(probabilities).all(axis=1)
+            if broken.any():
+                raise DataError(
+                    f"{run.model_path} gives non-finite probabilities for {int(broken.sum())} records "
+                    f"(first at {input_path}:{int(table.line[np.argmax(broken)])}): the model is broken"
+                )
             best = probabilities.argmax(axis=1)
             labels = true_labels(table, run)
             ids = [(name, table.meta[name]) for name in spec.id_columns if name in table.meta]
@@ -80,7 +105,7 @@ def detect(
                 for name, values in ids:
                     value = values[i]
                     record[name] = value.item() if isinstance(value, np.generic) else value
-                out.write(json.dumps(record) + "\n")
+                out.write(json.dumps(record, allow_nan=False) + "\n")
             predicted.update(classes[b] for b in best)
             unknown_count += int(unknown.sum())
             known = np.array([label in index for label in labels])
@@ -113,6 +138,8 @@ def detect(
         "seconds": round(seconds, 3),
         "records_per_s": round(records / seconds, 1) if seconds > 0 else None,
     }
+    if error:
+        summary["error"] = error
     labelled = int(confusion.sum())
     if labelled:
         hits = np.diag(confusion)
@@ -151,6 +178,15 @@ def print_summary(summary: dict) -> None:
                 else ""
             )
         )
+    if "error" in summary:
+        print(f"stopped early: {summary['error']}; {summary['records']:,} records were scored")
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -164,12 +200,17 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--model", default="model.onnx", help="model.onnx or model.int8.onnx (default: %(default)s)")
     parser.add_argument(
-        "--chunk-rows", type=int, default=20_000, help="records parsed and scored at a time (default: %(default)s)"
+        "--chunk-rows", type=positive, default=20_000, help="records parsed and scored at a time (default: %(default)s)"
     )
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all cores)")
+    parser.add_argument("--threads", type=positive, default=None, help="onnxruntime threads (default: all cores)")
     args = parser.parse_args(argv)
-    summary = detect(args.run, args.input, args.output, args.model, args.chunk_rows, args.threads)
+    try:
+        summary = detect(args.run, args.input, args.output, args.model, args.chunk_rows, args.threads)
+    except (DataError, ValueError) as err:
+        parser.exit(2, f"error: {err}\n")
     print_summary(summary)
+    if "error" in summary:
+        raise SystemExit(3)
     return summary
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from ids_lightning.core.errors import DataError
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.core.spec import DatasetSpec
 from ids_lightning.datasets import get_spec
+
+CLASS_NAMES_KEY = "ids_lightning.class_names"  # ONNX metadata: the class order of the output
 
 
 def session(path: str | Path, threads: int | None = None):
@@ -63,7 +66,10 @@ def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None 
         if not (folder / name).is_file():
             raise DataError(f"{folder}: no {name}; is this a run folder of a finished training run?")
     preprocessor = Preprocessor.load(folder / "preprocess.json")
-    ort = session(folder / model, threads)
+    try:
+        ort = session(folder / model, threads)
+    except Exception as err:  # onnxruntime raises its own types for files it cannot read
+        raise DataError(f"{folder / model}: not an ONNX model onnxruntime can load ({type(err).__name__})") from err
     inputs, outputs = ort.get_inputs(), ort.get_outputs()
     if [i.name for i in inputs] != ["features"] or [o.name for o in outputs] != ["probabilities"]:
         raise DataError(f"{folder / model}: expected input 'features' and output 'probabilities'")
@@ -76,6 +82,12 @@ def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None 
         raise DataError(
             f"{folder}: {model} scores {classes} classes but preprocess.json names "
             f"{len(preprocessor.class_names)}: {preprocessor.class_names}"
+        )
+    written = ort.get_modelmeta().custom_metadata_map.get(CLASS_NAMES_KEY)
+    if written is not None and json.loads(written) != preprocessor.class_names:
+        raise DataError(
+            f"{folder}: {model} scores the classes {json.loads(written)} but preprocess.json names "
+            f"{preprocessor.class_names}: the two files come from different runs"
         )
     return Run(folder, preprocessor, folder / model, ort)
 

@@ -15,6 +15,7 @@ from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassROC
 
 from ids_lightning.batches import StepChunk
+from ids_lightning.core.errors import ConfigError
 from ids_lightning.models.attacks import Constraints, fgsm, pgd
 from ids_lightning.models.cuda_graph import CUDAGraphTrainStep
 from ids_lightning.models.metrics import classification_metrics, macro_scores, per_class_scores
@@ -51,9 +52,9 @@ class IDSLitModule(L.LightningModule):
         super().__init__()
         self.adversarial = {"method": "none", "eps": 0.1, "ratio": 0.5, "steps": 3, **(adversarial or {})}
         if self.adversarial["method"] not in ("none", "fgsm", "pgd"):
-            raise ValueError(f"model.adversarial.method must be none, fgsm or pgd, not {self.adversarial['method']!r}")
+            raise ConfigError(f"model.adversarial.method must be none, fgsm or pgd, not {self.adversarial['method']!r}")
         if cuda_graph and self.adversarial["method"] != "none":
-            raise ValueError("model.cuda_graph cannot be combined with adversarial training")
+            raise ConfigError("model.cuda_graph cannot be combined with adversarial training")
         self._attack_constraints: Constraints | None = None
         self.automatic_optimization = False
         self.cuda_graph = cuda_graph
@@ -269,9 +270,9 @@ class IDSLitModule(L.LightningModule):
         if not self._use_graph:
             optimizer = self.optimizer_factory(params=self.parameters())
         elif self.scheduler_factory is not None:
-            raise ValueError("model.cuda_graph does not support learning-rate schedulers (the lr is baked in)")
+            raise ConfigError("model.cuda_graph does not support learning-rate schedulers (the lr is baked in)")
         elif self.trainer.precision != "32-true":
-            raise ValueError(f"model.cuda_graph needs trainer.precision=32-true, not {self.trainer.precision}")
+            raise ConfigError(f"model.cuda_graph needs trainer.precision=32-true, not {self.trainer.precision}")
         else:
             optimizer = self.optimizer_factory(params=self.parameters(), fused=True, capturable=True)
         if self.scheduler_factory is None:

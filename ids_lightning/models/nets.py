@@ -11,10 +11,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ids_lightning.core.errors import ConfigError
+
 
 def output_size(num_classes: int) -> int:
     if num_classes < 2:
-        raise ValueError(f"need at least two classes, got {num_classes}")
+        raise ConfigError(f"need at least two classes, got {num_classes}")
     return 1 if num_classes == 2 else num_classes
 
 
@@ -62,7 +64,7 @@ class CNN(nn.Module):
             layers += _conv_block(in_channels, out_channels, kernel_size)
             in_channels, length = out_channels, length // 2
         if length < 1:
-            raise ValueError(f"{len(channels)} pooling stages need more than {num_features} features")
+            raise ConfigError(f"{len(channels)} pooling stages need more than {num_features} features")
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = _head(in_channels * length, hidden, num_classes, dropout)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from ids_lightning.config import compose
 from ids_lightning.train import train
 from tests.helpers import DATA_DIR, SMALL_RUN, comparable
@@ -32,3 +34,23 @@ def test_outputs_leave_no_temporary_files(tmp_path, data_dir):
     train(compose([*with_export, "debug=fast_dev_run"], tmp_path, data_dir=DATA_DIR))
     assert not [p.name for p in tmp_path.rglob("*") if ".tmp" in p.name or p.name.endswith(".part")]
     assert (tmp_path / "model.onnx").is_file()
+
+
+def test_last_checkpoint_follows_every_epoch_even_without_improvement(tmp_path, data_dir):
+    # min of a running maximum improves only once: the best checkpoint stays at epoch 0
+    overrides = [*SMALL_RUN, "trainer.max_epochs=3", "callbacks.model_checkpoint.monitor=val/f1_macro_best"]
+    train(compose([*overrides, "callbacks.model_checkpoint.mode=min"], tmp_path, data_dir=DATA_DIR))
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    assert last["epoch"] == 2
+    assert [p.name for p in (tmp_path / "checkpoints").glob("epoch_*.ckpt")] == ["epoch_000.ckpt"]
+
+
+def test_an_unloadable_last_checkpoint_resumes_from_the_best_one(tmp_path, data_dir):
+    overrides = [*SMALL_RUN, "trainer.max_epochs=2"]
+    train(compose(overrides, tmp_path, data_dir=DATA_DIR))
+    for name in ("metrics.json", "fit.json"):
+        (tmp_path / name).unlink()
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:4096])
+    again = train(compose([*overrides, "trainer.max_epochs=3"], tmp_path, data_dir=DATA_DIR))
+    assert again["epochs_run"] == 3

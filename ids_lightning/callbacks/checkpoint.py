@@ -1,0 +1,75 @@
+"""Checkpoints a killed run can trust: ``last.ckpt`` after every epoch, every file written
+atomically, and a resume that skips a checkpoint that does not load."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from ids_lightning.core.fileio import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose ``last.ckpt`` follows every validation, improved or not.
+
+    Lightning 2.6 rewrites ``last.ckpt`` only when a top-k checkpoint was saved in the same
+    step, so a run killed after a few epochs without improvement would resume from the last
+    improvement instead of the last epoch.
+    """
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_every_epoch(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_every_epoch(trainer)
+
+    def _save_last_every_epoch(self, trainer) -> None:
+        """``last.ckpt`` now, unless this step was saved already (with an improvement)."""
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written to a temporary file in the same folder, fsynced, then renamed: a full
+    disk or a kill leaves the previous file whole, never a truncated one."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write_bytes(path, buffer.getvalue())
+
+
+def loadable(path: Path) -> bool:
+    """Whether ``path`` is a checkpoint that ``torch.load(weights_only=True)`` reads."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file: any failure means "do not resume from it"
+        log.warning("checkpoint %s does not load (%s: %s)", path, type(err).__name__, err)
+        return False
+    return True
+
+
+def resumable(folder: Path) -> Path | None:
+    """``last.ckpt`` if it loads, else the newest checkpoint of ``folder`` that does (with a
+    warning), else None."""
+    candidates = sorted(folder.glob("*.ckpt"), key=lambda p: (p.name == "last.ckpt", p.stat().st_mtime), reverse=True)
+    for path in candidates:
+        if loadable(path):
+            if path.name != "last.ckpt":
+                log.warning("resuming from %s instead", path)
+            return path
+    return None
