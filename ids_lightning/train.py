@@ -5,21 +5,18 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import math
 import os
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
 import lightning as L
-import torch
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.callbacks import OnnxExport
-from ids_lightning.callbacks.checkpoint import resumable
+from ids_lightning.callbacks.checkpoint import FitRecord, resumable, scalar_metrics
 from ids_lightning.config import (
     CONFIG_DIR,
     config_choice,
@@ -84,7 +81,8 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
     datamodule.setup("fit")
     net = instantiate(cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes)
     model = instantiate(cfg.model, net=net, class_names=datamodule.class_names, class_weights=datamodule.class_weights)
-    callbacks = instantiate_group(cfg.get("callbacks"))
+    # FitRecord first: fit.json must be written before the other callbacks' fit-end work
+    callbacks = [FitRecord(output_dir / FIT_RECORD), *instantiate_group(cfg.get("callbacks"))]
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     fitted = fit(cfg, trainer, model, datamodule, callbacks, output_dir)
@@ -138,9 +136,9 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def fit(cfg: DictConfig, trainer: L.Trainer, model, datamodule, callbacks: list, output_dir: Path) -> dict:
-    """Fit (or resume an interrupted fit) and record the outcome in ``fit.json``; if the record
-    exists, the fit finished in an earlier process: restore it and export from its best
-    checkpoint instead of fitting again."""
+    """Fit (or resume an interrupted fit); :class:`FitRecord` writes ``fit.json`` when it ends.
+    If that record exists, the fit finished in an earlier process: restore it and export from
+    its best checkpoint instead of fitting again."""
     record_path = output_dir / FIT_RECORD
     if record_path.is_file():
         record = json.loads(record_path.read_text())
@@ -158,28 +156,10 @@ def fit(cfg: DictConfig, trainer: L.Trainer, model, datamodule, callbacks: list,
         if resume is not None:
             log.info("resuming the interrupted run from %s", resume)
             ckpt_path = str(resume)
-    started = time.perf_counter()
+    recorder = next(cb for cb in trainer.callbacks if isinstance(cb, FitRecord))
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    record = {
-        "metrics": scalar_metrics(trainer.callback_metrics),
-        "epochs_run": trainer.current_epoch,
-        "fit_seconds": round(time.perf_counter() - started, 3),
-        "best_checkpoint": str(Path(best).relative_to(output_dir)) if best else "",
-        "history": model.history,
-    }
-    if trainer.is_global_zero:
-        atomic_write_json(record_path, record)
-    return {**record, "best_checkpoint": best}
-
-
-def scalar_metrics(metrics: Mapping[str, torch.Tensor]) -> dict[str, float]:
-    """Lightning's logged values as plain floats (NaN becomes None so the JSON stays valid)."""
-    out = {}
-    for key, value in metrics.items():
-        number = float(value)
-        out[key] = None if math.isnan(number) else number
-    return dict(sorted(out.items()))
+    best = recorder.record["best_checkpoint"]
+    return {**recorder.record, "best_checkpoint": str(output_dir / best) if best else ""}
 
 
 def flat_hparams(cfg: DictConfig) -> dict[str, object]:

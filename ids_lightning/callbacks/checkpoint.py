@@ -1,18 +1,22 @@
 """Checkpoints a killed run can trust: ``last.ckpt`` after every epoch, every file written
-atomically, and a resume that skips a checkpoint that does not load."""
+atomically, a resume that skips a checkpoint that does not load, and ``fit.json``, the record of
+a finished fit that lets a re-run complete what a kill after the fit left undone."""
 
 from __future__ import annotations
 
 import io
 import logging
+import math
+import time
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from ids_lightning.core.fileio import atomic_write_bytes
+from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +77,45 @@ def resumable(folder: Path) -> Path | None:
                 log.warning("resuming from %s instead", path)
             return path
     return None
+
+
+class FitRecord(L.Callback):
+    """Writes ``fit.json`` when the fit ends, before any other callback's fit-end work (the
+    ONNX export): the fit's final metrics, epochs, seconds, best checkpoint and history."""
+
+    def __init__(self, path: Path):
+        self.path, self.record, self._started = Path(path), None, 0.0
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._started = time.perf_counter()
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        self.record = {
+            "metrics": scalar_metrics(trainer.callback_metrics),
+            "epochs_run": trainer.current_epoch,
+            "fit_seconds": round(time.perf_counter() - self._started, 3),
+            # relative to the run folder, so a moved folder still finds it
+            "best_checkpoint": _relative(best, self.path.parent),
+            "history": pl_module.history,
+        }
+        if trainer.is_global_zero:
+            atomic_write_json(self.path, self.record)
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """Lightning's logged values as plain floats (NaN becomes None so the JSON stays valid)."""
+    out = {}
+    for key, value in metrics.items():
+        number = float(value)
+        out[key] = None if math.isnan(number) else number
+    return dict(sorted(out.items()))
+
+
+def _relative(path: str, folder: Path) -> str:
+    if not path:
+        return ""
+    try:
+        return str(Path(path).relative_to(folder))
+    except ValueError:  # checkpoints configured outside the run folder
+        return path
