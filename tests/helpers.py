@@ -9,11 +9,13 @@ import hydra
 import pytest
 
 from ids_lightning.config import PROJECT_ROOT, compose
+from ids_lightning.core.files import find_files
 from ids_lightning.data import FlowDataModule
 
 DATA_DIR = Path(os.environ.get("IDS_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data")).resolve()
-NSL_KDD_TRAIN = DATA_DIR / "nsl_kdd" / "KDDTrain+.txt.gz"
-NSL_KDD_TEST = DATA_DIR / "nsl_kdd" / "KDDTest+.txt.gz"
+# plain or gzipped, as the project reads them
+NSL_KDD_TRAIN = next(iter(find_files("nsl_kdd/KDDTrain+.txt", DATA_DIR)), DATA_DIR / "nsl_kdd" / "KDDTrain+.txt")
+NSL_KDD_TEST = next(iter(find_files("nsl_kdd/KDDTest+.txt", DATA_DIR)), DATA_DIR / "nsl_kdd" / "KDDTest+.txt")
 
 # One well-formed NSL-KDD row.
 GOOD = (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import gzip
 import json
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 from ids_lightning.bench.edge import torch_rows
 from ids_lightning.config import PROJECT_ROOT
 from ids_lightning.core.errors import DataError
+from ids_lightning.core.fileio import open_text
 from ids_lightning.edge.bench import bench, format_table
 from ids_lightning.edge.detector import detect
 from ids_lightning.edge.runtime import load_run
@@ -72,7 +72,7 @@ def test_detector_on_kddtest_reproduces_the_reported_test_accuracy(nsl_run, tmp_
 
 def test_detector_counts_malformed_lines_and_flags_unknown_categories(nsl_run, tmp_path):
     folder, _ = nsl_run
-    with gzip.open(NSL_KDD_TEST, "rt") as handle:
+    with open_text(NSL_KDD_TEST) as handle:
         lines = [next(handle) for _ in range(50)]
     lines[3] = "garbage,line\n"
     lines[7] = lines[7].replace(",tcp,", ",martian,", 1)
@@ -155,7 +155,7 @@ def test_bench_rows_are_real_test_rows(nsl_run):
 
 @functools.cache
 def real_lines() -> list[str]:
-    with gzip.open(NSL_KDD_TEST, "rt") as handle:
+    with open_text(NSL_KDD_TEST) as handle:
         return [next(handle) for _ in range(4)]
 
 

@@ -9,10 +9,10 @@ from ids_lightning.core.errors import DataError
 from ids_lightning.datasets import SPECS, get_spec, register, sniff_dataset
 from tests.helpers import DATA_DIR
 
-REAL_FILES = {
-    "nsl_kdd": sorted((DATA_DIR / "nsl_kdd").glob("*.gz")),
-    "iot23": sorted((DATA_DIR / "iot23").rglob("*.gz")),
-    "bot_iot": sorted((DATA_DIR / "bot_iot").glob("*.gz")),
+REAL_FILES = {  # plain or gzipped
+    "nsl_kdd": sorted((DATA_DIR / "nsl_kdd").glob("*.txt*")),
+    "iot23": sorted((DATA_DIR / "iot23").rglob("*.labeled*")),
+    "bot_iot": sorted((DATA_DIR / "bot_iot").glob("*.csv*")),
 }
 
 
