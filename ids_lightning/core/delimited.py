@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError, MalformedRowError
-from ids_lightning.core.fileio import open_text, text_lines
+from ids_lightning.core.fileio import TruncatedFileError, open_text, text_lines
 
 
 @dataclass
@@ -148,17 +148,22 @@ def _python_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowRepor
             rows_iter = ((current["line"], text.rstrip("\r\n").split(layout.delimiter)) for text in texts())
         rows: list[list[str]] = []
         lines_of_rows: list[int] = []
-        for number, fields in rows_iter:
-            if layout.comment and fields and fields[0].startswith(layout.comment):
-                continue
-            if len(fields) != width:
-                report(number, f"expected {width} fields, found {len(fields)}")
-                continue
-            rows.append(fields)
-            lines_of_rows.append(number)
-            if len(rows) >= chunk_rows:
+        try:
+            for number, fields in rows_iter:
+                if layout.comment and fields and fields[0].startswith(layout.comment):
+                    continue
+                if len(fields) != width:
+                    report(number, f"expected {width} fields, found {len(fields)}")
+                    continue
+                rows.append(fields)
+                lines_of_rows.append(number)
+                if len(rows) >= chunk_rows:
+                    yield _python_chunk(rows, lines_of_rows, layout, report)
+                    rows, lines_of_rows = [], []
+        except TruncatedFileError:
+            if rows or report.issues:  # the whole lines before the cut are rows like any other
                 yield _python_chunk(rows, lines_of_rows, layout, report)
-                rows, lines_of_rows = [], []
+            raise
         if rows or report.issues:
             yield _python_chunk(rows, lines_of_rows, layout, report)
 

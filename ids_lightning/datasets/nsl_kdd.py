@@ -17,7 +17,7 @@ import numpy as np
 
 from ids_lightning.core.columns import report_invalid_numbers, to_float_column
 from ids_lightning.core.errors import DataError, MalformedRowError, check_choice
-from ids_lightning.core.fileio import open_text, text_lines
+from ids_lightning.core.fileio import TruncatedFileError, open_text, text_lines
 from ids_lightning.core.spec import DatasetSpec, Download, Split
 from ids_lightning.core.table import RawTable, concat
 
@@ -175,12 +175,25 @@ def iter_chunks(
     path: str | Path, chunk_rows: int, bad_rows: str = "error", require_label: bool = True
 ) -> Iterator[RawTable]:
     """Tables of ``chunk_rows`` lines each; unreadable lines (bad bytes, over-long) are bad rows."""
+    def parsed(batch):
+        problems = {number: problem for number, _, problem in batch if problem}
+        texts = [text for _, text, _ in batch]
+        return parse_lines(texts, str(path), batch[0][0], bad_rows, require_label, problems)
+
     with open_text(path) as handle:
-        numbered = text_lines(handle, path)
-        while batch := list(islice(numbered, chunk_rows)):
-            problems = {number: problem for number, _, problem in batch if problem}
-            texts = [text for _, text, _ in batch]
-            yield parse_lines(texts, str(path), batch[0][0], bad_rows, require_label, problems)
+        batch: list = []
+        try:
+            for item in text_lines(handle, path):
+                batch.append(item)
+                if len(batch) == chunk_rows:
+                    yield parsed(batch)
+                    batch = []
+        except TruncatedFileError:
+            if batch:  # the whole lines before the cut are rows like any other
+                yield parsed(batch)
+            raise
+        if batch:
+            yield parsed(batch)
 
 
 def _read_clean_file_fast(path: str | Path) -> RawTable | None:

@@ -1,0 +1,68 @@
+"""Bad bytes, over-long lines and cut archives: training names the line (or counts it under
+bad_rows=skip); the detector writes its summary and exits non-zero on a cut archive."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from ids_lightning.bench.chaos import Lab
+from ids_lightning.core.errors import MalformedRowError
+from ids_lightning.core.fileio import TruncatedFileError, open_text
+from ids_lightning.edge.detector import main as detect_main
+from tests.helpers import DATA_DIR, NSL_KDD_TEST, NSL_KDD_TRAIN, datamodule
+
+
+def rows(count: int) -> bytes:
+    with open_text(NSL_KDD_TRAIN) as handle:
+        return "".join(next(handle) for _ in range(count)).encode()
+
+
+def data_root(tmp_path, name: str, content: bytes):
+    (tmp_path / "nsl_kdd").mkdir()
+    (tmp_path / "nsl_kdd" / name).write_bytes(content)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("damage", "line", "reason"),
+    [
+        (
+            lambda b: b[: b.index(b"\n", 5000) + 1] + b"0,tcp,\xff\n" + b[b.index(b"\n", 5000) + 1 :],
+            None,
+            "not valid UTF-8",
+        ),
+        (lambda b: b.replace(b"\n", b"\n" + b"q" * 1_100_000 + b"\n", 1), 2, "longer than 1,048,576 characters"),
+    ],
+)
+def test_training_names_the_bad_line_or_counts_it(tmp_path, damage, line, reason):
+    root = data_root(tmp_path, "KDDTrain+.txt", damage(rows(300)))
+    with pytest.raises(MalformedRowError, match=reason) as info:
+        datamodule("nsl_kdd", root, split="random", download=False)
+    assert line is None or info.value.line == line
+    dm = datamodule("nsl_kdd", root, split="random", download=False, bad_rows="skip")
+    assert dm.stats["rows_skipped"] == 1 and reason in dm.stats["rows_skipped_examples"][0]
+    assert sum(sum(c.values()) for c in dm.stats["class_counts"].values()) == 300
+
+
+def test_training_on_a_cut_archive_names_the_last_whole_line(tmp_path):
+    root = data_root(tmp_path, "KDDTrain+.txt.gz", gzip.compress(rows(2000))[:-500])
+    with pytest.raises(TruncatedFileError, match=r"KDDTrain\+\.txt\.gz: the file ends early, after line \d+"):
+        datamodule("nsl_kdd", root, split="random", download=False, bad_rows="skip")
+
+
+def test_the_detector_writes_its_summary_and_exits_3_on_a_cut_archive(tmp_path, capsys):
+    run = Lab(tmp_path / "lab", DATA_DIR).run("nsl_kdd")
+    with open_text(NSL_KDD_TEST) as handle:
+        text = "".join(next(handle) for _ in range(3000))
+    cut = tmp_path / "cut.txt.gz"
+    cut.write_bytes(gzip.compress(text.encode())[:-2000])
+    with pytest.raises(SystemExit) as info:
+        detect_main(["--run", str(run), "--input", str(cut), "--output", str(tmp_path / "a.jsonl")])
+    assert info.value.code == 3
+    summary = json.loads((tmp_path / "a.jsonl.summary.json").read_text())
+    assert "ends early" in summary["error"] and 0 < summary["records"] < 3000
+    assert len((tmp_path / "a.jsonl").read_text().splitlines()) == summary["records"]
+    assert "stopped early" in capsys.readouterr().out
