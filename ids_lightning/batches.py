@@ -91,6 +91,12 @@ class InMemoryBatches:
             return self._num_batches()
         return -(-self._num_batches() // self.steps_per_chunk)
 
+    def steps_per_epoch(self, chunks: int | float) -> int:
+        """Optimizer steps in the first ``chunks`` chunks of an epoch (what a bar should count)."""
+        if self.steps_per_chunk is None:
+            return int(min(chunks, self._num_batches()))
+        return int(min(chunks * self.steps_per_chunk, self._num_batches()))
+
     def _order(self) -> torch.Tensor | None:
         """Row order of this epoch and rank; None means rows 0..n-1 in place."""
         n, device = len(self.x), self.x.device

@@ -92,8 +92,24 @@ def export_run(
             np.save(handle, values[:bench_rows].numpy())
     if quantize:
         summary |= _quantize(fp32, tensors, output_dir, calibration_rows)
-    log.info("ONNX export: %s", summary)
+    log.info(describe(summary, output_dir))
     return summary
+
+
+def describe(summary: dict, output_dir: Path) -> str:
+    """The export in one line: files, sizes, parity with torch, and the int8 choice."""
+    text = (
+        f"ONNX export: {output_dir / 'model.onnx'} ({summary['onnx/fp32_bytes'] / 1024:.0f} KB), max |onnx - torch| "
+        f"{summary['onnx/max_abs_diff']:.1e} on {summary['onnx/verify_rows']:,} test rows "
+        f"({'parity ok' if summary['onnx/parity_ok'] else 'PARITY FAILED'})"
+    )
+    if "onnx/int8_method" in summary:
+        change = 100 * (summary[f"onnx/int8_val_acc/{summary['onnx/int8_method']}"] - summary["onnx/fp32_val_acc"])
+        text += (
+            f"; model.int8.onnx ({summary['onnx/int8_bytes'] / 1024:.0f} KB, {summary['onnx/int8_method']}, "
+            f"validation accuracy {change:+.2f} points vs fp32)"
+        )
+    return text
 
 
 def _verify(model: nn.Module, path: Path, test: tuple[torch.Tensor, torch.Tensor], verify_rows: int) -> dict:

@@ -25,6 +25,7 @@ from ids_lightning.config import (
     register_resolvers,
     sweep_value,
 )
+from ids_lightning.console import quiet, run_summary
 from ids_lightning.core.errors import ConfigError, RunInUseError
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
 
@@ -73,14 +74,17 @@ def run_lock(output_dir: Path) -> Iterator[None]:
 
 def _train(cfg: DictConfig, output_dir: Path) -> dict:
     finished = output_dir / "metrics.json"
+    quiet()
+    log.info("run folder: %s", output_dir)
     # The resolved config beside the results, first: tools rebuild the run's net from it.
     atomic_write_bytes(output_dir / "config.yaml", OmegaConf.to_yaml(_without_hydra(cfg), resolve=True).encode())
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")
     net = instantiate(cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes)
     model = instantiate(cfg.model, net=net, class_names=datamodule.class_names, class_weights=datamodule.class_weights)
+    log.info("model: %s, %s parameters", type(net).__name__, f"{sum(p.numel() for p in net.parameters()):,}")
     # FitRecord first: fit.json must be written before the other callbacks' fit-end work
     callbacks = [FitRecord(output_dir / FIT_RECORD), *instantiate_group(cfg.get("callbacks"))]
     loggers = instantiate_group(cfg.get("logger"))
@@ -92,7 +96,7 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
         best = fitted["best_checkpoint"]
         if not best:
             log.warning("no best checkpoint (fast_dev_run or checkpointing off): testing the last weights")
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True, verbose=False)
         metrics.update(scalar_metrics(trainer.callback_metrics))
 
     summary = {
@@ -109,6 +113,7 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
         "seed": cfg.seed,
         "tags": list(cfg.get("tags") or []),
         "epochs_run": fitted["epochs_run"],
+        "best_epoch": best_epoch(fitted["history"]),
         "fit_seconds": fitted["fit_seconds"],
         "n_params": sum(p.numel() for p in net.parameters()),
         **datamodule.stats,
@@ -116,8 +121,14 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
     }
     log_hparams(trainer.loggers, cfg, metrics)
     atomic_write_json(finished, summary)
-    log.info("metrics.json written to %s", output_dir)
+    log.info(run_summary(summary, output_dir))
     return summary
+
+
+def best_epoch(history: list[dict]) -> int | None:
+    """The epoch (from 0) of the best validation macro-F1: the checkpoint that is tested."""
+    scored = [(row["val/f1_macro"], -row["epoch"]) for row in history if row.get("val/f1_macro") is not None]
+    return -max(scored)[1] if scored else None
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -158,6 +169,15 @@ def fit(cfg: DictConfig, trainer: L.Trainer, model, datamodule, callbacks: list,
             ckpt_path = str(resume)
     recorder = next(cb for cb in trainer.callbacks if isinstance(cb, FitRecord))
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    early = trainer.early_stopping_callback
+    if early is not None and early.stopped_epoch > 0:
+        log.info(
+            "early stopping after epoch %d: %s did not improve for %d epochs (best %.4f)",
+            early.stopped_epoch + 1,
+            early.monitor,
+            early.patience,
+            float(early.best_score),
+        )
     best = recorder.record["best_checkpoint"]
     return {**recorder.record, "best_checkpoint": str(output_dir / best) if best else ""}
 

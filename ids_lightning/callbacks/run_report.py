@@ -32,7 +32,7 @@ class RunReport(L.Callback):
         figures = {
             "confusion_matrix": confusion_matrix_figure(report["confusion_matrix"], pl_module.class_names),
             "roc": roc_figure(report["roc"]),
-            "curves": learning_curves_figure(pl_module.history),
+            "curves": learning_curves_figure(pl_module.history, stopped_epoch(trainer)),
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)
         for name, fig in figures.items():
@@ -47,3 +47,9 @@ class RunReport(L.Callback):
             {"class_names": pl_module.class_names, "history": pl_module.history, **report},
         )
         log.info("wrote figures and evaluation.json to %s", self.output_dir)
+
+
+def stopped_epoch(trainer: L.Trainer) -> int | None:
+    """The epoch at which early stopping ended the fit, if it did (in this process)."""
+    early = trainer.early_stopping_callback
+    return early.stopped_epoch if early is not None and early.stopped_epoch > 0 else None

@@ -175,6 +175,7 @@ def iter_chunks(
     path: str | Path, chunk_rows: int, bad_rows: str = "error", require_label: bool = True
 ) -> Iterator[RawTable]:
     """Tables of ``chunk_rows`` lines each; unreadable lines (bad bytes, over-long) are bad rows."""
+
     def parsed(batch):
         problems = {number: problem for number, _, problem in batch if problem}
         texts = [text for _, text, _ in batch]

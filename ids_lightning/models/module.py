@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 from collections.abc import Callable
 
@@ -21,6 +23,7 @@ from ids_lightning.models.cuda_graph import CUDAGraphTrainStep
 from ids_lightning.models.metrics import classification_metrics, macro_scores, per_class_scores
 from ids_lightning.models.nets import to_probabilities
 
+log = logging.getLogger(__name__)
 ROC_POINTS = 200  # enough for a smooth curve; keeps metrics and plots small
 HISTORY_KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/f1_macro")
 
@@ -185,6 +188,7 @@ class IDSLitModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._train_confusion.zero_()
         self._train_loss_sum.zero_()
+        self._epoch_started = time.perf_counter()
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -208,6 +212,22 @@ class IDSLitModule(L.LightningModule):
             fresh = key.startswith("train/") or self._last_val_epoch == self.current_epoch
             row[key] = float(logged[key]) if fresh and key in logged else None
         self.history.append(row)
+        if not self.trainer.sanity_checking and self.trainer.is_global_zero:
+            log.info(self._epoch_line(row))
+
+    def _epoch_line(self, row: dict[str, float | None]) -> str:
+        """One console (and train.log) line per epoch; a star marks a new best validation F1."""
+
+        def show(key: str) -> str:
+            return "–" if row.get(key) is None else f"{row[key]:.4f}"
+
+        seconds = time.perf_counter() - getattr(self, "_epoch_started", time.perf_counter())
+        best = row.get("val/f1_macro") is not None and row["val/f1_macro"] >= float(self.val_f1_best.compute())
+        return (
+            f"epoch {row['epoch'] + 1:>3}/{self.trainer.max_epochs}  train loss {show('train/loss')}  "
+            f"val loss {show('val/loss')}  val acc {show('val/acc')}  val macro-F1 {show('val/f1_macro')}  "
+            f"{seconds:5.1f} s" + ("  * new best" if best else "")
+        )
 
     def on_train_start(self) -> None:
         self.val_f1_best.reset()  # forget the sanity-check batches
