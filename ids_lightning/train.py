@@ -1,4 +1,4 @@
-"""Train, test and report one run. ``python train.py`` (or ``ids-train``) composes ``conf/``."""
+"""Train, test and report one run. ``python train.py`` (or ``ids train``) composes ``conf/``."""
 
 from __future__ import annotations
 

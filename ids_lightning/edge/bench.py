@@ -51,6 +51,15 @@ def measure(predict, rows: np.ndarray, batches: list[int], latency_calls: int, s
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory. On Linux from ``VmHWM``, which starts afresh at exec:
+    ``ru_maxrss`` would also count the parent's memory at the fork (a bench started from a
+    training process would report the trainer's size)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -20,6 +20,7 @@ FLOORS = {
     "ids_lightning.datasets": 2,  # one spec per dataset, torch-free
     "ids_lightning.edge": 3,  # numpy + onnxruntime: runtime, detector, bench
     "ids_lightning.batches": 4,  # training side from here on
+    "ids_lightning.console": 4,
     "ids_lightning.plots": 4,
     "ids_lightning.config": 4,
     "ids_lightning.models": 5,
@@ -29,7 +30,7 @@ FLOORS = {
     "ids_lightning.runs": 7,
     **{
         f"ids_lightning.{command}": 8
-        for command in ("train", "search", "attack", "export", "report", "prepare", "detect", "bench")
+        for command in ("train", "search", "attack", "export", "report", "prepare", "detect", "bench", "demo", "cli")
     },
 }
 GROUND = ("ids_lightning.core", "ids_lightning.datasets", "ids_lightning.edge")

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from ids_lightning.config import PROJECT_ROOT
 
 COMMANDS = [
@@ -22,6 +24,8 @@ COMMANDS = [
     "ids_lightning.bench.detector",
     "ids_lightning.bench.adversarial_training",
     "ids_lightning.bench.results",
+    "ids_lightning.bench.chaos",
+    "ids_lightning.demo",
 ]
 
 
@@ -41,3 +45,16 @@ def test_every_documented_command_answers_help():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split() == [word for name in COMMANDS for word in ("ok", name)]
+
+
+def test_ids_lists_every_tool_and_runs_them(capsys):
+    from ids_lightning.cli import COMMANDS, main
+
+    main(["--help"])
+    listed = capsys.readouterr().out
+    assert all(f"  {name} " in listed for name in COMMANDS)
+    with pytest.raises(SystemExit) as info:
+        main(["detect", "--help"])
+    assert info.value.code == 0 and "--chunk-rows" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="unknown command 'trian'"):
+        main(["trian"])
