@@ -25,6 +25,16 @@ install: $(VENV)/.installed
 demo: install
 	$(PY) -m ids_lightning.demo $(ARGS)
 
+EXAMPLE ?= examples/nsl_kdd_cnn_lstm
+## regenerate the example run folder that ships with the repo (ONNX models, preprocessing, metrics)
+example: install
+	rm -rf outputs/example
+	$(PY) train.py model=cnn_lstm dataset=nsl_kdd dataset.scaler=log_minmax trainer.max_epochs=10 logger=none \
+		hydra.run.dir=outputs/example
+	mkdir -p $(EXAMPLE)
+	cp outputs/example/model.onnx outputs/example/model.int8.onnx outputs/example/preprocess.json \
+		outputs/example/metrics.json $(EXAMPLE)/
+
 ## train the default detector (cnn_lstm on NSL-KDD, official split); extra overrides in ARGS
 train: install
 	$(PY) train.py $(ARGS)

@@ -28,7 +28,7 @@ def torch_worker(run_dir: str, threads: int, rows: np.ndarray, labels: np.ndarra
         return model(torch.from_numpy(x)).numpy()
 
     result = measure(predict, rows, **options)
-    result["accuracy"] = float((predict(rows).argmax(1) == labels).mean())
+    result["accuracy"] = float((predict(rows).argmax(1) == labels).mean()) if labels is not None else None
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 

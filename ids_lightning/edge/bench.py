@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.edge.runtime import cpu_count
 
 MODELS = {"onnx_fp32": "model.onnx", "onnx_int8": "model.int8.onnx"}
@@ -75,9 +76,22 @@ def onnx_worker(path: str, threads: int, rows: np.ndarray, labels: np.ndarray, o
         return ort.run(None, {"features": x})[0]
 
     result = measure(predict, rows, **options)
-    result["accuracy"] = float((predict(rows).argmax(1) == labels).mean())
+    result["accuracy"] = float((predict(rows).argmax(1) == labels).mean()) if labels is not None else None
     result["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+def bench_rows(run_dir: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """The run's saved test rows and labels, or (a folder without them, like ``examples/``)
+    uniform rows of the model's width: speed and memory do not depend on the values, accuracy
+    is then not measured."""
+    if (run_dir / "bench_rows.npy").is_file():
+        rows = np.load(run_dir / "bench_rows.npy", allow_pickle=False)
+        labels = np.load(run_dir / "bench_labels.npy", allow_pickle=False)
+        return rows, labels, "bench_rows.npy: preprocessed test rows saved by the run"
+    width = Preprocessor.load(run_dir / "preprocess.json").num_features
+    rows = np.random.default_rng(0).random((4096, width), dtype=np.float32)
+    return rows, None, "synthetic: uniform rows in [0, 1] (no bench_rows.npy in the folder; accuracy not measured)"
 
 
 def _child(worker: str, args: tuple, queue) -> None:
@@ -119,8 +133,7 @@ def bench(
     """Measure every ONNX model of ``run_dir``; ``extra(context)`` may add rows measured by other
     engines on the same rows (context: run_dir, rows, labels, threads, options)."""
     run_dir = Path(run_dir)
-    rows = np.load(run_dir / "bench_rows.npy", allow_pickle=False)
-    labels = np.load(run_dir / "bench_labels.npy", allow_pickle=False)
+    rows, labels, source = bench_rows(run_dir)
     options = {"batches": batches, "latency_calls": latency_calls, "seconds": seconds}
     results = []
     for name, file in MODELS.items():
@@ -138,7 +151,7 @@ def bench(
         "machine": _machine(),
         "cores": cpu_count(),
         "rows": len(rows),
-        "rows_source": "bench_rows.npy: preprocessed test rows saved by the run",
+        "rows_source": source,
         "results": results,
         "ratios": _ratios(results),
     }
@@ -202,11 +215,11 @@ def format_table(report: dict) -> str:
                 *[f"{r['rows_per_s'][b]:,}" for b in batches],
                 f"{r['peak_rss_mb']:.0f}",
                 size,
-                f"{r['accuracy']:.4f}",
+                "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}",
             ]
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-    text = [f"{report['machine']}, {report['cores']} cores, {report['rows']} real test rows"]
+    text = [f"{report['machine']}, {report['cores']} cores, {report['rows']} rows ({report['rows_source']})"]
     text += ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in lines]
     text += [f"{k}: {v}" for k, v in report["ratios"].items()]
     return "\n".join(text)
