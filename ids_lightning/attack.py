@@ -66,12 +66,14 @@ def attack(
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--unconstrained", action="store_true")
-    parser.add_argument("--eps", type=float, nargs="+", default=None)
+    parser.add_argument("run_dir", type=Path, help="a finished run folder")
+    parser.add_argument("--unconstrained", action="store_true", help="plain L-inf attacks (may touch categories)")
+    parser.add_argument(
+        "--eps", type=float, nargs="+", default=None, help="budgets in scaled units (default: 0.01 0.02 0.05 0.1 0.2)"
+    )
     parser.add_argument("--max-rows", type=int, default=4096, help="0 = the whole test split")
-    parser.add_argument("--attacks", nargs="+", default=["fgsm", "pgd"])
-    parser.add_argument("--pgd-steps", type=int, default=10)
+    parser.add_argument("--attacks", nargs="+", default=["fgsm", "pgd"], help="fgsm and/or pgd (default: both)")
+    parser.add_argument("--pgd-steps", type=int, default=10, help="PGD steps (default: %(default)s)")
     parser.add_argument("--round-integers", action="store_true", help="round integer counts after unscaling")
     parser.add_argument("--data-dir", default=None, help="data root (default: $IDS_DATA_DIR, else the run's)")
     args = parser.parse_args(argv)

@@ -3,6 +3,7 @@ groups, and the value a sweeper optimises."""
 
 from __future__ import annotations
 
+import difflib
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -84,3 +85,36 @@ def sweep_value(metrics: Mapping[str, object], name: str | None) -> float | None
         numeric = sorted(k for k, v in metrics.items() if isinstance(v, float))
         raise KeyError(f"optimized_metric {name!r} is not in metrics.json; available: {numeric}")
     return float(metrics[name])
+
+
+def unknown_keys(overrides: list[str]) -> list[str]:
+    """One message per ``a.b=value`` override whose key the composed config lacks, with the
+    closest real key: Hydra's own hint (append it with ``+``) would add the typo silently."""
+    selections = [o for o in overrides if "=" in o and not o.startswith(("+", "~")) and "." not in o.split("=")[0]]
+    dotted = [o.split("=")[0] for o in overrides if "=" in o and not o.startswith(("+", "~", "hydra."))]
+    dotted = [key for key in dotted if "." in key]
+    if not dotted:
+        return []
+    first_of_sweeps = [s.split("=", 1)[0] + "=" + s.split("=", 1)[1].split(",")[0] for s in selections]
+    try:
+        cfg = compose([s for s in first_of_sweeps if not s.startswith("hydra")], "unused")
+    except Exception:  # a bad group choice: Hydra says it best, when it composes
+        return []
+    keys = set(_dotted_keys(OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))))
+    messages = []
+    for key in dotted:
+        if key not in keys and not any(k.startswith(key + ".") for k in keys):
+            close = difflib.get_close_matches(key, sorted(keys), n=1, cutoff=0.6)
+            messages.append(f"unknown config key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return messages
+
+
+def _dotted_keys(node: object, prefix: str = "") -> list[str]:
+    if not isinstance(node, dict):
+        return []
+    keys = []
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        keys.append(path)
+        keys.extend(_dotted_keys(value, f"{path}."))
+    return keys

@@ -191,7 +191,7 @@ def report(folders: list[Path], output: Path | None = None, metrics: list[str] |
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folders", nargs="+", type=Path)
+    parser.add_argument("folders", nargs="+", type=Path, help="sweep folders (outputs/multirun/<sweep>)")
     parser.add_argument("--output", type=Path, default=None, help="default: the first folder")
     parser.add_argument("--metrics", nargs="+", default=None, help=f"default: {' '.join(METRICS)}")
     args = parser.parse_args(argv)

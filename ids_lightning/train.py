@@ -6,6 +6,8 @@ import fcntl
 import json
 import logging
 import os
+import shutil
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +26,7 @@ from ids_lightning.config import (
     instantiate_group,
     register_resolvers,
     sweep_value,
+    unknown_keys,
 )
 from ids_lightning.console import quiet, run_summary
 from ids_lightning.core.errors import ConfigError, RunInUseError
@@ -47,8 +50,22 @@ def train(cfg: DictConfig) -> dict:
         log.info("%s exists: this run already finished, skipping it", finished)
         return json.loads(finished.read_text())
     check_config(cfg)
-    with run_lock(output_dir):
-        return _train(cfg, output_dir)
+    try:
+        with run_lock(output_dir):
+            return _train(cfg, output_dir)
+    except Exception:
+        _remove_if_empty(output_dir)
+        raise
+
+
+STARTUP_FILES = {".hydra", "train.log", "config.yaml", ".lock"}
+
+
+def _remove_if_empty(output_dir: Path) -> None:
+    """A run that failed before it trained leaves no folder behind (only Hydra's and the run's
+    start-up files were in it); one with checkpoints stays, to be resumed."""
+    if output_dir.is_dir() and {p.name for p in output_dir.iterdir()} <= STARTUP_FILES:
+        shutil.rmtree(output_dir, ignore_errors=True)
 
 
 @contextmanager
@@ -219,6 +236,15 @@ def _without_hydra(cfg: DictConfig) -> DictConfig:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def main(cfg: DictConfig) -> float:
+def _hydra_main(cfg: DictConfig) -> float:
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
     return sweep_value(train(cfg), cfg.get("optimized_metric"))
+
+
+def main() -> float | None:
+    """``python train.py [overrides]``: a mistyped key is refused with the closest real one
+    before Hydra makes a run folder."""
+    problems = unknown_keys([arg for arg in sys.argv[1:] if not arg.startswith("-")])
+    if problems:
+        raise SystemExit("\n".join(problems))
+    return _hydra_main()

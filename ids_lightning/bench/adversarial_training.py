@@ -20,12 +20,14 @@ from ids_lightning.core.fileio import atomic_write_json
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--eps", type=float, default=0.1)
-    parser.add_argument("--method", choices=["fgsm", "pgd"], default="pgd")
-    parser.add_argument("--rows", type=int, default=4096)
-    parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"))
-    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "adversarial.json")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of each run (default: %(default)s)")
+    parser.add_argument("--eps", type=float, default=0.1, help="attack budget (default: %(default)s)")
+    parser.add_argument("--method", choices=["fgsm", "pgd"], default="pgd", help="adversarial training attack")
+    parser.add_argument("--rows", type=int, default=4096, help="KDDTest+ rows attacked (default: %(default)s)")
+    parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"), help="data root")
+    parser.add_argument(
+        "--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "adversarial.json", help="JSON file"
+    )
     args = parser.parse_args(argv)
     from ids_lightning.train import train
 

@@ -720,8 +720,10 @@ def format_table(result: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fast", action="store_true", help="only the probes that need no training")
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("IDS_DATA_DIR", "data")))
-    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "chaos.json")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("IDS_DATA_DIR", "data")), help="data root")
+    parser.add_argument(
+        "--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "chaos.json", help="JSON file"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     result = run_probes(args.data_dir.resolve(), args.fast)

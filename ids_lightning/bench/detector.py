@@ -22,9 +22,11 @@ SOURCES = {"nsl_kdd": "nsl_kdd/KDDTest+.txt.gz", "iot23": "iot23/CTU-IoT-Malware
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--repeats", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("IDS_DATA_DIR", "data")))
+    parser.add_argument("run_dir", type=Path, help="a finished run folder")
+    parser.add_argument(
+        "--repeats", type=int, nargs="+", default=[1, 8], help="input sizes, as repeats of the real file"
+    )
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("IDS_DATA_DIR", "data")), help="data root")
     args = parser.parse_args(argv)
     dataset = Preprocessor.load(args.run_dir / "preprocess.json").dataset
     if dataset not in SOURCES:

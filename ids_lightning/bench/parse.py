@@ -61,8 +61,12 @@ def _measure(kind: str, path: Path, out: Path) -> dict:
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None, help="default: $IDS_DATA_DIR or data/")
-    parser.add_argument("--repeats", type=int, nargs="+", default=[10, 40])
-    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "parse.json")
+    parser.add_argument(
+        "--repeats", type=int, nargs="+", default=[10, 40], help="file sizes, as repeats of the capture"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "parse.json", help="JSON file"
+    )
     args = parser.parse_args(argv)
     data_dir = Path(args.data_dir or os.environ.get("IDS_DATA_DIR", "data"))
     results = []

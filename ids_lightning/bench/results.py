@@ -112,7 +112,7 @@ def render(results: Path = RESULTS) -> str:
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder with manifest.json")
-    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "docs" / "results.md")
+    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "docs" / "results.md", help="Markdown file")
     args = parser.parse_args(argv)
     atomic_write_bytes(args.output, render(args.results).encode())
     print(f"written to {args.output}")

@@ -189,7 +189,7 @@ def bench_seed_protocol(device: torch.device, data_dir: str, out_dir: Path, epoc
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=[64, 1024])
+    parser.add_argument("--batches", type=int, nargs="+", default=[64, 1024], help="batch sizes (default: %(default)s)")
     parser.add_argument(
         "--rows",
         type=int,
@@ -203,8 +203,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         help="measurements per path, taken in turn (paths interleaved); the median is reported",
     )
     parser.add_argument("--seed-epochs", type=int, default=50, help="0 skips the seed-protocol run")
-    parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"))
-    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "train.json")
+    parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"), help="data root")
+    parser.add_argument(
+        "--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "train.json", help="JSON file"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)

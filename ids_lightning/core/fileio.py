@@ -8,7 +8,9 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import tempfile
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Iterator
@@ -113,8 +115,13 @@ def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def download(urls: list[str], dest: str | Path, sha256: str, timeout: float = 30.0) -> Path:
-    """Try each URL in turn; keep the first file whose sha256 matches. Raise if none does."""
+    """Try each URL in turn; keep the first file whose sha256 matches. Raise if none does, and
+    leave no folder behind that this call made; with no network, raise before trying."""
     dest = Path(dest)
+    hosts = {urllib.parse.urlsplit(url).hostname for url in urls} - {None}
+    if hosts and not any(_resolves(host) for host in hosts):
+        raise DataError(f"could not download {dest.name}: no network (none of {sorted(hosts)} resolves)")
+    made = [parent for parent in reversed(dest.parents) if not parent.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.part")
     failures = []
@@ -133,4 +140,15 @@ def download(urls: list[str], dest: str | Path, sha256: str, timeout: float = 30
             return dest
         failures.append(f"{url}: sha256 {actual} does not match the expected {sha256}")
     tmp.unlink(missing_ok=True)
+    for folder in reversed(made):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
     raise DataError(f"could not download {dest.name}:\n  " + "\n  ".join(failures))
+
+
+def _resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True

@@ -11,7 +11,7 @@ import pytest
 import torch
 from lightning.pytorch.loggers import Logger
 
-from ids_lightning.config import CONFIG_DIR, PROJECT_ROOT, instantiate_group, sweep_value
+from ids_lightning.config import CONFIG_DIR, PROJECT_ROOT, instantiate_group, sweep_value, unknown_keys
 from ids_lightning.datasets import SPECS
 
 
@@ -93,3 +93,10 @@ def test_run_folders_of_processes_started_together_differ():
     ]
     ids = [p.communicate()[0].strip() for p in procs]
     assert len(set(ids)) == 4 and all(len(i) == 6 for i in ids)
+
+
+def test_a_mistyped_key_gets_the_closest_real_one():
+    messages = unknown_keys(["-m", "model=cnn,lstm", "dataset.tsk=binary", "trainer.max_epochs=2", "+extra.key=1"])
+    assert messages == ["unknown config key 'dataset.tsk' (did you mean 'dataset.task'?)"]
+    assert unknown_keys(["experiment=paper", "callbacks.adversarial_eval.max_rows=64"]) == []
+    assert unknown_keys(["model=cnnn", "dataset.task=binary"]) == []  # Hydra reports the bad choice

@@ -119,7 +119,7 @@ def test_download_keeps_only_files_with_the_right_hash(tmp_path):
     dest = tmp_path / "data" / "KDDTest+.txt"
     with pytest.raises(DataError, match="does not match"):
         download([source.as_uri()], dest, "0" * 64)
-    assert not dest.exists() and not list(dest.parent.iterdir())
+    assert not (tmp_path / "data").exists()  # the folder this call made is gone again
     download([(tmp_path / "absent").as_uri(), source.as_uri()], dest, digest)
     assert dest.read_bytes() == source.read_bytes()
 
@@ -155,3 +155,26 @@ def test_a_plain_file_is_preferred_to_its_gzipped_copy(tmp_path, data_dir):
     (folder / "KDDTrain+.txt").write_text("\n".join(GOOD.replace("normal", n) for n in ["normal", "smurf"] * 10) + "\n")
     (folder / "KDDTrain+.txt.gz").write_bytes(gzip.compress(b"never read: the plain file wins\n"))
     assert sum(sizes(datamodule(tmp_path, split="random", task="binary")).values()) == 20
+
+
+def test_without_network_nothing_is_tried_and_nothing_is_left(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+
+    monkeypatch.setattr("socket.getaddrinfo", offline)
+    dm = datamodule(tmp_path / "data", setup=False)  # download=true, as nsl_kdd.yaml has it
+    with pytest.raises(MissingDataError, match="IDS_DATA_DIR") as info:
+        dm.setup()
+    assert "nsl_kdd/KDDTrain+.txt" in str(info.value)
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_run_that_fails_before_training_leaves_no_folder(make_config, tmp_path):
+    from ids_lightning.train import train
+
+    folder = tmp_path / "run"
+    cfg = make_config("dataset.task=familly")
+    cfg.paths.output_dir = str(folder)
+    with pytest.raises(ValueError, match="familly"):
+        train(cfg)
+    assert not folder.exists()
