@@ -51,20 +51,21 @@ def roc_figure(roc: dict[str, dict[str, list[float]]], title: str = "ROC (test, 
 
 def learning_curves_figure(history: list[dict[str, float | None]], stopped_epoch: int | None = None) -> Figure:
     """Train/validation accuracy and loss per epoch (the seed paper's figures 2-5), with the best
-    epoch by validation macro-F1 (the checkpoint that is tested) and an early stop marked."""
+    epoch by validation macro-F1 (the checkpoint that is tested) and an early stop marked.
+    Epochs are counted from 1, as the console counts them (history and checkpoints from 0)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    scored = [(h["epoch"], h["val/f1_macro"]) for h in history if h.get("val/f1_macro") is not None]
+    scored = [(h["epoch"] + 1, h["val/f1_macro"]) for h in history if h.get("val/f1_macro") is not None]
     best = max(scored, key=lambda pair: pair[1])[0] if scored else None
     for ax, metric in zip(axes, ("acc", "loss")):
         for stage, style in (("train", "-"), ("val", "--")):
-            points = [(h["epoch"], h.get(f"{stage}/{metric}")) for h in history]
+            points = [(h["epoch"] + 1, h.get(f"{stage}/{metric}")) for h in history]
             points = [(e, v) for e, v in points if v is not None]
             if points:
                 ax.plot(*zip(*points), style, marker="o", markersize=3, label=stage)
         if best is not None:
             ax.axvline(best, color="tab:green", linestyle=":", label=f"best epoch ({best})")
         if stopped_epoch:
-            ax.axvline(stopped_epoch, color="tab:red", linestyle="-.", label=f"early stop ({stopped_epoch})")
+            ax.axvline(stopped_epoch + 1, color="tab:red", linestyle="-.", label=f"early stop ({stopped_epoch + 1})")
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy" if metric == "acc" else "loss")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

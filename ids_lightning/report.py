@@ -152,7 +152,7 @@ def figures(runs: list[dict], output: Path) -> list[Path]:
                     )
                     for i in range(epochs)
                 ]
-                ax.plot(range(epochs), mean, marker="o", markersize=2, label=model)
+                ax.plot(range(1, epochs + 1), mean, marker="o", markersize=2, label=model)  # epochs from 1
             grid, tpr = zip(*[_macro_roc(e["roc"]) for e in evaluations])
             axes[2].plot(grid[0], np.mean(tpr, axis=0), label=model)
         for ax, title in zip(axes, ("validation accuracy", "validation loss", "test ROC (macro over classes)")):
