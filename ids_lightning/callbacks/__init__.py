@@ -2,7 +2,8 @@
 
 from ids_lightning.callbacks.checkpoint import AtomicCheckpointIO, RunCheckpoint
 from ids_lightning.callbacks.onnx_export import OnnxExport
+from ids_lightning.callbacks.progress import StepProgress
 from ids_lightning.callbacks.robustness import AdversarialEval
 from ids_lightning.callbacks.run_report import RunReport
 
-__all__ = ["AdversarialEval", "AtomicCheckpointIO", "OnnxExport", "RunCheckpoint", "RunReport"]
+__all__ = ["AdversarialEval", "AtomicCheckpointIO", "OnnxExport", "RunCheckpoint", "RunReport", "StepProgress"]
