@@ -18,6 +18,7 @@ COMMANDS = {
     "attack": ("ids_lightning.attack", "FGSM/PGD against a finished run"),
     "report": ("ids_lightning.report", "table and figures of finished sweeps"),
     "search": ("ids_lightning.search", "Optuna search over a validation metric (Hydra overrides)"),
+    "baseline": ("ids_lightning.baseline", "gradient boosting on the same rows, for the report (Hydra overrides)"),
     "bench": ("ids_lightning.bench", "benchmarks: train, parse, edge, detector, adversarial_training, chaos, results"),
 }
 BENCHES = ("train", "parse", "edge", "detector", "adversarial_training", "chaos", "results")

@@ -30,7 +30,19 @@ FLOORS = {
     "ids_lightning.runs": 7,
     **{
         f"ids_lightning.{command}": 8
-        for command in ("train", "search", "attack", "export", "report", "prepare", "detect", "bench", "demo", "cli")
+        for command in (
+            "train",
+            "search",
+            "attack",
+            "export",
+            "report",
+            "prepare",
+            "detect",
+            "bench",
+            "demo",
+            "cli",
+            "baseline",
+        )
     },
 }
 GROUND = ("ids_lightning.core", "ids_lightning.datasets", "ids_lightning.edge")

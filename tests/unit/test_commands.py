@@ -26,6 +26,7 @@ COMMANDS = [
     "ids_lightning.bench.results",
     "ids_lightning.bench.chaos",
     "ids_lightning.demo",
+    "ids_lightning.baseline",
 ]
 
 
