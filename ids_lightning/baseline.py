@@ -75,15 +75,8 @@ def baseline(overrides: list[str], output_dir: Path | None = None) -> dict:
         metrics |= scores(y.numpy(), probabilities(x.numpy()), class_names, stage)
     summary = {
         **dict(sorted(metrics.items())),
-        "dataset": datamodule.name,
-        "task": datamodule.task,
-        "split": datamodule.split,
-        "categorical": datamodule.categorical,
-        "scaler": datamodule.scaler,
+        **datamodule.facts(),
         "model": "gbm",
-        "num_features": datamodule.num_features,
-        "num_classes": datamodule.num_classes,
-        "class_names": class_names,
         "seed": int(cfg.seed),
         "tags": list(cfg.get("tags") or []),
         "fit_seconds": round(fit_seconds, 3),

@@ -118,15 +118,8 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
 
     summary = {
         **metrics,
-        "dataset": datamodule.name,
-        "task": datamodule.task,
-        "split": datamodule.split,
-        "categorical": datamodule.categorical,
-        "scaler": datamodule.scaler,
+        **datamodule.facts(),
         "model": config_choice("model", default=type(net).__name__),
-        "num_features": datamodule.num_features,
-        "num_classes": datamodule.num_classes,
-        "class_names": datamodule.class_names,
         "seed": cfg.seed,
         "tags": list(cfg.get("tags") or []),
         "epochs_run": fitted["epochs_run"],

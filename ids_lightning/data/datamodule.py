@@ -255,6 +255,19 @@ class FlowDataModule(L.LightningDataModule):
                 self.stats["rows_skipped_examples"][:3],
             )
 
+    def facts(self) -> dict:
+        """What ``metrics.json`` says about the data of a run (deep or baseline)."""
+        return {
+            "dataset": self.name,
+            "task": self.task,
+            "split": self.split,
+            "categorical": self.categorical,
+            "scaler": self.scaler,
+            "num_features": self.num_features,
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+        }
+
     # --- sizes ----------------------------------------------------------------------------------
     @property
     def num_features(self) -> int:
