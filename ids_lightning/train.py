@@ -49,8 +49,8 @@ def train(cfg: DictConfig) -> dict:
     if cfg.get("skip_finished") and finished.is_file():
         log.info("%s exists: this run already finished, skipping it", finished)
         return json.loads(finished.read_text())
-    check_config(cfg)
     try:
+        check_config(cfg)
         with run_lock(output_dir):
             return _train(cfg, output_dir)
     except Exception:

@@ -178,3 +178,9 @@ def test_a_run_that_fails_before_training_leaves_no_folder(make_config, tmp_path
     with pytest.raises(ValueError, match="familly"):
         train(cfg)
     assert not folder.exists()
+    (folder / ".hydra").mkdir(parents=True)  # as Hydra leaves it before the run starts
+    cfg = make_config("trainer.max_epochs=0")
+    cfg.paths.output_dir = str(folder)
+    with pytest.raises(ValueError, match="max_epochs must be at least 1"):
+        train(cfg)
+    assert not folder.exists()
