@@ -319,6 +319,14 @@ def detector_probes(lab: Lab) -> list[Probe]:
             True,
         ),
         Probe(
+            "nsl_kdd: archive cut inside its first line",
+            "detect",
+            lambda _: detect_counts(
+                lab, "nsl_kdd", lab.file("tiny.txt.gz", truncated_gzip(lab.lines(NSL_TEST, 1)[0])), 1
+            ),
+            True,
+        ),
+        Probe(
             "nsl_kdd: empty file", "detect", lambda _: detect_counts(lab, "nsl_kdd", lab.file("empty.txt", ""), 0), True
         ),
         Probe(
@@ -480,6 +488,12 @@ def prepare_probes(lab: Lab) -> list[Probe]:
             "prepare: truncated gzip",
             "prepare",
             lambda _: counted(lab.file("e.conn.log.labeled.gz", gzip.compress(zeek_text()[0].encode())[:3000]), 300),
+            True,
+        ),
+        Probe(
+            "prepare: archive cut inside its first line",
+            "prepare",
+            lambda _: counted(lab.file("f.conn.log.labeled.gz", gzip.compress(zeek_text()[0].encode())[:40]), 300),
             True,
         ),
         Probe("prepare: a file of no dataset", "prepare", lambda _: counted(lab.file("notes.txt", "hello\n"), 1), True),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import zlib
 from pathlib import Path
 
 from ids_lightning.core.errors import ConfigError, DataError
@@ -40,6 +41,6 @@ def sniff_dataset(path: str | Path) -> tuple[DatasetSpec, str]:
     for spec in SPECS.values():
         try:
             return spec, spec.sniff(path)
-        except (DataError, UnicodeDecodeError) as err:
+        except (DataError, UnicodeDecodeError, EOFError, OSError, zlib.error) as err:
             reasons.append(f"{spec.title}: {err}")
     raise DataError(f"{path}: not a file of any known dataset:\n  " + "\n  ".join(reasons))

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -57,7 +58,10 @@ def detect(
         raise DataError(f"--output {output} is the input file (it would be overwritten)")
     run = load_run(run_dir, model, threads)
     spec = run.spec
-    fmt = spec.sniff(input_path)
+    try:
+        fmt = spec.sniff(input_path)
+    except (EOFError, OSError, zlib.error) as err:  # cut or unreadable before its first lines end
+        raise DataError(f"{input_path}: cannot read its first lines ({type(err).__name__}: {err})") from err
     classes = run.class_names
     index = {name: i for i, name in enumerate(classes)}
     confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
