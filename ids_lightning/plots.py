@@ -49,13 +49,14 @@ def roc_figure(roc: dict[str, dict[str, list[float]]], title: str = "ROC (test, 
     return fig
 
 
-def learning_curves_figure(history: list[dict[str, float | None]], stopped_epoch: int | None = None) -> Figure:
+def learning_curves_figure(
+    history: list[dict[str, float | None]], best_epoch: int | None = None, stopped_epoch: int | None = None
+) -> Figure:
     """Train/validation accuracy and loss per epoch (the seed paper's figures 2-5), with the best
     epoch by validation macro-F1 (the checkpoint that is tested) and an early stop marked.
     Epochs are counted from 1, as the console counts them (history and checkpoints from 0)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    scored = [(h["epoch"] + 1, h["val/f1_macro"]) for h in history if h.get("val/f1_macro") is not None]
-    best = max(scored, key=lambda pair: pair[1])[0] if scored else None
+    best = None if best_epoch is None else best_epoch + 1
     for ax, metric in zip(axes, ("acc", "loss")):
         for stage, style in (("train", "-"), ("val", "--")):
             points = [(h["epoch"] + 1, h.get(f"{stage}/{metric}")) for h in history]

@@ -31,6 +31,7 @@ from ids_lightning.config import (
 from ids_lightning.console import quiet, run_summary
 from ids_lightning.core.errors import ConfigError, RunInUseError
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
+from ids_lightning.models.module import best_epoch
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -101,7 +102,8 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
     datamodule.setup("fit")
     net = instantiate(cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes)
     model = instantiate(cfg.model, net=net, class_names=datamodule.class_names, class_weights=datamodule.class_weights)
-    log.info("model: %s, %s parameters", type(net).__name__, f"{sum(p.numel() for p in net.parameters()):,}")
+    n_params = sum(p.numel() for p in net.parameters())
+    log.info("model: %s, %s parameters", type(net).__name__, f"{n_params:,}")
     # FitRecord first: fit.json must be written before the other callbacks' fit-end work
     callbacks = [FitRecord(output_dir / FIT_RECORD), *instantiate_group(cfg.get("callbacks"))]
     loggers = instantiate_group(cfg.get("logger"))
@@ -125,7 +127,7 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
         "epochs_run": fitted["epochs_run"],
         "best_epoch": best_epoch(fitted["history"]),
         "fit_seconds": fitted["fit_seconds"],
-        "n_params": sum(p.numel() for p in net.parameters()),
+        "n_params": n_params,
         **datamodule.stats,
         **{k: v for cb in callbacks for k, v in getattr(cb, "summary", {}).items()},
     }
@@ -133,12 +135,6 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
     atomic_write_json(finished, summary)
     log.info(run_summary(summary, output_dir))
     return summary
-
-
-def best_epoch(history: list[dict]) -> int | None:
-    """The epoch (from 0) of the best validation macro-F1: the checkpoint that is tested."""
-    scored = [(row["val/f1_macro"], -row["epoch"]) for row in history if row.get("val/f1_macro") is not None]
-    return -max(scored)[1] if scored else None
 
 
 def check_config(cfg: DictConfig) -> None:

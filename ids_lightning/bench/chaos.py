@@ -156,11 +156,11 @@ def probes(lab: Lab) -> list[Probe]:
     ]
 
 
-def detect_counts(lab: Lab, dataset: str, path: Path, records: int, **options) -> dict:
+def detect_counts(lab: Lab, dataset: str, path: Path, records: int) -> dict:
     from ids_lightning.edge.detector import detect
 
     alerts = path.with_suffix(".jsonl")
-    summary = detect(lab.run(dataset), path, alerts, progress=False, **options)
+    summary = detect(lab.run(dataset), path, alerts, progress=False)
     if "error" in summary:
         raise DataError(summary["error"])
     with open(alerts, encoding="utf-8") as handle:
@@ -169,10 +169,10 @@ def detect_counts(lab: Lab, dataset: str, path: Path, records: int, **options) -
 
 
 def detector_probes(lab: Lab) -> list[Probe]:
-    def nsl(name: str, build: Callable[[list[str]], tuple[bytes | str, int]], refuse=False, **options) -> Probe:
+    def nsl(name: str, build: Callable[[list[str]], tuple[bytes | str, int]], refuse=False) -> Probe:
         def action(_):
             data, records = build(lab.lines(NSL_TEST, 200))
-            return detect_counts(lab, "nsl_kdd", lab.file(f"{name}.txt", data), records, **options)
+            return detect_counts(lab, "nsl_kdd", lab.file(f"{name}.txt", data), records)
 
         return Probe(f"nsl_kdd: {name}", "detect", action, refuse)
 

@@ -32,11 +32,11 @@ SOURCE = "iot23/CTU-IoT-Malware-Capture-34-1.conn.log.labeled.gz"
 _RUNNERS = {
     "project_arrow": """
 from ids_lightning.datasets import iot23
-rows = sum(len(t) for t in iot23.iter_tables(PATH, chunk_rows=200_000, engine="arrow"))
+rows = sum(len(t) for t in iot23.SPEC.iter_tables(PATH, chunk_rows=200_000, engine="arrow"))
 """,
     "project_python": """
 from ids_lightning.datasets import iot23
-rows = sum(len(t) for t in iot23.iter_tables(PATH, chunk_rows=200_000, engine="python"))
+rows = sum(len(t) for t in iot23.SPEC.iter_tables(PATH, chunk_rows=200_000, engine="python"))
 """,
     "prepare_parquet": """
 from pathlib import Path

@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from ids_lightning.core.fileio import atomic_path, atomic_write_json
+from ids_lightning.models.module import best_epoch
 from ids_lightning.plots import confusion_matrix_figure, learning_curves_figure, roc_figure
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ class RunReport(L.Callback):
         figures = {
             "confusion_matrix": confusion_matrix_figure(report["confusion_matrix"], pl_module.class_names),
             "roc": roc_figure(report["roc"]),
-            "curves": learning_curves_figure(pl_module.history, stopped_epoch(trainer)),
+            "curves": learning_curves_figure(pl_module.history, best_epoch(pl_module.history), stopped_epoch(trainer)),
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)
         for name, fig in figures.items():

@@ -128,7 +128,6 @@ class FlowDataModule(L.LightningDataModule):
             )
 
     def _read(self, patterns: list[str]) -> RawTable:
-        self.prepare_data()
         paths = resolve_files(patterns, self.data_dir, self.spec.title, self.spec.source_hint)
         table = concat([self._read_file(path) for path in paths])
         return table.with_labels(self.spec.task_labels(table, self.task))
@@ -140,6 +139,7 @@ class FlowDataModule(L.LightningDataModule):
 
     def load_splits(self) -> tuple[dict[str, RawTable], list[str]]:
         """Raw train/val/test tables with labels under the task, and the ordered class names."""
+        self.prepare_data()  # a rebuilt run sets up without the trainer's call to it
         kind = self.spec.splits[self.split]
         tables = split_table(
             self._read(self.files),

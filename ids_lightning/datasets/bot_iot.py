@@ -156,22 +156,6 @@ def resolve(path: str | Path, layout: str = "auto", column_map: dict | None = No
     return layout, chosen, reader
 
 
-def iter_tables(
-    path: str | Path,
-    layout: str = "auto",
-    column_map: dict | None = None,
-    chunk_rows: int = 1_000_000,
-    bad_rows: str = "error",
-    engine: str = "auto",
-) -> Iterator[RawTable]:
-    """Stream a BoT-IoT CSV as :class:`RawTable` chunks; ``labels`` are the category, and
-    ``meta`` holds ``attack`` (0/1) and ``subcategory`` where the layout has them."""
-    _, chosen, reader = resolve(path, layout, column_map)
-    report = RowReporter(str(path), bad_rows)
-    for chunk in read_chunks(path, reader, chunk_rows, bad_rows, engine):
-        yield to_table(chunk, chosen, str(path), report)
-
-
 def to_table(chunk: TextChunk, layout: BotIoTLayout, source: str, report: RowReporter) -> RawTable:
     c, line = chunk.columns, chunk.line
     report_invalid_values(c, layout.numeric, line, report, ports=PORTS)
@@ -255,7 +239,12 @@ class BotIoT(DatasetSpec):
         layout="auto",
         column_map=None,
     ) -> Iterator[RawTable]:
-        return iter_tables(path, layout, column_map, chunk_rows, bad_rows, engine)
+        """``labels`` are the category; ``meta`` holds ``attack`` (0/1) and ``subcategory`` where
+        the layout has them. Identifiers and leaky columns are metadata whatever ``keep_ids``."""
+        _, chosen, reader = resolve(path, layout, column_map)
+        report = RowReporter(str(path), bad_rows)
+        for chunk in read_chunks(path, reader, chunk_rows, bad_rows, engine):
+            yield to_table(chunk, chosen, str(path), report)
 
     def task_labels(self, table: RawTable, task: str) -> np.ndarray:
         """normal/attack, the category, or the subcategory."""

@@ -48,21 +48,6 @@ FIELDS = [
     "detailed-label",
 ]
 ALIASES = {"det_label": "detailed-label", "detailed_label": "detailed-label"}
-NUMERIC_FIELDS = frozenset(
-    [
-        "ts",
-        "id.orig_p",
-        "id.resp_p",
-        "duration",
-        "orig_bytes",
-        "resp_bytes",
-        "missed_bytes",
-        "orig_pkts",
-        "orig_ip_bytes",
-        "resp_pkts",
-        "resp_ip_bytes",
-    ]
-)
 COUNTS = [
     "duration",
     "orig_bytes",
@@ -73,6 +58,8 @@ COUNTS = [
     "resp_pkts",
     "resp_ip_bytes",
 ]
+PORTS = ("id.orig_p", "id.resp_p")
+NUMERIC_FIELDS = frozenset(["ts", *PORTS, *COUNTS])  # the fields read as numbers
 HISTORY_LETTERS = "SHADFRCGITQW"  # Zeek conn history: upper case = originator, lower = responder
 NUMERIC = [
     *COUNTS,
@@ -85,8 +72,7 @@ NUMERIC = [
 ]
 CATEGORICAL = ["proto", "service", "conn_state", "orig_port_range", "resp_port_range"]
 REQUIRED = [
-    "id.orig_p",
-    "id.resp_p",
+    *PORTS,
     "proto",
     "service",
     "conn_state",
@@ -97,7 +83,6 @@ REQUIRED = [
 ]
 META = ["uid", "ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
 LABELS = ("benign", "malicious")
-PORTS = ("id.orig_p", "id.resp_p")
 UNSET = "-"  # how an unset categorical value is encoded (a category of its own)
 
 
@@ -161,26 +146,6 @@ def layout_of(path: str | Path, require_labels: bool = True) -> Layout:
     if missing:
         raise DataError(f"{path}:{fields_line}: field list lacks {missing} (found {layout.output_names})")
     return layout
-
-
-def iter_tables(
-    path: str | Path,
-    chunk_rows: int = 1_000_000,
-    bad_rows: str = "error",
-    engine: str = "auto",
-    require_labels: bool = True,
-    keep_ids: bool = True,
-) -> Iterator[RawTable]:
-    """Stream a Zeek log or CSV export as :class:`RawTable` chunks (labels: benign/malicious;
-    None for an unlabelled log when ``require_labels`` is off). Without ``keep_ids`` the flow
-    ids, times and addresses are not even converted (training needs none of them)."""
-    layout = layout_of(path, require_labels)
-    keep = set(REQUIRED) | ({"label", "detailed-label"} & set(layout.output_names))
-    layout.keep = frozenset(keep | set(META) if keep_ids else keep)
-    report = RowReporter(str(path), bad_rows)
-    capture = data_stem(path)
-    for chunk in read_chunks(path, layout, chunk_rows, bad_rows, engine):
-        yield to_table(chunk, str(path), capture, report)
 
 
 def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -> RawTable:
@@ -306,7 +271,15 @@ class IoT23(DatasetSpec):
     def iter_tables(
         self, path, *, chunk_rows=1_000_000, bad_rows="error", engine="auto", require_labels=True, keep_ids=True
     ) -> Iterator[RawTable]:
-        return iter_tables(path, chunk_rows, bad_rows, engine, require_labels, keep_ids)
+        """Labels benign/malicious (None for an unlabelled log when ``require_labels`` is off);
+        without ``keep_ids`` the flow ids, times and addresses are not even converted."""
+        layout = layout_of(path, require_labels)
+        keep = set(REQUIRED) | ({"label", "detailed-label"} & set(layout.output_names))
+        layout.keep = frozenset(keep | set(META) if keep_ids else keep)
+        report = RowReporter(str(path), bad_rows)
+        capture = data_stem(path)
+        for chunk in read_chunks(path, layout, chunk_rows, bad_rows, engine):
+            yield to_table(chunk, str(path), capture, report)
 
     def task_labels(self, table: RawTable, task: str) -> np.ndarray:
         """benign/malicious, or the detailed label (the label itself for benign rows)."""

@@ -28,6 +28,13 @@ ROC_POINTS = 200  # enough for a smooth curve; keeps metrics and plots small
 HISTORY_KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/f1_macro")
 
 
+def best_epoch(history: list[dict]) -> int | None:
+    """The epoch (from 0) of the best validation macro-F1, the earliest on a tie: the checkpoint
+    that is tested."""
+    scored = [(row["val/f1_macro"], -row["epoch"]) for row in history if row.get("val/f1_macro") is not None]
+    return -max(scored)[1] if scored else None
+
+
 class IDSLitModule(L.LightningModule):
     """Trains a plain net on flow features.
 

@@ -166,7 +166,7 @@ def test_every_fuzzed_csv_line_is_parsed_or_counted(tmp_path_factory, lines):
     path = tmp_path_factory.mktemp("fuzz") / "fuzz.csv"
     path.write_text("\n".join([CSV_HEADER, CSV_ROW, *lines]) + "\n")
     for engine in ("arrow", "python"):
-        tables = list(bot_iot.iter_tables(path, bad_rows="skip", engine=engine))
+        tables = list(bot_iot.SPEC.iter_tables(path, bad_rows="skip", engine=engine))
         rows = sum(len(t) for t in tables)
         skipped = {line for t in tables for _, line, _ in t.skipped}
         assert rows + len(skipped) == len(lines) + 1, engine

@@ -105,7 +105,7 @@ def test_history_string_becomes_letter_counts():
 def test_parquet_round_trip_equals_the_direct_parse(data_dir, tmp_path):
     path = path_of("CTU-IoT-Malware-Capture-42-1")
     direct = read(path)
-    written = parquet.write(iot23.iter_tables(path, chunk_rows=1000), tmp_path / "x.parquet", "iot23")
+    written = parquet.write(iot23.SPEC.iter_tables(path, chunk_rows=1000), tmp_path / "x.parquet", "iot23")
     assert written == {"rows": 4426, "skipped": 0}
     assert_same_table(parquet.read(tmp_path / "x.parquet", "iot23"), direct)
     with pytest.raises(DataError, match="holds iot23 flows, not bot_iot"):
