@@ -13,6 +13,55 @@ from dataclasses import dataclass
 import torch
 
 
+class WindowedFeatures:
+    """Model inputs of windowed samples, gathered on demand: ``self[index]`` is
+    ``[len(index), window, F + 1]``, rows of ``table`` (``[n + 1, F + 1]``, flows with a 1 in
+    the last channel, then the zero padding row) at ``windows[index]`` (int32 ``[n, window]``).
+
+    Memory is the table plus ``n * window * 4`` bytes of row numbers, never a window-fold copy.
+    Quacks like the feature tensor of a one-flow split where batches, the training step and its
+    CUDA graph use one (length, device, indexing, moving, pinning).
+    """
+
+    def __init__(self, table: torch.Tensor, windows: torch.Tensor):
+        if windows.dtype != torch.int32 or windows.dim() != 2:
+            raise ValueError("windows must be an int32 [samples, window] tensor")
+        self.table, self.windows = table, windows
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index) -> torch.Tensor:
+        return self.table[self.windows[index]]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.windows), self.windows.shape[1], self.table.shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        return self.table.device
+
+    @property
+    def nbytes(self) -> int:
+        return self.table.nbytes + self.windows.nbytes
+
+    def to(self, *args, **kwargs) -> WindowedFeatures:
+        return WindowedFeatures(self.table.to(*args, **kwargs), self.windows.to(*args, **kwargs))
+
+    def cpu(self) -> WindowedFeatures:
+        return self.to("cpu")
+
+    def is_pinned(self) -> bool:
+        return self.table.is_pinned()
+
+    def pin_memory(self) -> WindowedFeatures:
+        return WindowedFeatures(self.table.pin_memory(), self.windows.pin_memory())
+
+
+Features = torch.Tensor | WindowedFeatures
+
+
 @dataclass(frozen=True)
 class StepChunk:
     """Several training steps at once: step ``i`` uses rows ``index[i]`` of ``features``/``labels``.
@@ -22,7 +71,7 @@ class StepChunk:
     The rows are gathered only when a step runs, on the device, from the whole split.
     """
 
-    features: torch.Tensor
+    features: Features
     labels: torch.Tensor
     index: list[torch.Tensor]
 
@@ -61,7 +110,7 @@ class InMemoryBatches:
 
     def __init__(
         self,
-        x: torch.Tensor,
+        x: Features,
         y: torch.Tensor,
         batch_size: int,
         shuffle: bool = False,

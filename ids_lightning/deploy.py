@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import onnx
 import torch
 from torch import nn
 
+from ids_lightning.batches import Features
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import atomic_path
 from ids_lightning.edge.runtime import CLASS_NAMES_KEY, session
@@ -48,16 +50,18 @@ class ProbabilityHead(nn.Module):
         return to_probabilities(self.net(features), self.binary)
 
 
-def export_onnx(model: nn.Module, num_features: int, path: Path, class_names: list[str]) -> None:
+def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: Path, class_names: list[str]) -> None:
     """TorchScript-based exporter: it keeps the batch axis of (bi)LSTMs dynamic, which the
-    dynamo exporter of torch 2.13 fixes to the example's batch size. The class names go into
-    the model's metadata (``CLASS_NAMES_KEY``), so a detector can refuse a ``preprocess.json``
-    whose classes are not the model's, in order."""
+    dynamo exporter of torch 2.13 fixes to the example's batch size. ``input_shape`` is one
+    input without the batch axis (``Preprocessor.input_shape``: a flow, or a window of flows
+    with the presence channel). The class names go into the model's metadata
+    (``CLASS_NAMES_KEY``), so a detector can refuse a ``preprocess.json`` whose classes are
+    not the model's, in order."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             model,
-            (torch.zeros(1, num_features),),
+            (torch.zeros(1, *input_shape),),
             str(path),
             input_names=["features"],
             output_names=["probabilities"],
@@ -85,7 +89,7 @@ def export_run(
     output_dir.mkdir(parents=True, exist_ok=True)
     fp32 = output_dir / "model.onnx"
     with atomic_path(fp32) as tmp:
-        export_onnx(model, tensors["test"][0].shape[1], tmp, class_names)
+        export_onnx(model, tuple(tensors["test"][0].shape[1:]), tmp, class_names)
     summary = _verify(model, fp32, tensors["test"], verify_rows)
     for name, values in (("bench_rows", tensors["test"][0]), ("bench_labels", tensors["test"][1])):
         with atomic_path(output_dir / f"{name}.npy") as tmp, open(tmp, "wb") as handle:
@@ -117,7 +121,7 @@ def _verify(model: nn.Module, path: Path, test: tuple[torch.Tensor, torch.Tensor
     ort = session(path)
     with torch.no_grad():
         expected = model(x).numpy()
-    got = np.concatenate([ort.run(None, {"features": chunk.numpy()})[0] for chunk in x.split(1000)])
+    got = np.concatenate([ort.run(None, {"features": chunk.numpy()})[0] for chunk in _chunks(x, 1000)])
     # The same rows at other batch sizes: an exporter that fixed the batch axis fails here.
     diff = float(np.abs(got - expected).max())
     for batch in CHECK_BATCH_SIZES:
@@ -207,6 +211,12 @@ def load_net_weights(net: nn.Module, checkpoint: Path) -> nn.Module:
     return net
 
 
-def _accuracy(ort, x: torch.Tensor, y: torch.Tensor) -> float:
-    predictions = np.concatenate([ort.run(None, {"features": c.numpy()})[0].argmax(1) for c in x.split(4096)])
+def _chunks(x: Features, size: int) -> Iterator[torch.Tensor]:
+    """Consecutive model inputs of a split, ``size`` at a time (windows gathered per chunk)."""
+    for start in range(0, len(x), size):
+        yield x[start : start + size]
+
+
+def _accuracy(ort, x: Features, y: torch.Tensor) -> float:
+    predictions = np.concatenate([ort.run(None, {"features": c.numpy()})[0].argmax(1) for c in _chunks(x, 4096)])
     return float((predictions == y.numpy()).mean())

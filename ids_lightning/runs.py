@@ -23,7 +23,7 @@ from ids_lightning.data import FlowDataModule
 from ids_lightning.deploy import ProbabilityHead, load_net_weights
 from ids_lightning.models import nets
 
-NETS = {cls.__name__: cls for cls in (nets.CNN, nets.LSTM, nets.CNNLSTM, nets.CNNBiLSTM)}
+NETS = {cls.__name__: cls for cls in (nets.CNN, nets.LSTM, nets.CNNLSTM, nets.CNNBiLSTM, nets.Transformer)}
 NET_TARGETS = {
     f"{module}.{name}": cls for name, cls in NETS.items() for module in ("ids_lightning.models", nets.__name__)
 }
@@ -85,11 +85,11 @@ def _section(config: dict, key: str, targets: set[str] | dict, source: Path) -> 
     return target, {k: plain(v, f"{key}.{k}", source) for k, v in node.items() if k != "_target_"}
 
 
-def build_net(config: dict, source: Path, num_features: int, num_classes: int) -> nn.Module:
+def build_net(config: dict, source: Path, num_features: int, num_classes: int, window: int = 1) -> nn.Module:
     """The run's net from ``model.net``: one of the project's nets, plain arguments only."""
     target, args = _section(config, "model.net", NET_TARGETS, source)
     try:
-        return NET_TARGETS[target](num_features=num_features, num_classes=num_classes, **args)
+        return NET_TARGETS[target](num_features=num_features, num_classes=num_classes, window=window, **args)
     except (TypeError, ValueError) as err:
         raise RunFolderError(f"{source}: model.net does not build a {target}: {err}") from err
 
@@ -117,12 +117,13 @@ def rebuild(run_dir: Path, data_dir: str | Path | None = None) -> tuple[dict, Fl
     config = read_config(run_dir)
     datamodule = build_datamodule(config, run_dir / "config.yaml", data_dir)
     datamodule.setup("test")
-    return config, datamodule, best_net(run_dir, config, datamodule.num_features, datamodule.num_classes)
+    net = best_net(run_dir, config, datamodule.num_features, datamodule.num_classes, datamodule.window)
+    return config, datamodule, net
 
 
-def best_net(run_dir: Path, config: dict, num_features: int, num_classes: int) -> nn.Module:
+def best_net(run_dir: Path, config: dict, num_features: int, num_classes: int, window: int = 1) -> nn.Module:
     """The run's net, sized as trained, with the best checkpoint's weights, in eval mode."""
-    net = build_net(config, run_dir / "config.yaml", num_features, num_classes)
+    net = build_net(config, run_dir / "config.yaml", num_features, num_classes, window)
     return load_net_weights(net, best_checkpoint(run_dir)).eval()
 
 
@@ -130,7 +131,7 @@ def load_best_model(run_dir: Path) -> nn.Module:
     """A finished run's best net as the exported model (probabilities out), sized from
     ``preprocess.json``: no data files needed."""
     pre = Preprocessor.load(run_dir / "preprocess.json")
-    net = best_net(run_dir, read_config(run_dir), pre.num_features, len(pre.class_names))
+    net = best_net(run_dir, read_config(run_dir), pre.num_features, len(pre.class_names), pre.window)
     return ProbabilityHead(net, len(pre.class_names) == 2).eval()
 
 

@@ -100,7 +100,12 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    net = instantiate(cfg.model.net, num_features=datamodule.num_features, num_classes=datamodule.num_classes)
+    net = instantiate(
+        cfg.model.net,
+        num_features=datamodule.num_features,
+        num_classes=datamodule.num_classes,
+        window=datamodule.window,
+    )
     model = instantiate(cfg.model, net=net, class_names=datamodule.class_names, class_weights=datamodule.class_weights)
     n_params = sum(p.numel() for p in net.parameters())
     log.info("model: %s, %s parameters", type(net).__name__, f"{n_params:,}")

@@ -94,12 +94,15 @@ class Lab:
         dm.setup()
         dm.preprocessor.save(folder / "preprocess.json")
         torch.manual_seed(0)
-        net = build_net(config, folder, dm.num_features, dm.num_classes).eval()
+        net = build_net(config, folder, dm.num_features, dm.num_classes, dm.window).eval()
         (folder / "checkpoints").mkdir()
         state = {f"net.{k}": v for k, v in net.state_dict().items()}
         torch.save({"state_dict": state}, folder / "checkpoints" / "epoch_000.ckpt")
         export_onnx(
-            ProbabilityHead(net, dm.num_classes == 2).eval(), dm.num_features, folder / "model.onnx", dm.class_names
+            ProbabilityHead(net, dm.num_classes == 2).eval(),
+            dm.preprocessor.input_shape,
+            folder / "model.onnx",
+            dm.class_names,
         )
         self._runs[dataset] = folder
         return folder

@@ -56,14 +56,14 @@ class AdversarialEval(L.Callback):
         if trainer.datamodule is None or trainer.sanity_checking:
             return
         x, y = trainer.datamodule.tensors["test"]
-        if self.max_rows:
-            x, y = x[: self.max_rows], y[: self.max_rows]
+        rows = self.max_rows or len(y)
+        x, y = x[:rows], y[:rows]  # windows: materialised, the attacker may change the whole window
         x, y = x.to(pl_module.device), y.to(pl_module.device)
         pre = trainer.datamodule.preprocessor
         constraints = (
             Constraints.from_preprocessor(pre, self.round_integers)
             if self.constrained
-            else Constraints.none(x.shape[1])
+            else Constraints.none(tuple(x.shape[1:]))
         )
         spec = trainer.datamodule.spec
         benign = next((i for i, name in enumerate(pl_module.class_names) if spec.is_benign(name)), None)

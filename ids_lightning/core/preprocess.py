@@ -20,6 +20,7 @@ UNKNOWN = "<unknown>"
 ENCODINGS = ("label", "onehot")
 SCALERS = ("minmax", "log_minmax")
 FORMAT_VERSION = 1
+MAX_WINDOW = 4096  # a state asking for more is not one this project wrote
 
 
 @dataclass
@@ -46,6 +47,9 @@ class Preprocessor:
     numeric_max: list[float]
     numeric_integer: list[bool]
     version: int = FORMAT_VERSION
+    # Flows per model input (core.windows): 1 = one flow, [n, num_features]; above 1,
+    # [n, window, num_features + 1], the last channel 1 for a flow and 0 for left padding.
+    window: int = 1
 
     @classmethod
     def fit(
@@ -58,6 +62,7 @@ class Preprocessor:
         encoding: str = "label",
         scaler: str = "minmax",
         clip: bool = True,
+        window: int = 1,
     ) -> Preprocessor:
         if encoding not in ENCODINGS:
             raise ConfigError(f"unknown categorical encoding {encoding!r}; expected {ENCODINGS}")
@@ -83,6 +88,7 @@ class Preprocessor:
             numeric_min=transformed.min(axis=0).tolist(),
             numeric_max=transformed.max(axis=0).tolist(),
             numeric_integer=np.all(train.numeric == np.round(train.numeric), axis=0).tolist(),
+            window=window,
         )
 
     @property
@@ -98,6 +104,11 @@ class Preprocessor:
     @property
     def num_features(self) -> int:
         return len(self.feature_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One model input without the batch axis: ``(features,)`` or ``(window, features + 1)``."""
+        return (self.num_features,) if self.window == 1 else (self.window, self.num_features + 1)
 
     @property
     def categorical_mask(self) -> list[bool]:
@@ -176,7 +187,7 @@ class Preprocessor:
     @classmethod
     def from_dict(cls, state: dict, source: str = "preprocess state") -> Preprocessor:
         _validate(state, source)
-        fields = {k: state[k] for k in cls.__dataclass_fields__}
+        fields = {k: state[k] for k in cls.__dataclass_fields__ if k in state}  # window came later
         return cls(**fields)
 
     @classmethod
@@ -224,6 +235,9 @@ def _validate(state: object, source: str) -> None:
             fail(f"missing key {key!r}")
         if not isinstance(state[key], kind) or (kind is int and isinstance(state[key], bool)):
             fail(f"key {key!r} must be of type {kind.__name__}")
+    window = state.get("window", 1)
+    if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= MAX_WINDOW:
+        fail(f"window must be a whole number from 1 to {MAX_WINDOW}, got {window!r}")
     if state["version"] != FORMAT_VERSION:
         fail(f"format version {state['version']} is not supported (expected {FORMAT_VERSION})")
     if state["encoding"] not in ENCODINGS:
@@ -253,6 +267,6 @@ def _validate(state: object, source: str) -> None:
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             fail(f"categories of {name!r} must be a list of strings")
     if "feature_names" in state:
-        rebuilt = Preprocessor(**{k: state[k] for k in Preprocessor.__dataclass_fields__})
+        rebuilt = Preprocessor(**{k: state[k] for k in Preprocessor.__dataclass_fields__ if k in state})
         if state["feature_names"] != rebuilt.feature_names:
             fail("feature_names do not match the numeric columns and categories")

@@ -62,6 +62,10 @@ class DatasetSpec:
     id_columns: ClassVar[tuple[str, ...]] = ()  # metadata that identifies a flow (detector output)
     host_column: ClassVar[str | None] = None  # metadata key of the source host
     time_column: ClassVar[str | None] = None  # metadata key of the flow's start time
+    # metadata keys of the destination host and port, and the numeric column of the packets the
+    # destination sent back: what host-context features over a window read (core.windows)
+    peer_columns: ClassVar[tuple[str, str] | None] = None
+    reply_packets: ClassVar[str | None] = None
     partition_columns: ClassVar[tuple[str, ...]] = ()  # metadata keys that group rows into sites
     never_features: ClassVar[tuple[str, ...]] = ()  # raw columns that must never become features
     read_options: ClassVar[dict[str, object]] = {}  # dataset-specific reader options and defaults

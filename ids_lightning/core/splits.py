@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -31,6 +31,20 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) 
     return [np.sort(np.concatenate(p)) if p else np.empty(0, np.int64) for p in parts]
 
 
+def grouped_split(labels: np.ndarray, groups: np.ndarray, fractions: Sequence[float], seed: int) -> list[np.ndarray]:
+    """:func:`stratified_split` of whole groups of rows (stratified by each group's most common
+    label): row indices per part, sorted."""
+    unit_codes, unit_of_row = np.unique(groups, return_inverse=True)
+    unit_labels = np.empty(len(unit_codes), dtype=object)
+    for unit, rows in enumerate(
+        np.split(np.argsort(unit_of_row, kind="stable"), np.cumsum(np.bincount(unit_of_row))[:-1])
+    ):
+        values, counts = np.unique(labels[rows], return_counts=True)
+        unit_labels[unit] = values[counts.argmax()]
+    parts = stratified_split(unit_labels.astype(str), fractions, seed)
+    return [np.flatnonzero(np.isin(unit_of_row, part)) for part in parts]
+
+
 def split_table(
     table: RawTable,
     split: Split,
@@ -40,14 +54,22 @@ def split_table(
     seed: int,
     test_table: RawTable | None = None,
     test_partitions: list[str] | None = None,
+    groups: Callable[[RawTable], np.ndarray] | None = None,
 ) -> dict[str, RawTable]:
     """``{"train", "val", "test"}`` tables of ``table`` (labels set) under ``split`` (see
     :class:`~ids_lightning.core.spec.Split`); validation is always a stratified share of what
-    is not test."""
-    labels = table.labels.astype(str)
+    is not test. With ``groups`` (a code per row: a host's block of flows, for windows), random
+    shares move whole groups instead of single rows."""
+
+    def shares(part: RawTable, fractions: list[float]) -> list[np.ndarray]:
+        labels = part.labels.astype(str)
+        if groups is None:
+            return stratified_split(labels, fractions, seed)
+        return grouped_split(labels, groups(part), fractions, seed)
+
     if split.kind == "random":
         fractions = [1 - val_fraction - test_fraction, val_fraction, test_fraction]
-        return dict(zip(("train", "val", "test"), (table.take(p) for p in stratified_split(labels, fractions, seed))))
+        return dict(zip(("train", "val", "test"), (table.take(p) for p in shares(table, fractions))))
     if split.kind == "test_files":
         if test_table is None:
             raise ConfigError("this split tests on dataset.test_files: set them")
@@ -56,7 +78,7 @@ def split_table(
         rest, test = _partition(table, split.key, test_partitions or [])
     else:
         raise ValueError(f"unknown split kind {split.kind!r}")
-    train_idx, val_idx = stratified_split(rest.labels.astype(str), [1 - val_fraction, val_fraction], seed)
+    train_idx, val_idx = shares(rest, [1 - val_fraction, val_fraction])
     return {"train": rest.take(train_idx), "val": rest.take(val_idx), "test": test}
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ids_lightning.batches import InMemoryBatches
+from ids_lightning.batches import Features, InMemoryBatches, WindowedFeatures
 from ids_lightning.core.errors import ConfigError, DataError, MissingDataError, check_choice
 from ids_lightning.core.fileio import download
 from ids_lightning.core.files import find_files, read_cached, resolve_files
@@ -24,6 +24,17 @@ from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.core.spec import OTHER, DatasetSpec
 from ids_lightning.core.splits import split_table
 from ids_lightning.core.table import RawTable, concat
+from ids_lightning.core.windows import (
+    BLOCK_WINDOWS,
+    CONTEXT_FEATURES,
+    block_groups,
+    check_window,
+    host_groups,
+    padded_table,
+    pointing_at_pad,
+    window_index,
+    with_context,
+)
 from ids_lightning.data.balance import METHODS as BALANCE_METHODS
 from ids_lightning.data.balance import class_weights, resample
 from ids_lightning.datasets import get_spec
@@ -43,6 +54,11 @@ class FlowDataModule(L.LightningDataModule):
     whose classes come from training, ``min_class_count`` folds rarer labels into ``other``
     (test labels that training never saw too). Validation and test rows of a class the model
     cannot output are dropped and counted, never silently.
+
+    ``window`` > 1 makes each sample a flow with the ``window - 1`` flows its source host made
+    before it (:mod:`ids_lightning.core.windows`), built inside each split; a random split then
+    moves blocks of each host's flows, not single flows. ``context`` adds host-context features
+    over each flow's window as numeric columns.
     """
 
     def __init__(
@@ -72,12 +88,23 @@ class FlowDataModule(L.LightningDataModule):
         seed: int = 42,
         bad_rows: str = "error",
         output_dir: str | None = None,
+        window: int = 1,
+        context: bool = False,
     ):
         super().__init__()
         self.spec: DatasetSpec = get_spec(spec)
         self.spec.check(task, split)
         check_choice("dataset.bad_rows", bad_rows, ("error", "skip"))
         check_choice("dataset.balance", balance, BALANCE_METHODS)
+        check_window(window, self.spec)
+        if context and window == 1:
+            raise ConfigError("dataset.context=true summarises each flow's window: set dataset.window above 1")
+        if window > 1 and balance not in ("none", "class_weight"):
+            raise ConfigError(
+                f"dataset.balance={balance} makes or drops single flows, which breaks windows of "
+                "consecutive flows; with dataset.window > 1 use none or class_weight"
+            )
+        self.window, self.context = window, context
         self.name = self.spec.name
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.files, self.test_files = list(files), list(test_files or [])
@@ -98,7 +125,7 @@ class FlowDataModule(L.LightningDataModule):
         self.seed, self.bad_rows = seed, bad_rows
         self.output_dir = Path(output_dir) if output_dir else None
         self.preprocessor: Preprocessor | None = None
-        self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.tensors: dict[str, tuple[Features, torch.Tensor]] = {}
         self.stats: dict = {}
         self.extra_stats: dict = {}  # dataset-specific facts for metrics.json
 
@@ -135,7 +162,14 @@ class FlowDataModule(L.LightningDataModule):
     def _read_file(self, path: Path) -> RawTable:
         if path.suffix == ".parquet":
             return read_cached(read_parquet, path, fmt=self.spec.name)
-        return read_cached(self.spec.read_file, path, bad_rows=self.bad_rows, engine=self.engine, **self.read_options)
+        return read_cached(
+            self.spec.read_file,
+            path,
+            bad_rows=self.bad_rows,
+            engine=self.engine,
+            keep_ids=self.window > 1,  # windows need hosts, times and peers
+            **self.read_options,
+        )
 
     def load_splits(self) -> tuple[dict[str, RawTable], list[str]]:
         """Raw train/val/test tables with labels under the task, and the ordered class names."""
@@ -149,6 +183,7 @@ class FlowDataModule(L.LightningDataModule):
             seed=self.seed,
             test_table=self._read(self.test_files) if kind.kind == "test_files" else None,
             test_partitions=self.test_partitions,
+            groups=self._blocks if self.window > 1 else None,
         )
         fixed = self.spec.tasks[self.task]
         if fixed is not None:
@@ -156,6 +191,9 @@ class FlowDataModule(L.LightningDataModule):
         if not self.min_class_count:
             return tables, sorted(set(tables["train"].labels.tolist()))
         return self._fold_rare(tables)
+
+    def _blocks(self, table: RawTable) -> np.ndarray:
+        return block_groups(host_groups(table, self.spec.host_column), BLOCK_WINDOWS * self.window)
 
     def _fold_rare(self, tables: dict[str, RawTable]) -> tuple[dict[str, RawTable], list[str]]:
         """Labels with fewer than ``min_class_count`` training rows, and labels training never
@@ -177,12 +215,19 @@ class FlowDataModule(L.LightningDataModule):
         if self.preprocessor is not None:
             return
         tables, class_names = self.load_splits()
-        dropped = {}
+        windows = {}
+        if self.window > 1:  # over every flow of the split, before unscorable rows are dropped
+            for name, table in tables.items():
+                windows[name] = window_index(host_groups(table, self.spec.host_column), self.window)
+                if self.context:
+                    tables[name] = with_context(table, windows[name], self.spec)
+        samples, dropped = {"train": np.arange(len(tables["train"]))}, {}
         for stage_name in ("val", "test"):
-            known = np.isin(tables[stage_name].labels.astype(str), class_names)
+            labels = tables[stage_name].labels
+            known = np.isin(labels.astype(str), class_names)
             dropped[stage_name] = int((~known).sum())
             if dropped[stage_name]:
-                unseen = Counter(tables[stage_name].labels[~known].tolist())
+                unseen = Counter(labels[~known].tolist())
                 log.warning(
                     "%s: dropped %d %s rows of classes absent from training: %s",
                     self.name,
@@ -190,7 +235,10 @@ class FlowDataModule(L.LightningDataModule):
                     stage_name,
                     dict(unseen.most_common()),
                 )
-                tables[stage_name] = tables[stage_name].take(np.flatnonzero(known))
+            samples[stage_name] = np.flatnonzero(known)
+            if self.window == 1:  # windows keep every flow as context of the flows they score
+                tables[stage_name] = tables[stage_name].take(samples[stage_name])
+                samples[stage_name] = np.arange(len(samples[stage_name]))
         self.preprocessor = Preprocessor.fit(
             tables["train"],
             dataset=self.name,
@@ -199,14 +247,22 @@ class FlowDataModule(L.LightningDataModule):
             encoding=self.categorical,
             scaler=self.scaler,
             clip=self.clip,
+            window=self.window,
         )
         unknown_rows, notes = {}, []
         for stage_name in STAGES:
-            scaled, codes = self.preprocessor.scale(tables[stage_name])
-            y = self.preprocessor.encode_labels(tables[stage_name].labels)
+            table, kept = tables[stage_name], samples[stage_name]
+            scaled, codes = self.preprocessor.scale(table)
+            y = self.preprocessor.encode_labels(table.labels[kept])
             unknown_rows[stage_name] = int((codes == 0).any(axis=1).sum())
             if stage_name == "train":
                 counts_before = self._counts(y, class_names)
+            if self.window > 1:
+                rows = pointing_at_pad(windows[stage_name][kept], len(table)).astype(np.int32)
+                table_tensor = torch.from_numpy(padded_table(self.preprocessor.encode(scaled, codes)))
+                self.tensors[stage_name] = (WindowedFeatures(table_tensor, torch.from_numpy(rows)), torch.from_numpy(y))
+                continue
+            if stage_name == "train":
                 scaled, codes, y, notes = resample(scaled, codes, y, self.balance, self.k_neighbors, self.seed)
             x = self.preprocessor.encode(scaled, codes)
             self.tensors[stage_name] = (torch.from_numpy(x), torch.from_numpy(y))
@@ -223,6 +279,8 @@ class FlowDataModule(L.LightningDataModule):
             "rows_skipped_examples": [f"{src}:{line}: {why}" for src, line, why in skipped_rows[:20]],
             "rows_dropped_unseen_class": dropped,
             "rows_with_unknown_category": unknown_rows,
+            "window": self.window,
+            "context_features": list(CONTEXT_FEATURES) if self.context else [],
             **self.extra_stats,
         }
         self._log_summary()
@@ -264,6 +322,7 @@ class FlowDataModule(L.LightningDataModule):
             "categorical": self.categorical,
             "scaler": self.scaler,
             "num_features": self.num_features,
+            "window": self.window,
             "num_classes": self.num_classes,
             "class_names": self.class_names,
         }
@@ -287,7 +346,7 @@ class FlowDataModule(L.LightningDataModule):
         return self.preprocessor
 
     # --- loaders ---------------------------------------------------------------------------------
-    def _place(self, stage: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _place(self, stage: str) -> tuple[Features, torch.Tensor]:
         """Move a split to the training device once, unless it would take more than
         ``device_memory_fraction`` of the GPU's free memory: then it stays in host memory
         (pinned) and each chunk moves only its own rows."""

@@ -207,6 +207,8 @@ class BotIoT(DatasetSpec):
     id_columns = ("pkSeqID", "saddr", "sport", "daddr", "dport")
     host_column = "saddr"
     time_column = "stime"
+    peer_columns = ("daddr", "dport")
+    reply_packets = "dpkts"
     partition_columns = ("saddr",)
     never_features = ("pkSeqID", "stime", "ltime", "saddr", "daddr", "smac", "dmac", "soui", "doui", "seq")
     read_options = {"layout": "auto", "column_map": None}

@@ -258,6 +258,8 @@ class IoT23(DatasetSpec):
     id_columns = ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")
     host_column = "id.orig_h"
     time_column = "ts"
+    peer_columns = ("id.resp_h", "id.resp_p")
+    reply_packets = "resp_pkts"
     partition_columns = ("capture",)
     never_features = ("ts", "uid", "id.orig_h", "id.resp_h", "tunnel_parents", "label", "detailed-label")
     source_hint = (

@@ -26,6 +26,8 @@ class Constraints:
 
     ``mutable`` [features] is False for categorical features; ``integer`` marks numeric
     features whose raw values are whole numbers, with ``low``/``span``/``log`` to unscale them.
+    ``windowed`` inputs (``[batch, window, features + 1]``) keep their presence channel and
+    their padding flows untouched.
     """
 
     mutable: torch.Tensor
@@ -34,9 +36,31 @@ class Constraints:
     span: torch.Tensor | None = None
     log: bool = False
     box: bool = True
+    windowed: bool = False
 
     @classmethod
     def from_preprocessor(cls, pre: Preprocessor, round_integers: bool = False) -> Constraints:
+        constraints = cls._per_flow(pre, round_integers)
+        return constraints if pre.window == 1 else constraints.over_windows()
+
+    def over_windows(self) -> Constraints:
+        """The same constraints for windowed inputs: one more, immutable, channel (presence)."""
+
+        def extend(values: torch.Tensor | None, fill) -> torch.Tensor | None:
+            return None if values is None else torch.cat([values, torch.full((1,), fill, dtype=values.dtype)])
+
+        return Constraints(
+            extend(self.mutable, False),
+            extend(self.integer, False),
+            extend(self.low, 0.0),
+            extend(self.span, 1.0),
+            self.log,
+            self.box,
+            windowed=True,
+        )
+
+    @classmethod
+    def _per_flow(cls, pre: Preprocessor, round_integers: bool) -> Constraints:
         mutable = torch.tensor([not c for c in pre.categorical_mask])
         if not round_integers:
             return cls(mutable)
@@ -51,9 +75,12 @@ class Constraints:
         return cls(mutable, integer, low, span, pre.scaler == "log_minmax")
 
     @classmethod
-    def none(cls, num_features: int) -> Constraints:
-        """Unconstrained: every feature mutable, no box, no rounding."""
-        return cls(torch.ones(num_features, dtype=torch.bool), box=False)
+    def none(cls, input_shape: tuple[int, ...]) -> Constraints:
+        """Unconstrained: every feature mutable, no box, no rounding (windows: the presence
+        channel and padding stay)."""
+        if len(input_shape) == 1:
+            return cls(torch.ones(input_shape[0], dtype=torch.bool), box=False)
+        return cls(torch.ones(input_shape[-1] - 1, dtype=torch.bool), box=False).over_windows()
 
     def project(self, adversarial: torch.Tensor, clean: torch.Tensor, eps: float) -> torch.Tensor:
         """Into the eps-ball around ``clean``, the valid box, and onto whole numbers where asked.
@@ -61,6 +88,8 @@ class Constraints:
         Values the attack did not change are returned bit for bit, so eps = 0 is the clean input.
         """
         delta = (adversarial - clean).clamp(-eps, eps) * self.mutable.to(clean.device)
+        if self.windowed:
+            delta = delta * clean[..., -1:]  # padding flows stay zero
         out = clean + delta
         if self.box:
             out = out.clamp(0.0, 1.0)

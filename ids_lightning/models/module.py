@@ -141,7 +141,7 @@ class IDSLitModule(L.LightningModule):
         if count == 0:
             return x
         if self._attack_constraints is None:
-            self._attack_constraints = Constraints.none(x.shape[1])
+            self._attack_constraints = Constraints.none(tuple(x.shape[1:]))
         eps, constraints = self.adversarial["eps"], self._attack_constraints
         if self.adversarial["method"] == "fgsm":
             attacked = fgsm(self.net, self.loss, x[:count], y[:count], eps, constraints)

@@ -1,9 +1,13 @@
-"""The four detectors of the seed paper, as plain ``nn.Module``s.
+"""The four detectors of the seed paper and a small transformer, as plain ``nn.Module``s.
 
-A flow's feature vector is read as a one-channel sequence of length ``num_features``: the
-convolutions slide over neighbouring features, the LSTMs step through them. Every net maps
-``[batch, num_features]`` to logits: one logit for two classes (binary cross-entropy, as in the
-seed paper), ``num_classes`` logits otherwise.
+With ``window`` = 1 (the seed paper) a flow's feature vector is read as a one-channel sequence
+of length ``num_features``: the convolutions slide over neighbouring features, the LSTMs step
+through them; input ``[batch, num_features]``. With ``window`` > 1 the input is a host's last
+flows, ``[batch, window, num_features + 1]`` (last channel: 1 for a flow, 0 for left padding;
+see :mod:`ids_lightning.core.windows`), and the time axis is the window: the LSTMs run over the
+flows (after a per-flow feature extractor), the CNN convolves over time. Every net returns
+logits: one for two classes (binary cross-entropy, as in the seed paper), ``num_classes``
+otherwise.
 """
 
 from __future__ import annotations
@@ -46,8 +50,33 @@ def _head(in_features: int, hidden: int, num_classes: int, dropout: float) -> nn
     )
 
 
+def _check_window(window: int) -> None:
+    if window < 1:
+        raise ConfigError(f"window must be at least 1, got {window}")
+
+
+class FlowConv(nn.Module):
+    """The seed paper's conv + pool over one flow's features, flattened and projected to
+    ``out_features``: the per-flow feature extractor of the windowed CNN-LSTMs. The presence
+    channel passes through, so the recurrence knows padding from traffic."""
+
+    def __init__(self, num_features: int, conv_channels: int, kernel_size: int, out_features: int):
+        super().__init__()
+        self.conv = nn.Sequential(*_conv_block(1, conv_channels, kernel_size), nn.Flatten())
+        self.project = nn.Sequential(nn.Linear(conv_channels * (num_features // 2), out_features), nn.ReLU())
+        self.out_features = out_features + 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, window, channels = x.shape
+        flows = x[..., :-1].reshape(batch * window, 1, channels - 1)
+        embedded = self.project(self.conv(flows)).reshape(batch, window, -1)
+        return torch.cat([embedded, x[..., -1:]], dim=-1)
+
+
 class CNN(nn.Module):
-    """Stacked 1-D conv + ReLU + max-pool blocks, then a dense head."""
+    """Stacked 1-D conv + ReLU + max-pool blocks, then a dense head. Over a window the convs
+    run over time (same length, no pooling) and the head reads the last flow's channels and
+    their maximum over the window."""
 
     def __init__(
         self,
@@ -57,8 +86,19 @@ class CNN(nn.Module):
         kernel_size: int = 3,
         hidden: int = 128,
         dropout: float = 0.3,
+        window: int = 1,
     ):
         super().__init__()
+        _check_window(window)
+        self.window = window
+        if window > 1:
+            layers, in_channels = [], num_features + 1
+            for out_channels in channels:
+                layers += [nn.Conv1d(in_channels, out_channels, kernel_size, padding=kernel_size // 2), nn.ReLU()]
+                in_channels = out_channels
+            self.features = nn.Sequential(*layers)
+            self.head = _head(2 * in_channels, hidden, num_classes, dropout)
+            return
         layers, in_channels, length = [], 1, num_features
         for out_channels in channels:
             layers += _conv_block(in_channels, out_channels, kernel_size)
@@ -69,11 +109,15 @@ class CNN(nn.Module):
         self.head = _head(in_channels * length, hidden, num_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x.unsqueeze(1)))
+        if self.window == 1:
+            return self.head(self.features(x.unsqueeze(1)))
+        over_time = self.features(x.transpose(1, 2))  # [batch, channels, window]
+        return self.head(torch.cat([over_time[..., -1], over_time.amax(dim=-1)], dim=1))
 
 
 class LSTM(nn.Module):
-    """A stacked LSTM over the features; the top layer's last hidden state feeds the head."""
+    """A stacked LSTM over the features (over the flows of a window, each flow's features as
+    one step); the top layer's last hidden state feeds the head."""
 
     def __init__(
         self,
@@ -83,18 +127,38 @@ class LSTM(nn.Module):
         num_layers: int = 2,
         hidden: int = 64,
         dropout: float = 0.3,
+        window: int = 1,
     ):
         super().__init__()
-        self.lstm = nn.LSTM(1, hidden_size, num_layers, batch_first=True)
+        _check_window(window)
+        self.window = window
+        self.lstm = nn.LSTM(1 if window == 1 else num_features + 1, hidden_size, num_layers, batch_first=True)
         self.head = _head(hidden_size, hidden, num_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (h_n, _) = self.lstm(x.unsqueeze(-1))
+        _, (h_n, _) = self.lstm(x.unsqueeze(-1) if self.window == 1 else x)
         return self.head(h_n[-1])
 
 
+def _conv_then_sequence(num_features: int, conv_channels: int, kernel_size: int, hidden_size: int, window: int):
+    """The conv stage of the CNN-LSTMs and the width of the sequence it hands the LSTM: over a
+    flow's features (``window`` = 1), or per flow of a window (:class:`FlowConv`)."""
+    _check_window(window)
+    if window == 1:
+        return nn.Sequential(*_conv_block(1, conv_channels, kernel_size)), conv_channels
+    conv = FlowConv(num_features, conv_channels, kernel_size, hidden_size)
+    return conv, conv.out_features
+
+
+def _sequence(conv: nn.Module, x: torch.Tensor, window: int) -> torch.Tensor:
+    if window == 1:
+        return conv(x.unsqueeze(1)).transpose(1, 2)  # [batch, length, channels]
+    return conv(x)  # [batch, window, flow features]
+
+
 class CNNLSTM(nn.Module):
-    """The seed paper's hybrid: conv + pool extract local patterns, a stacked LSTM reads them."""
+    """The seed paper's hybrid: conv + pool extract local patterns, a stacked LSTM reads them
+    (over a window: the conv reads each flow, the LSTM the flows in order)."""
 
     def __init__(
         self,
@@ -106,15 +170,16 @@ class CNNLSTM(nn.Module):
         num_layers: int = 2,
         hidden: int = 64,
         dropout: float = 0.3,
+        window: int = 1,
     ):
         super().__init__()
-        self.conv = nn.Sequential(*_conv_block(1, conv_channels, kernel_size))
-        self.lstm = nn.LSTM(conv_channels, hidden_size, num_layers, batch_first=True)
+        self.window = window
+        self.conv, width = _conv_then_sequence(num_features, conv_channels, kernel_size, hidden_size, window)
+        self.lstm = nn.LSTM(width, hidden_size, num_layers, batch_first=True)
         self.head = _head(hidden_size, hidden, num_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        sequence = self.conv(x.unsqueeze(1)).transpose(1, 2)  # [batch, length, channels]
-        _, (h_n, _) = self.lstm(sequence)
+        _, (h_n, _) = self.lstm(_sequence(self.conv, x, self.window))
         return self.head(h_n[-1])
 
 
@@ -131,13 +196,79 @@ class CNNBiLSTM(nn.Module):
         num_layers: int = 1,
         hidden: int = 64,
         dropout: float = 0.3,
+        window: int = 1,
     ):
         super().__init__()
-        self.conv = nn.Sequential(*_conv_block(1, conv_channels, kernel_size))
-        self.lstm = nn.LSTM(conv_channels, hidden_size, num_layers, batch_first=True, bidirectional=True)
+        self.window = window
+        self.conv, width = _conv_then_sequence(num_features, conv_channels, kernel_size, hidden_size, window)
+        self.lstm = nn.LSTM(width, hidden_size, num_layers, batch_first=True, bidirectional=True)
         self.head = _head(2 * hidden_size, hidden, num_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        sequence = self.conv(x.unsqueeze(1)).transpose(1, 2)
-        _, (h_n, _) = self.lstm(sequence)
+        _, (h_n, _) = self.lstm(_sequence(self.conv, x, self.window))
         return self.head(torch.cat([h_n[-2], h_n[-1]], dim=1))
+
+
+class Transformer(nn.Module):
+    """A small pre-norm transformer encoder over the flows of a window: each flow embedded,
+    plus a learnt position; attention never looks at padding; the last (current) flow's
+    output feeds the head. With ``window`` = 1 it is a residual MLP over one flow."""
+
+    def __init__(
+        self,
+        num_features: int,
+        num_classes: int,
+        d_model: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        feedforward: int = 128,
+        hidden: int = 64,
+        dropout: float = 0.1,
+        window: int = 1,
+    ):
+        super().__init__()
+        _check_window(window)
+        if d_model % heads:
+            raise ConfigError(f"d_model ({d_model}) must be a multiple of heads ({heads})")
+        self.window = window
+        self.embed = nn.Linear(num_features if window == 1 else num_features + 1, d_model)
+        self.position = nn.Parameter(torch.zeros(window, d_model))
+        nn.init.normal_(self.position, std=0.02)
+        self.blocks = nn.ModuleList(EncoderBlock(d_model, heads, feedforward, dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.head = _head(d_model, hidden, num_classes, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.window == 1:
+            x, attend = x.unsqueeze(1), None
+        else:  # [batch, 1, 1, window]: True where a key is a flow
+            attend = (x[..., -1] > 0.5)[:, None, None, :]
+        h = self.embed(x) + self.position
+        for block in self.blocks:
+            h = block(h, attend)
+        return self.head(self.norm(h[:, -1]))
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm multi-head self-attention and feed-forward, each with a residual connection."""
+
+    def __init__(self, d_model: int, heads: int, feedforward: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.ff = nn.Sequential(
+            nn.Linear(d_model, feedforward), nn.GELU(), nn.Dropout(dropout), nn.Linear(feedforward, d_model)
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, h: torch.Tensor, attend: torch.Tensor | None) -> torch.Tensor:
+        batch, length, width = h.shape
+        q, k, v = self.qkv(self.norm1(h)).reshape(batch, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        scores = (q @ k.transpose(-2, -1)) / (q.shape[-1] ** 0.5)
+        if attend is not None:
+            scores = scores.masked_fill(~attend, float("-inf"))
+        mixed = (scores.softmax(dim=-1) @ v).transpose(1, 2).reshape(batch, length, width)
+        h = h + self.drop(self.out(mixed))
+        return h + self.drop(self.ff(self.norm2(h)))

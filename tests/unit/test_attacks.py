@@ -57,7 +57,7 @@ def test_pgd_with_one_step_and_no_random_start_is_fgsm():
     net = CNNLSTM(12, 3, dropout=0.0).eval()
     module = IDSLitModule(net, torch.optim.Adam, ["normal", "b", "c"])
     x, y = torch.rand(64, 12), torch.randint(0, 3, (64,))
-    constraints = Constraints.none(12)
+    constraints = Constraints.none((12,))
     one = pgd(net, module.loss, x, y, 0.1, constraints, steps=1, step_size=0.1, random_start=False)
     assert torch.equal(one, fgsm(net, module.loss, x, y, 0.1, constraints))
     assert not torch.equal(one, x) and (one - x).abs().max() <= 0.1 + 1e-7
@@ -69,5 +69,5 @@ def test_gradients_work_inside_inference_mode():
     module = IDSLitModule(net, torch.optim.Adam, ["normal", "b", "c"])
     with torch.inference_mode():
         x, y = torch.rand(8, 12), torch.randint(0, 3, (8,))
-        adversarial = fgsm(net, module.loss, x.clone(), y.clone(), 0.05, Constraints.none(12))
+        adversarial = fgsm(net, module.loss, x.clone(), y.clone(), 0.05, Constraints.none((12,)))
     assert (adversarial - x).abs().max() == pytest.approx(0.05)

@@ -1,0 +1,168 @@
+"""Windows over each source host's preceding flows, and host-context features over them.
+
+A windowed sample is a flow plus the ``window - 1`` flows the same source host made before it,
+in the order the sensor logged them (Zeek writes a record when its connection ends; a streaming
+detector sees exactly that order, so offline and streamed windows agree). Windows never cross
+files, and they are built inside one split's table, so a test flow never sits in a training
+window. A window is an index row: ``window`` row numbers, left-padded with ``PAD``.
+
+Context features (in the spirit of Slips' per-host time windows and Kitsune's per-host
+statistics) summarise the same window as a few numbers that any model, a random forest
+included, can use: how many flows it holds, the share left unanswered, the share to the same
+peer and to the same port as the current flow, and the mean and spread of the gaps between
+flow start times.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ids_lightning.core.errors import ConfigError
+from ids_lightning.core.table import RawTable
+
+PAD = -1  # index of a padding position in a window
+CONTEXT_FEATURES = ("ctx_flows", "ctx_unanswered", "ctx_same_peer", "ctx_same_port", "ctx_gap_mean", "ctx_gap_std")
+BLOCK_WINDOWS = 8  # a random split of a windowed dataset moves blocks of 8 windows' worth of a host's flows
+_ROWS_PER_PASS = 65_536  # bounds the [rows, window] temporaries of the context features
+
+
+def check_window(window: int, spec) -> None:
+    """A window above 1 needs a dataset whose spec names source hosts and times."""
+    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+        raise ConfigError(f"dataset.window must be a whole number >= 1, got {window!r}")
+    if window > 1 and (spec.host_column is None or spec.time_column is None):
+        raise ConfigError(
+            f"dataset.window={window}: {spec.title} has no source hosts and times to build windows from "
+            "(its records have no order in time); use dataset.window=1"
+        )
+
+
+def codes(values: np.ndarray) -> np.ndarray:
+    """Integer codes of any values (equal values, equal codes)."""
+    _, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64)
+
+
+def host_groups(table: RawTable, host_column: str) -> np.ndarray:
+    """One code per (file, source host): the rows a window may span."""
+    if host_column not in table.meta:
+        raise ConfigError(f"{table.source[0] if len(table) else 'table'}: the rows have no {host_column!r} for windows")
+    source = np.asarray(table.source, dtype=str)
+    host = np.asarray(table.meta[host_column], dtype=str)
+    return codes(np.char.add(np.char.add(source, "\x00"), host))
+
+
+def window_index(groups: np.ndarray, window: int) -> np.ndarray:
+    """``[n, window]`` int64 row numbers: row ``i``'s window ends with ``i``, preceded by the
+    earlier rows of its group in row order, left-padded with ``PAD``."""
+    n = len(groups)
+    order = np.argsort(groups, kind="stable")
+    grouped = groups[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = grouped[1:] != grouped[:-1]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, np.int64)
+    positions = np.arange(n)[:, None] + np.arange(1 - window, 1)[None, :]
+    valid = positions >= group_start[:, None]
+    sorted_windows = np.where(valid, order[np.clip(positions, 0, None)], PAD)
+    windows = np.empty((n, window), dtype=np.int64)
+    windows[order] = sorted_windows
+    return windows
+
+
+def block_groups(groups: np.ndarray, block: int) -> np.ndarray:
+    """Codes of consecutive blocks of ``block`` rows within each group (in row order): the units
+    a random split of a windowed dataset moves, so that a window rarely straddles two splits."""
+    order = np.argsort(groups, kind="stable")
+    grouped = groups[order]
+    n = len(groups)
+    first = np.ones(n, dtype=bool)
+    first[1:] = grouped[1:] != grouped[:-1]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, np.int64)
+    rank = np.arange(n) - group_start
+    blocks = np.empty(n, dtype=np.int64)
+    blocks[order] = codes(np.char.add(np.char.add(grouped.astype(str), ":"), (rank // block).astype(str)))
+    return blocks
+
+
+def context_inputs(table: RawTable, spec) -> dict[str, np.ndarray]:
+    """What the context features read from a table: start time, peer and port codes, and
+    whether the peer never answered (no reply packets)."""
+    missing = [k for k in (spec.time_column, *spec.peer_columns) if k not in table.meta]
+    if missing or spec.reply_packets not in table.numeric_names:
+        raise ConfigError(f"{spec.title}: rows lack {missing or [spec.reply_packets]} for context features")
+    peer, port = spec.peer_columns
+    time = np.asarray(table.meta[spec.time_column], dtype=np.float64)
+    return {
+        "time": np.nan_to_num(time, nan=0.0),
+        "peer": codes(table.meta[peer]),
+        "port": codes(table.meta[port]),
+        "unanswered": table.numeric[:, table.numeric_names.index(spec.reply_packets)] == 0,
+    }
+
+
+def context_features(windows: np.ndarray, inputs: dict[str, np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:
+    """``[len(rows), len(CONTEXT_FEATURES)]`` float64 over the windows of ``rows`` (default all);
+    window positions index ``inputs``. Gaps are absolute differences of start times between
+    neighbouring flows of the window (seconds), since logged order is not start order."""
+    rows = np.arange(len(windows)) if rows is None else rows
+    out = np.zeros((len(rows), len(CONTEXT_FEATURES)))
+    for lo in range(0, len(rows), _ROWS_PER_PASS):
+        part = rows[lo : lo + _ROWS_PER_PASS]
+        w = windows[part]
+        valid = w != PAD
+        at = np.where(valid, w, part[:, None])
+        count = valid.sum(axis=1)
+        current = part[:, None]
+        gaps = np.abs(np.diff(inputs["time"][at], axis=1))
+        gap_valid = valid[:, 1:] & valid[:, :-1]
+        n_gaps = np.maximum(gap_valid.sum(axis=1), 1)
+        gap_mean = np.where(gap_valid, gaps, 0).sum(axis=1) / n_gaps
+        gap_var = np.where(gap_valid, (gaps - gap_mean[:, None]) ** 2, 0).sum(axis=1) / n_gaps
+        out[lo : lo + len(part)] = np.column_stack(
+            [
+                count,
+                (inputs["unanswered"][at] & valid).sum(axis=1) / count,
+                ((inputs["peer"][at] == inputs["peer"][current]) & valid).sum(axis=1) / count,
+                ((inputs["port"][at] == inputs["port"][current]) & valid).sum(axis=1) / count,
+                gap_mean,
+                np.sqrt(gap_var),
+            ]
+        )
+    return out
+
+
+def with_context(table: RawTable, windows: np.ndarray, spec) -> RawTable:
+    """The table with the context features of each row's window as extra numeric columns."""
+    extra = context_features(windows, context_inputs(table, spec))
+    return RawTable(
+        numeric=np.concatenate([table.numeric, extra], axis=1),
+        categorical=table.categorical,
+        labels=table.labels,
+        numeric_names=[*table.numeric_names, *CONTEXT_FEATURES],
+        categorical_names=table.categorical_names,
+        line=table.line,
+        source=table.source,
+        skipped=list(table.skipped),
+        meta=dict(table.meta),
+    )
+
+
+def padded_table(features: np.ndarray) -> np.ndarray:
+    """``[n + 1, F + 1]`` float32: each row followed by a 1 (a flow), then the all-zero row that
+    padding positions point at (the padding convention of windowed model inputs)."""
+    n, width = features.shape
+    table = np.zeros((n + 1, width + 1), dtype=np.float32)
+    table[:n, :width] = features
+    table[:n, width] = 1.0
+    return table
+
+
+def pointing_at_pad(windows: np.ndarray, n: int) -> np.ndarray:
+    """Windows with ``PAD`` replaced by ``n``, the padding row of :func:`padded_table`."""
+    return np.where(windows == PAD, n, windows)
+
+
+def windowed(features: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """``[len(windows), window, F + 1]`` model inputs of ``features`` rows (materialised: for
+    scoring and checks; training gathers per batch instead)."""
+    return padded_table(features)[pointing_at_pad(windows, len(features))]
