@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ids_lightning.batches import Features, WindowedFeatures
 from ids_lightning.config import RUN_ID, compose, instantiate
 from ids_lightning.core.fileio import atomic_write_json
 
@@ -49,6 +50,12 @@ def scores(y: np.ndarray, probabilities: np.ndarray, class_names: list[str], sta
     return out
 
 
+def flow_features(x: Features) -> np.ndarray:
+    """One row per sample: its flow's features (with the host-context features of its window
+    when ``dataset.context`` is on), the same rows the deep models are scored on."""
+    return (x.current_flows() if isinstance(x, WindowedFeatures) else x).numpy()
+
+
 def baseline(overrides: list[str], output_dir: Path | None = None) -> dict:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -60,7 +67,7 @@ def baseline(overrides: list[str], output_dir: Path | None = None) -> dict:
     (x_train, y_train), class_names = datamodule.tensors["train"], datamodule.class_names
     model = HistGradientBoostingClassifier(random_state=int(cfg.seed))
     started = time.perf_counter()
-    model.fit(x_train.numpy(), y_train.numpy())
+    model.fit(flow_features(x_train), y_train.numpy())
     fit_seconds = time.perf_counter() - started
 
     def probabilities(x: np.ndarray) -> np.ndarray:
@@ -72,7 +79,7 @@ def baseline(overrides: list[str], output_dir: Path | None = None) -> dict:
     metrics: dict = {}
     for stage in ("val", "test"):
         x, y = datamodule.tensors[stage]
-        metrics |= scores(y.numpy(), probabilities(x.numpy()), class_names, stage)
+        metrics |= scores(y.numpy(), probabilities(flow_features(x)), class_names, stage)
     summary = {
         **dict(sorted(metrics.items())),
         **datamodule.facts(),

@@ -38,6 +38,11 @@ class WindowedFeatures:
     def shape(self) -> tuple[int, ...]:
         return (len(self.windows), self.windows.shape[1], self.table.shape[1])
 
+    def current_flows(self) -> torch.Tensor:
+        """``[n, F]``: each sample's own (last) flow, without the presence channel: what a
+        model of single flows (with context features, if any) sees."""
+        return self.table[self.windows[:, -1], :-1]
+
     @property
     def device(self) -> torch.device:
         return self.table.device

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import hydra
 import pytest
 
-from ids_lightning.config import PROJECT_ROOT, compose
+from ids_lightning.config import PROJECT_ROOT, compose, instantiate
 from ids_lightning.core.files import find_files
 from ids_lightning.data import FlowDataModule
 
@@ -30,7 +29,7 @@ QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress
 def datamodule(dataset: str = "nsl_kdd", data_dir: Path = DATA_DIR, setup: bool = True, **overrides) -> FlowDataModule:
     """The DataModule as ``conf/dataset/<dataset>.yaml`` builds it, with keyword overrides."""
     cfg = compose([f"dataset={dataset}"], "unused", data_dir=data_dir)
-    dm = hydra.utils.instantiate(cfg.dataset, **{"output_dir": None, **overrides})
+    dm = instantiate(cfg.dataset, **{"output_dir": None, **overrides})
     if setup:
         dm.setup()
     return dm

@@ -85,19 +85,36 @@ def block_groups(groups: np.ndarray, block: int) -> np.ndarray:
 
 
 def context_inputs(table: RawTable, spec) -> dict[str, np.ndarray]:
-    """What the context features read from a table: start time, peer and port codes, and
-    whether the peer never answered (no reply packets)."""
+    """What the context features read from a table: start time, peer and port (as strings),
+    and whether the peer never answered (no reply packets)."""
+    if spec.peer_columns is None or spec.reply_packets is None:
+        raise ConfigError(f"{spec.title} names no peers and replies for context features")
     missing = [k for k in (spec.time_column, *spec.peer_columns) if k not in table.meta]
     if missing or spec.reply_packets not in table.numeric_names:
         raise ConfigError(f"{spec.title}: rows lack {missing or [spec.reply_packets]} for context features")
     peer, port = spec.peer_columns
-    time = np.asarray(table.meta[spec.time_column], dtype=np.float64)
     return {
-        "time": np.nan_to_num(time, nan=0.0),
-        "peer": codes(table.meta[peer]),
-        "port": codes(table.meta[port]),
+        "time": _seconds(table.meta[spec.time_column]),
+        "peer": np.asarray(table.meta[peer], dtype=str),
+        "port": np.asarray(table.meta[port], dtype=str),
         "unanswered": table.numeric[:, table.numeric_names.index(spec.reply_packets)] == 0,
     }
+
+
+def _seconds(values: np.ndarray) -> np.ndarray:
+    """Times as float seconds; a missing or unreadable time counts as 0 (no gap information)."""
+    try:
+        times = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        times = np.array([_float_or_nan(v) for v in values], dtype=np.float64)
+    return np.nan_to_num(times, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _float_or_nan(value: object) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def context_features(windows: np.ndarray, inputs: dict[str, np.ndarray], rows: np.ndarray | None = None) -> np.ndarray:
@@ -105,6 +122,7 @@ def context_features(windows: np.ndarray, inputs: dict[str, np.ndarray], rows: n
     window positions index ``inputs``. Gaps are absolute differences of start times between
     neighbouring flows of the window (seconds), since logged order is not start order."""
     rows = np.arange(len(windows)) if rows is None else rows
+    peer, port = codes(inputs["peer"]), codes(inputs["port"])
     out = np.zeros((len(rows), len(CONTEXT_FEATURES)))
     for lo in range(0, len(rows), _ROWS_PER_PASS):
         part = rows[lo : lo + _ROWS_PER_PASS]
@@ -122,8 +140,8 @@ def context_features(windows: np.ndarray, inputs: dict[str, np.ndarray], rows: n
             [
                 count,
                 (inputs["unanswered"][at] & valid).sum(axis=1) / count,
-                ((inputs["peer"][at] == inputs["peer"][current]) & valid).sum(axis=1) / count,
-                ((inputs["port"][at] == inputs["port"][current]) & valid).sum(axis=1) / count,
+                ((peer[at] == peer[current]) & valid).sum(axis=1) / count,
+                ((port[at] == port[current]) & valid).sum(axis=1) / count,
                 gap_mean,
                 np.sqrt(gap_var),
             ]
@@ -133,7 +151,11 @@ def context_features(windows: np.ndarray, inputs: dict[str, np.ndarray], rows: n
 
 def with_context(table: RawTable, windows: np.ndarray, spec) -> RawTable:
     """The table with the context features of each row's window as extra numeric columns."""
-    extra = context_features(windows, context_inputs(table, spec))
+    return add_numeric(table, context_features(windows, context_inputs(table, spec)))
+
+
+def add_numeric(table: RawTable, extra: np.ndarray) -> RawTable:
+    """The table with ``extra`` as the context-feature columns."""
     return RawTable(
         numeric=np.concatenate([table.numeric, extra], axis=1),
         categorical=table.categorical,
@@ -162,7 +184,26 @@ def pointing_at_pad(windows: np.ndarray, n: int) -> np.ndarray:
     return np.where(windows == PAD, n, windows)
 
 
-def windowed(features: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """``[len(windows), window, F + 1]`` model inputs of ``features`` rows (materialised: for
-    scoring and checks; training gathers per batch instead)."""
-    return padded_table(features)[pointing_at_pad(windows, len(features))]
+class WindowedRows:
+    """Model inputs of windowed samples, gathered when sliced: ``self[i:j]`` is
+    ``[j - i, window, F + 1]`` (the numpy twin of the training side's ``WindowedFeatures``), so
+    scoring a chunk never holds a window-fold copy of it."""
+
+    def __init__(self, features: np.ndarray, windows: np.ndarray):
+        self.table = padded_table(features)
+        self.windows = pointing_at_pad(windows, len(features))
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index) -> np.ndarray:
+        return self.table[self.windows[index]]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.windows), self.windows.shape[1], self.table.shape[1])
+
+
+def windowed(features: np.ndarray, windows: np.ndarray) -> WindowedRows:
+    """Model inputs of ``features`` rows over ``windows`` (``PAD`` for padding)."""
+    return WindowedRows(features, windows)

@@ -215,12 +215,7 @@ class FlowDataModule(L.LightningDataModule):
         if self.preprocessor is not None:
             return
         tables, class_names = self.load_splits()
-        windows = {}
-        if self.window > 1:  # over every flow of the split, before unscorable rows are dropped
-            for name, table in tables.items():
-                windows[name] = window_index(host_groups(table, self.spec.host_column), self.window)
-                if self.context:
-                    tables[name] = with_context(table, windows[name], self.spec)
+        windows = self.windows_of(tables)
         samples, dropped = {"train": np.arange(len(tables["train"]))}, {}
         for stage_name in ("val", "test"):
             labels = tables[stage_name].labels
@@ -286,6 +281,18 @@ class FlowDataModule(L.LightningDataModule):
         self._log_summary()
         if self.output_dir is not None:
             self.preprocessor.save(self.output_dir / "preprocess.json")
+
+    def windows_of(self, tables: dict[str, RawTable]) -> dict[str, np.ndarray]:
+        """Each split's windows (``[rows, window]``, numbers of rows of that split's own table),
+        over every flow of the split, before unscorable rows are dropped; with ``context`` the
+        tables gain the context features (in place). Empty with one-flow samples."""
+        windows = {}
+        if self.window > 1:
+            for name, table in tables.items():
+                windows[name] = window_index(host_groups(table, self.spec.host_column), self.window)
+                if self.context:
+                    tables[name] = with_context(table, windows[name], self.spec)
+        return windows
 
     @staticmethod
     def _counts(y: np.ndarray, class_names: list[str]) -> dict[str, int]:

@@ -5,7 +5,9 @@ file of the run's dataset through its spec (NSL-KDD rows, IoT-23 Zeek logs or CS
 BoT-IoT CSVs, ...) in chunks (memory does not grow with the file), writes one JSON line per
 record (``line``, ``pred``, ``prob``, ``label``, ``unknown`` and the spec's flow id columns)
 and prints a summary. Malformed lines never stop
-the stream: they are counted and listed with their line numbers in the summary.
+the stream: they are counted and listed with their line numbers in the summary. A run trained
+on windows scores each flow with its source host's preceding flows, kept across chunks for at
+most ``--max-hosts`` hosts (:mod:`ids_lightning.edge.windows`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ids_lightning.core.fileio import TruncatedFileError, atomic_write_json
 from ids_lightning.core.spec import OTHER
 from ids_lightning.core.table import RawTable
 from ids_lightning.edge.runtime import Run, load_run
+from ids_lightning.edge.windows import DEFAULT_MAX_HOSTS, HostWindows
 
 MAX_LISTED_SKIPS = 1000
 
@@ -47,6 +50,7 @@ def detect(
     chunk_rows: int = 20_000,
     threads: int | None = None,
     progress: bool = True,
+    max_hosts: int = DEFAULT_MAX_HOSTS,
 ) -> dict:
     """Score ``input_path``; write alerts to ``output`` and ``<output>.summary.json``; return the
     summary. A file cut short (a truncated archive) ends the stream: the summary says so under
@@ -62,6 +66,8 @@ def detect(
         fmt = spec.sniff(input_path)
     except (EOFError, OSError, zlib.error) as err:  # cut or unreadable before its first lines end
         raise DataError(f"{input_path}: cannot read its first lines ({type(err).__name__}: {err})") from err
+    windows = HostWindows(run.preprocessor, spec, max_hosts) if run.preprocessor.window > 1 else None
+    transform = windows.transform if windows is not None else run.preprocessor.transform
     classes = run.class_names
     index = {name: i for i, name in enumerate(classes)}
     confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
@@ -87,7 +93,7 @@ def detect(
             skipped.extend(table.skipped[: max(0, MAX_LISTED_SKIPS - len(skipped))])
             if len(table) == 0:
                 continue
-            x, unknown = run.preprocessor.transform(table)
+            x, unknown = transform(table)
             probabilities = run.score(x)
             broken = ~np.isfinite(probabilities).all(axis=1)
             if broken.any():
@@ -139,6 +145,8 @@ def detect(
         "predicted": dict(predicted),
         "alerts": {k: v for k, v in predicted.items() if not spec.is_benign(k)},
         "unknown_category_records": unknown_count,
+        "window": run.preprocessor.window,
+        **({"hosts_tracked": windows.tracked, "hosts_evicted": windows.evicted} if windows is not None else {}),
         "seconds": round(seconds, 3),
         "records_per_s": round(records / seconds, 1) if seconds > 0 else None,
     }
@@ -167,6 +175,11 @@ def print_summary(summary: dict) -> None:
     )
     print("alerts per class: " + (", ".join(f"{k} {v:,}" for k, v in sorted(summary["alerts"].items())) or "none"))
     print(f"records with a category unseen in training: {summary['unknown_category_records']:,}")
+    if "hosts_tracked" in summary:
+        print(
+            f"windows of {summary['window']} flows: {summary['hosts_tracked']:,} source hosts tracked at the end, "
+            f"{summary['hosts_evicted']:,} forgotten (least recently seen, over --max-hosts)"
+        )
     print(f"skipped lines: {summary['skipped']:,}")
     for item in summary["skipped_lines"][:20]:
         print(f"  line {item['line']}: {item['reason']}")
@@ -207,9 +220,17 @@ def main(argv: list[str] | None = None) -> dict:
         "--chunk-rows", type=positive, default=20_000, help="records parsed and scored at a time (default: %(default)s)"
     )
     parser.add_argument("--threads", type=positive, default=None, help="onnxruntime threads (default: all cores)")
+    parser.add_argument(
+        "--max-hosts",
+        type=positive,
+        default=DEFAULT_MAX_HOSTS,
+        help="windowed runs: source hosts whose last flows are kept (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     try:
-        summary = detect(args.run, args.input, args.output, args.model, args.chunk_rows, args.threads)
+        summary = detect(
+            args.run, args.input, args.output, args.model, args.chunk_rows, args.threads, max_hosts=args.max_hosts
+        )
     except (DataError, ValueError) as err:
         parser.exit(2, f"error: {err}\n")
     print_summary(summary)

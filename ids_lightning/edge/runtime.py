@@ -12,6 +12,7 @@ import numpy as np
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.core.spec import DatasetSpec
+from ids_lightning.core.windows import WindowedRows
 from ids_lightning.datasets import get_spec
 
 CLASS_NAMES_KEY = "ids_lightning.class_names"  # ONNX metadata: the class order of the output
@@ -48,12 +49,13 @@ class Run:
         """The spec of the dataset the run was trained on: how to read and label its files."""
         return get_spec(self.preprocessor.dataset)
 
-    def score(self, features: np.ndarray, batch_rows: int = 1024) -> np.ndarray:
+    def score(self, features: np.ndarray | WindowedRows, batch_rows: int = 1024) -> np.ndarray:
         """Scores in slices of ``batch_rows``: the model's working memory stays the same
-        whatever the size of ``features``."""
-        features = np.ascontiguousarray(features, dtype=np.float32)
+        whatever the size of ``features`` (windows are gathered a slice at a time)."""
         parts = [
-            self.session.run(None, {"features": features[i : i + batch_rows]})[0]
+            self.session.run(None, {"features": np.ascontiguousarray(features[i : i + batch_rows], dtype=np.float32)})[
+                0
+            ]
             for i in range(0, len(features), batch_rows)
         ]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.class_names)), dtype=np.float32)
@@ -73,10 +75,11 @@ def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None 
     inputs, outputs = ort.get_inputs(), ort.get_outputs()
     if [i.name for i in inputs] != ["features"] or [o.name for o in outputs] != ["probabilities"]:
         raise DataError(f"{folder / model}: expected input 'features' and output 'probabilities'")
-    width, classes = inputs[0].shape[1], outputs[0].shape[1]
-    if width != preprocessor.num_features:
+    shape, classes = tuple(inputs[0].shape[1:]), outputs[0].shape[1]
+    if shape != preprocessor.input_shape:
         raise DataError(
-            f"{folder}: {model} takes {width} features but preprocess.json makes {preprocessor.num_features}"
+            f"{folder}: {model} takes inputs of shape {list(shape)} but preprocess.json makes "
+            f"{list(preprocessor.input_shape)} (features, or window x features + presence)"
         )
     if isinstance(classes, int) and classes != len(preprocessor.class_names):
         raise DataError(
