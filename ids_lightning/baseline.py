@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def scores(y: np.ndarray, probabilities: np.ndarray, class_names: list[str], stage: str) -> dict:
     """Accuracy, macro precision/recall/F1, macro one-vs-rest ROC-AUC over the classes present
-    (as the deep runs compute it) and recall per class."""
+    (as the deep runs compute it), and recall and F1 per class present."""
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
 
     predicted = probabilities.argmax(1)
@@ -47,6 +47,8 @@ def scores(y: np.ndarray, probabilities: np.ndarray, class_names: list[str], sta
     for c, name in enumerate(class_names):
         if (y == c).any():
             out[f"{stage}/recall/{name}"] = float((predicted[y == c] == c).mean())
+    for c, value in zip(present, f1):
+        out[f"{stage}/f1/{class_names[c]}"] = float(value)
     return out
 
 

@@ -5,7 +5,8 @@ of length ``num_features``: the convolutions slide over neighbouring features, t
 through them; input ``[batch, num_features]``. With ``window`` > 1 the input is a host's last
 flows, ``[batch, window, num_features + 1]`` (last channel: 1 for a flow, 0 for left padding;
 see :mod:`ids_lightning.core.windows`), and the time axis is the window: the LSTMs run over the
-flows (after a per-flow feature extractor), the CNN convolves over time. Every net returns
+flows (after a per-flow feature extractor and, in the CNN-LSTMs, a conv over time), the CNN
+convolves over time. Every net returns
 logits: one for two classes (binary cross-entropy, as in the seed paper), ``num_classes``
 otherwise.
 """
@@ -55,22 +56,22 @@ def _check_window(window: int) -> None:
         raise ConfigError(f"window must be at least 1, got {window}")
 
 
-class FlowConv(nn.Module):
-    """The seed paper's conv + pool over one flow's features, flattened and projected to
-    ``out_features``: the per-flow feature extractor of the windowed CNN-LSTMs. The presence
-    channel passes through, so the recurrence knows padding from traffic."""
+class WindowConv(nn.Module):
+    """The conv stage of the CNN-LSTMs over a window: each flow embedded (linear + ReLU: the
+    per-flow feature extractor), then a conv + ReLU over time that picks up local patterns of
+    neighbouring flows (bursts, repeats); same length, so position ``t`` stays flow ``t``.
 
-    def __init__(self, num_features: int, conv_channels: int, kernel_size: int, out_features: int):
+    The seed paper's conv over each flow's features would cost a window-fold of the one-flow
+    model's largest activation per sample; an embedding keeps windowed training near one-flow
+    speed (see docs/windows.md)."""
+
+    def __init__(self, num_features: int, embed: int, conv_channels: int, kernel_size: int):
         super().__init__()
-        self.conv = nn.Sequential(*_conv_block(1, conv_channels, kernel_size), nn.Flatten())
-        self.project = nn.Sequential(nn.Linear(conv_channels * (num_features // 2), out_features), nn.ReLU())
-        self.out_features = out_features + 1
+        self.embed = nn.Sequential(nn.Linear(num_features + 1, embed), nn.ReLU())
+        self.conv = nn.Sequential(nn.Conv1d(embed, conv_channels, kernel_size, padding=kernel_size // 2), nn.ReLU())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, window, channels = x.shape
-        flows = x[..., :-1].reshape(batch * window, 1, channels - 1)
-        embedded = self.project(self.conv(flows)).reshape(batch, window, -1)
-        return torch.cat([embedded, x[..., -1:]], dim=-1)
+        return self.conv(self.embed(x).transpose(1, 2)).transpose(1, 2)  # [batch, window, channels]
 
 
 class CNN(nn.Module):
@@ -140,25 +141,25 @@ class LSTM(nn.Module):
         return self.head(h_n[-1])
 
 
-def _conv_then_sequence(num_features: int, conv_channels: int, kernel_size: int, hidden_size: int, window: int):
-    """The conv stage of the CNN-LSTMs and the width of the sequence it hands the LSTM: over a
-    flow's features (``window`` = 1), or per flow of a window (:class:`FlowConv`)."""
+def _conv_stage(num_features: int, conv_channels: int, kernel_size: int, hidden_size: int, window: int) -> nn.Module:
+    """The conv stage of the CNN-LSTMs: over a flow's features (``window`` = 1), or over the
+    embedded flows of a window (:class:`WindowConv`); either hands the LSTM ``conv_channels``
+    per step."""
     _check_window(window)
     if window == 1:
-        return nn.Sequential(*_conv_block(1, conv_channels, kernel_size)), conv_channels
-    conv = FlowConv(num_features, conv_channels, kernel_size, hidden_size)
-    return conv, conv.out_features
+        return nn.Sequential(*_conv_block(1, conv_channels, kernel_size))
+    return WindowConv(num_features, hidden_size, conv_channels, kernel_size)
 
 
 def _sequence(conv: nn.Module, x: torch.Tensor, window: int) -> torch.Tensor:
     if window == 1:
         return conv(x.unsqueeze(1)).transpose(1, 2)  # [batch, length, channels]
-    return conv(x)  # [batch, window, flow features]
+    return conv(x)  # [batch, window, channels]
 
 
 class CNNLSTM(nn.Module):
     """The seed paper's hybrid: conv + pool extract local patterns, a stacked LSTM reads them
-    (over a window: the conv reads each flow, the LSTM the flows in order)."""
+    (over a window: flows embedded, a conv over time, the LSTM over the flows in order)."""
 
     def __init__(
         self,
@@ -174,8 +175,8 @@ class CNNLSTM(nn.Module):
     ):
         super().__init__()
         self.window = window
-        self.conv, width = _conv_then_sequence(num_features, conv_channels, kernel_size, hidden_size, window)
-        self.lstm = nn.LSTM(width, hidden_size, num_layers, batch_first=True)
+        self.conv = _conv_stage(num_features, conv_channels, kernel_size, hidden_size, window)
+        self.lstm = nn.LSTM(conv_channels, hidden_size, num_layers, batch_first=True)
         self.head = _head(hidden_size, hidden, num_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -200,8 +201,8 @@ class CNNBiLSTM(nn.Module):
     ):
         super().__init__()
         self.window = window
-        self.conv, width = _conv_then_sequence(num_features, conv_channels, kernel_size, hidden_size, window)
-        self.lstm = nn.LSTM(width, hidden_size, num_layers, batch_first=True, bidirectional=True)
+        self.conv = _conv_stage(num_features, conv_channels, kernel_size, hidden_size, window)
+        self.lstm = nn.LSTM(conv_channels, hidden_size, num_layers, batch_first=True, bidirectional=True)
         self.head = _head(2 * hidden_size, hidden, num_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
