@@ -31,7 +31,7 @@ from rich.table import Table
 from torch.utils.data import DataLoader, TensorDataset
 
 from ids_lightning.batches import InMemoryBatches
-from ids_lightning.config import PROJECT_ROOT, compose
+from ids_lightning.config import PROJECT_ROOT, compose, instantiate
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.data import FlowDataModule
 from ids_lightning.models import CNNLSTM, IDSLitModule
@@ -113,8 +113,8 @@ def _trainer(device: torch.device, batches: int, timer: StepTimer) -> L.Trainer:
     )
 
 
-def bench_project(x, y, batch, steps, device, class_names, steps_per_chunk=16) -> float:
-    net = CNNLSTM(x.shape[1], len(class_names))
+def bench_project(x, y, batch, steps, device, class_names, steps_per_chunk=16, window=1) -> float:
+    net = CNNLSTM(x.shape[-1] - (window > 1), len(class_names), window=window)
     module = IDSLitModule(net, torch.optim.Adam, class_names, cuda_graph=device.type == "cuda")
     warmup = 2
     timer = StepTimer(warmup)
@@ -187,6 +187,39 @@ def bench_seed_protocol(device: torch.device, data_dir: str, out_dir: Path, epoc
     }
 
 
+def bench_windows(windows: list[int], batches: list[int], rows: int, repeats: int, device, data_dir: str) -> list[dict]:
+    """The project's path with IoT-23 windows of each size (CNN-LSTM over the window), sizes
+    measured in turn; ``vs_window_1`` is the ratio to one-flow samples on the same captures."""
+    splits = {}
+    for window in windows:
+        cfg = compose(["dataset=iot23", f"dataset.window={window}"], "unused", data_dir=data_dir)
+        datamodule = instantiate(cfg.dataset, output_dir=None)
+        datamodule.setup()
+        splits[window] = (*datamodule.tensors["train"], datamodule.class_names)
+    results = []
+    for batch in batches:
+        measured = {window: [] for window in windows}
+        for _ in range(repeats):
+            for window, (x, y, class_names) in splits.items():
+                L.seed_everything(0, verbose=False)
+                steps = max(20, rows // batch)
+                measured[window].append(bench_project(x, y, batch, steps, device, class_names, window=window))
+        speeds = {window: statistics.median(values) for window, values in measured.items()}
+        for window, values in measured.items():
+            row = {
+                "device": device_name(device),
+                "path": "windowed",
+                "window": window,
+                "batch": batch,
+                "samples_per_s": round(speeds[window], 1),
+                "repeats": [round(v, 1) for v in values],
+            }
+            if 1 in speeds:
+                row["vs_window_1"] = round(speeds[window] / speeds[1], 3)
+            results.append(row)
+    return results
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 1024], help="batch sizes (default: %(default)s)")
@@ -203,6 +236,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
         help="measurements per path, taken in turn (paths interleaved); the median is reported",
     )
     parser.add_argument("--seed-epochs", type=int, default=50, help="0 skips the seed-protocol run")
+    parser.add_argument(
+        "--windows",
+        type=int,
+        nargs="*",
+        default=[1, 32],
+        help="IoT-23 window sizes for the windowed rows (none skips them; default: %(default)s)",
+    )
     parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"), help="data root")
     parser.add_argument(
         "--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "train.json", help="JSON file"
@@ -239,6 +279,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for row in results[-3:]:
             row["vs_hand_loop"] = round(row["samples_per_s"] / speeds["hand_loop"], 3)
             row["vs_lightning_dataloader"] = round(row["samples_per_s"] / speeds["lightning_dataloader"], 3)
+    if args.windows:
+        results += bench_windows(args.windows, args.batches, rows_per_run, args.repeats, device, args.data_dir)
     if args.seed_epochs:
         results.append(
             {
@@ -256,7 +298,7 @@ def _print(results: list[dict], output: Path) -> None:
     for column in ("path", "batch", "samples/s", "× hand loop", "× Lightning+DataLoader"):
         table.add_column(column, justify="right" if column != "path" else "left")
     for row in results:
-        if row["path"] == "seed_protocol":
+        if row["path"] in ("seed_protocol", "windowed"):
             continue
         table.add_row(
             row["path"],
@@ -267,6 +309,20 @@ def _print(results: list[dict], output: Path) -> None:
         )
     console = Console()
     console.print(table)
+    windowed = [row for row in results if row["path"] == "windowed"]
+    if windowed:
+        table = Table(title="Windowed training (IoT-23, CNN-LSTM over each host's last flows)")
+        for column in ("window", "batch", "samples/s", "× window 1"):
+            table.add_column(column, justify="right")
+        for row in windowed:
+            ratio = row.get("vs_window_1")
+            table.add_row(
+                str(row["window"]),
+                str(row["batch"]),
+                f"{row['samples_per_s']:,.0f}",
+                "–" if ratio is None else f"{ratio:.2f}",
+            )
+        console.print(table)
     for row in results:
         if row["path"] == "seed_protocol":
             console.print(

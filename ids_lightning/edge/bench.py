@@ -2,7 +2,8 @@
 
 ``python -m ids_lightning.edge.bench RUN_DIR`` measures, on the real preprocessed test rows the
 run saved (``bench_rows.npy``), for ``model.onnx`` and ``model.int8.onnx``, with one thread and
-with all cores: batch-1 latency (p50/p95/p99), throughput at several batch sizes, peak RSS of a
+with all cores: batch-1 latency (p50/p95/p99; for a windowed run, of one flow scored with its
+window), throughput at several batch sizes, peak RSS of a
 process that only loads and runs that model, and the model's file size.
 Writes ``RUN_DIR/bench.json`` and prints a table. Needs only numpy and onnxruntime; the
 comparison with torch eager runs on the training side (``python -m ids_lightning.bench.edge``).
@@ -40,7 +41,7 @@ def measure(predict, rows: np.ndarray, batches: list[int], latency_calls: int, s
     result = {f"batch1_p{q}_us": round(float(np.percentile(times, q)) / 1000, 2) for q in (50, 95, 99)}
     throughput = {}
     for batch in batches:
-        chunk = np.ascontiguousarray(np.resize(rows, (batch, rows.shape[1])))
+        chunk = np.ascontiguousarray(np.resize(rows, (batch, *rows.shape[1:])))
         predict(chunk)
         done, started = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - started) < seconds or done == 0:
@@ -89,8 +90,8 @@ def bench_rows(run_dir: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
         rows = np.load(run_dir / "bench_rows.npy", allow_pickle=False)
         labels = np.load(run_dir / "bench_labels.npy", allow_pickle=False)
         return rows, labels, "bench_rows.npy: preprocessed test rows saved by the run"
-    width = Preprocessor.load(run_dir / "preprocess.json").num_features
-    rows = np.random.default_rng(0).random((4096, width), dtype=np.float32)
+    shape = Preprocessor.load(run_dir / "preprocess.json").input_shape
+    rows = np.random.default_rng(0).random((4096, *shape), dtype=np.float32)
     return rows, None, "synthetic: uniform rows in [0, 1] (no bench_rows.npy in the folder; accuracy not measured)"
 
 
@@ -152,6 +153,8 @@ def bench(
         "cores": cpu_count(),
         "rows": len(rows),
         "rows_source": source,
+        # flows per model input: latency is per flow scored with its window of that many flows
+        "window": 1 if rows.ndim == 2 else rows.shape[1],
         "results": results,
         "ratios": _ratios(results),
     }
@@ -219,7 +222,10 @@ def format_table(report: dict) -> str:
             ]
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    window = report.get("window", 1)
     text = [f"{report['machine']}, {report['cores']} cores, {report['rows']} rows ({report['rows_source']})"]
+    if window > 1:
+        text.append(f"each row is one flow scored with its window of {window} flows")
     text += ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in lines]
     text += [f"{k}: {v}" for k, v in report["ratios"].items()]
     return "\n".join(text)

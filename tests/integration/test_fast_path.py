@@ -111,11 +111,17 @@ def test_bench_writes_one_row_per_path_and_batch(tmp_path, data_dir):
     from ids_lightning.bench.train import main
 
     output = tmp_path / "train.json"
-    args = ["--batches", "64", "--rows", "640", "--repeats", "3", "--seed-epochs", "0"]
+    args = ["--batches", "64", "--rows", "640", "--repeats", "3", "--seed-epochs", "0", "--windows", "1", "8"]
     rows = main([*args, "--data-dir", str(data_dir), "--output", str(output)])
     paths = ("project", "lightning_dataloader", "hand_loop")
-    assert [(r["path"], r["batch"]) for r in rows] == [(p, 64) for p in paths]
-    assert json.loads(output.read_text()) == rows
+    assert [(r["path"], r["batch"]) for r in rows[:3]] == [(p, 64) for p in paths]
+    windowed = rows[3:]
+    assert [(r["path"], r["window"]) for r in windowed] == [("windowed", 1), ("windowed", 8)]
+    assert windowed[1]["vs_window_1"] == pytest.approx(
+        windowed[1]["samples_per_s"] / windowed[0]["samples_per_s"], abs=2e-3
+    )
+    rows = rows[:3]
+    assert json.loads(output.read_text())[:3] == rows
     for row in rows:
         assert row["device"] and row["samples_per_s"] > 0 and len(row["repeats"]) == 3
         assert row["samples_per_s"] == pytest.approx(statistics.median(row["repeats"]), abs=0.2)
