@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
+BENCHES = ("train", "parse", "edge", "detector", "adversarial_training", "windows", "chaos", "results")
 # command -> (module, one line); modules are imported only when their command runs, so the
 # edge install (numpy + onnxruntime) can run `ids detect` and `ids edge-bench`
 COMMANDS = {
@@ -19,9 +20,8 @@ COMMANDS = {
     "report": ("ids_lightning.report", "table and figures of finished sweeps"),
     "search": ("ids_lightning.search", "Optuna search over a validation metric (Hydra overrides)"),
     "baseline": ("ids_lightning.baseline", "gradient boosting on the same rows, for the report (Hydra overrides)"),
-    "bench": ("ids_lightning.bench", "benchmarks: train, parse, edge, detector, adversarial_training, chaos, results"),
+    "bench": ("ids_lightning.bench", "benchmarks: " + ", ".join(BENCHES)),
 }
-BENCHES = ("train", "parse", "edge", "detector", "adversarial_training", "chaos", "results")
 
 
 def usage() -> str:

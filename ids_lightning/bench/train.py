@@ -202,8 +202,13 @@ def bench_windows(windows: list[int], batches: list[int], rows: int, repeats: in
         for _ in range(repeats):
             for window, (x, y, class_names) in splits.items():
                 L.seed_everything(0, verbose=False)
-                steps = max(20, rows // batch)
-                measured[window].append(bench_project(x, y, batch, steps, device, class_names, window=window))
+                # the timed steps must fit in one epoch of the captures, after 2 warm-up chunks
+                per_epoch = -(-len(y) // batch)
+                per_chunk = max(1, min(16, per_epoch // 8))
+                steps = min(max(20, rows // batch), (per_epoch // per_chunk - 2) * per_chunk)
+                measured[window].append(
+                    bench_project(x, y, batch, steps, device, class_names, steps_per_chunk=per_chunk, window=window)
+                )
         speeds = {window: statistics.median(values) for window, values in measured.items()}
         for window, values in measured.items():
             row = {

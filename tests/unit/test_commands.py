@@ -23,6 +23,7 @@ COMMANDS = [
     "ids_lightning.bench.edge",
     "ids_lightning.bench.detector",
     "ids_lightning.bench.adversarial_training",
+    "ids_lightning.bench.windows",
     "ids_lightning.bench.results",
     "ids_lightning.bench.chaos",
     "ids_lightning.demo",

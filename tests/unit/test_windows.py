@@ -184,3 +184,22 @@ def test_attacks_on_windows_leave_presence_and_padding_alone():
     assert torch.equal(adversarial[:, 0], x[:, 0])  # padding untouched
     assert torch.equal(adversarial[..., 2:], x[..., 2:])  # categorical and presence untouched
     assert (adversarial[:, 1:, :2] - x[:, 1:, :2]).abs().max() > 0  # flows attacked
+
+
+def test_the_windows_evaluation_summarises_seeds_and_held_out_families():
+    from ids_lightning.bench.windows import run_scores, summarise
+
+    scores = run_scores({"test/f1/malicious": 0.5, "test/recall/malicious": 0.4, "test/recall/benign": 0.99}, "iot23")
+    assert scores["f1"] == 0.5 and scores["false_alarm_rate"] == pytest.approx(0.01)
+    assert run_scores({"test/recall/benign": 1.0}, "iot23")["f1"] is None  # no malicious test flow: undefined
+    rows = [
+        {"fold": fold, "model": "cnn_lstm", "window": 8, "context": False, "seed": seed, "f1": f1, "recall": f1}
+        | {"false_alarm_rate": 0.0, "val_f1_macro": 0.9}
+        for fold, seed, f1 in [("iot23:a", 1, 0.2), ("iot23:a", 2, 0.4), ("iot23:b", 1, 1.0), ("iot23:b", 2, 1.0)]
+    ]
+    rows.append({"fold": "iot23:b", "model": "cnn_lstm", "window": 8, "context": False, "seed": 3, "error": "x"})
+    table = summarise(rows)
+    by_fold = {e["fold"]: e for e in table}
+    assert by_fold["iot23:a"]["f1_mean"] == pytest.approx(0.3) and by_fold["iot23:a"]["f1_std"] == pytest.approx(0.1)
+    assert by_fold["iot23:b"]["seeds"] == 2  # the failed run is not averaged in
+    assert by_fold["iot23: mean of 2 held-out families"]["f1_mean"] == pytest.approx(0.65)
