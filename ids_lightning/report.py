@@ -29,7 +29,7 @@ from ids_lightning.core.fileio import atomic_path, atomic_write_bytes
 
 # A row is one protocol: the experiment (its tags, e.g. paper or official) as well as the split,
 # since two experiments can share a split with other preprocessing (BoT-IoT is random in both).
-KEYS = ("model", "dataset", "split", "experiment")
+KEYS = ("model", "dataset", "split", "window", "experiment")
 METRICS = [
     "test/acc",
     "test/f1_macro",
@@ -59,6 +59,7 @@ def collect(folders: list[Path]) -> list[dict]:
                 if fp32:
                     metrics["onnx/batch1_p50_us"] = fp32[0]["batch1_p50_us"]
             metrics["experiment"] = "+".join(metrics.get("tags") or _config_tags(path.parent))
+            metrics.setdefault("window", 1)  # runs from before windows saw one flow
             runs.append({**metrics, "run_dir": str(path.parent)})
     if not runs:
         raise SystemExit(f"no metrics.json found under {', '.join(map(str, folders))}")

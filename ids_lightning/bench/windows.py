@@ -80,8 +80,8 @@ def configurations(models: list[str], windows: list[int], baseline_window: int) 
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """Mean ± std over seeds per fold and configuration, then the leave-one-family-out mean of
-    the IoT-23 folds."""
+    """Mean ± sample std over seeds per fold and configuration (as the report computes them),
+    then the leave-one-family-out mean of the IoT-23 folds."""
     table, keys = [], []
     for row in rows:
         key = (row["fold"], row["model"], row["window"], row["context"])
@@ -94,7 +94,7 @@ def summarise(rows: list[dict]) -> list[dict]:
         for metric in ("f1", "recall", "false_alarm_rate", "val_f1_macro"):
             values = [r[metric] for r in group if r.get(metric) is not None]
             entry[f"{metric}_mean"] = float(np.mean(values)) if values else None
-            entry[f"{metric}_std"] = float(np.std(values)) if values else None
+            entry[f"{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
         entry["f1_per_seed"] = [None if r["f1"] is None else round(r["f1"], 3) for r in group]
         table.append(entry)
     iot = [e for e in table if e["fold"].startswith("iot23:")]
