@@ -50,8 +50,11 @@ def run_scores(metrics: dict, dataset: str) -> dict:
     (None where the test rows hold no flow of the class)."""
     positive, negative = POSITIVE[dataset], NEGATIVE[dataset]
     recall_negative = metrics.get(f"test/recall/{negative}")
+    f1, recall = metrics.get(f"test/f1/{positive}"), metrics.get(f"test/recall/{positive}")
+    if recall is not None and f1 is None:  # rows of the class, never predicted: F1 is 0
+        f1 = 0.0
     return {
-        "f1": metrics.get(f"test/f1/{positive}") if metrics.get(f"test/recall/{positive}") is not None else None,
+        "f1": f1 if recall is not None else None,
         "recall": metrics.get(f"test/recall/{positive}"),
         "false_alarm_rate": None if recall_negative is None else 1.0 - recall_negative,
         "val_f1_macro": metrics.get("val/f1_macro"),
@@ -130,6 +133,21 @@ def write_table(table: list[dict], path: Path) -> None:
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
+def rescore(output: Path, table_path: Path) -> list[dict]:
+    """The scores and table again from each listed run's ``metrics.json`` (after a change to
+    how a score is read; nothing is retrained)."""
+    data = json.loads(output.read_text())
+    for row in data["runs"]:
+        metrics_file = Path(row["run"]) / "metrics.json"
+        if "error" not in row and metrics_file.is_file():
+            row |= run_scores(json.loads(metrics_file.read_text()), FOLDS[row["fold"]][0])
+    data["table"] = summarise(data["runs"])
+    atomic_write_json(output, data)
+    write_table(data["table"], table_path)
+    print(f"rescored {len(data['runs'])} runs: {output}, {table_path}")
+    return data["table"]
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=Path("outputs/bench/windows.json"))
@@ -142,10 +160,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--epochs", type=int, default=6, help="epochs per deep run (best on validation kept)")
     parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"))
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="rebuild --output and the table from the metrics.json of the runs --output lists",
+    )
     args = parser.parse_args(argv)
+    table_path = args.table or args.output.with_suffix(".csv")
+    if args.rescore:
+        return rescore(args.output, table_path)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     quiet()
-    table_path = args.table or args.output.with_suffix(".csv")
     rows: list[dict] = []
     settings = ["dataset.scaler=log_minmax", "dataset.categorical=label", f"trainer.max_epochs={args.epochs}"]
     settings += ["callbacks.onnx_export=null"]

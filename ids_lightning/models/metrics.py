@@ -69,7 +69,8 @@ def macro_scores(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
 def per_class_scores(confusion: torch.Tensor) -> dict[str, list[float | None]]:
     """Recall, precision and F1 per class from a confusion matrix (rows = true class).
 
-    A score whose denominator is zero (no such rows, or never predicted) is ``None``.
+    A score whose denominator is zero (no such rows, or never predicted) is ``None``; F1 is
+    ``2 hits / (rows + predicted)``, so a class with rows that is never predicted scores 0.
     """
     confusion = confusion.double()
     hits = confusion.diag()
@@ -79,8 +80,5 @@ def per_class_scores(confusion: torch.Tensor) -> dict[str, list[float | None]]:
         return [float(n / d) if d > 0 else None for n, d in zip(num, den)]
 
     recall, precision = ratio(hits, support), ratio(hits, predicted)
-    f1 = [
-        (2 * p * r / (p + r) if p + r > 0 else 0.0) if p is not None and r is not None else None
-        for p, r in zip(precision, recall)
-    ]
+    f1 = ratio(2 * hits, support + predicted)
     return {"recall": recall, "precision": precision, "f1": f1}

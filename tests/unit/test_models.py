@@ -56,6 +56,9 @@ def test_per_class_scores_from_confusion_matrix():
     assert scores["recall"] == [0.8, 0.75, None]
     assert scores["precision"][:2] == [8 / 9, 0.6] and scores["precision"][2] is None
     assert scores["f1"][0] == pytest.approx(2 * 0.8 * (8 / 9) / (0.8 + 8 / 9))
+    assert scores["f1"][2] is None  # no rows, never predicted
+    missed = per_class_scores(torch.tensor([[5, 0], [3, 0]]))  # class 1 has rows, never predicted
+    assert missed["precision"][1] is None and missed["recall"][1] == 0 and missed["f1"][1] == 0
 
 
 def test_hparams_hold_no_objects():

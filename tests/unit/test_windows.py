@@ -203,3 +203,10 @@ def test_the_windows_evaluation_summarises_seeds_and_held_out_families():
     assert by_fold["iot23:a"]["f1_mean"] == pytest.approx(0.3) and by_fold["iot23:a"]["f1_std"] == pytest.approx(0.02**0.5)
     assert by_fold["iot23:b"]["seeds"] == 2  # the failed run is not averaged in
     assert by_fold["iot23: mean of 2 held-out families"]["f1_mean"] == pytest.approx(0.65)
+
+
+def test_a_class_never_predicted_scores_f1_zero_in_the_windows_evaluation():
+    from ids_lightning.bench.windows import run_scores
+
+    scores = run_scores({"test/recall/malicious": 0.0, "test/recall/benign": 1.0}, "iot23")
+    assert scores["f1"] == 0.0 and scores["recall"] == 0.0 and scores["false_alarm_rate"] == 0.0
