@@ -10,7 +10,8 @@ import lightning as L
 import pytest
 import torch
 
-from ids_lightning.batches import InMemoryBatches
+from ids_lightning.batches import InMemoryBatches, WindowedFeatures
+from ids_lightning.core.windows import padded_table, pointing_at_pad, window_index, windowed
 from ids_lightning.models import CNNLSTM, IDSLitModule
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -38,6 +39,19 @@ def hand_loop(net, x, y, batch_size, seed, epochs, lr=1e-3, **adam):
             optimizer.step()
             loss_sum += float(loss) * len(index)
     return net, loss_sum / len(x)
+
+
+def toy_windows(window=4, device="cpu"):
+    """Toy flows of 5 interleaved hosts as windowed samples: gathered (the fast path) and
+    materialised (the reference)."""
+    x, y = toy_data()
+    groups = torch.Generator().manual_seed(1)
+    windows = window_index(torch.randint(0, 5, (len(x),), generator=groups).numpy(), window)
+    gathered = WindowedFeatures(
+        torch.from_numpy(padded_table(x.numpy())), torch.from_numpy(pointing_at_pad(windows, len(x)).astype("int32"))
+    )
+    materialised = torch.from_numpy(windowed(x.numpy(), windows)[:])
+    return gathered.to(device), materialised.to(device), y.to(device)
 
 
 def fit_module(net, x, y, batch_size, seed, epochs, cuda_graph=False, accelerator="cpu"):
@@ -75,6 +89,29 @@ def test_chunked_steps_match_a_hand_written_loop():
     for got, want in zip(module.net.parameters(), reference.parameters()):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert float(trainer.callback_metrics["train/loss"]) == pytest.approx(last_epoch_loss, rel=1e-5)
+
+
+def test_windowed_chunked_steps_match_a_hand_written_loop_over_materialised_windows():
+    gathered, materialised, y = toy_windows()
+    torch.manual_seed(0)
+    net = CNNLSTM(12, 3, dropout=0.0, window=4)
+    reference, last_epoch_loss = hand_loop(copy.deepcopy(net), materialised, y, batch_size=32, seed=5, epochs=2)
+    module, trainer = fit_module(net, gathered, y, batch_size=32, seed=5, epochs=2)
+    for got, want in zip(module.net.parameters(), reference.parameters()):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert float(trainer.callback_metrics["train/loss"]) == pytest.approx(last_epoch_loss, rel=1e-5)
+
+
+@cuda
+def test_windowed_cuda_graph_steps_match_eager_steps():
+    gathered, _, y = toy_windows(device="cuda")
+    torch.manual_seed(0)
+    net = CNNLSTM(12, 3, dropout=0.0, window=4).cuda()
+    eager, _ = fit_module(copy.deepcopy(net), gathered, y, 32, seed=3, epochs=2, accelerator="gpu")
+    graph, _ = fit_module(net, gathered, y, 32, seed=3, epochs=2, cuda_graph=True, accelerator="gpu")
+    assert graph._graph is not None
+    for got, want in zip(graph.net.parameters(), eager.net.parameters()):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
 @cuda

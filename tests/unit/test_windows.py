@@ -200,7 +200,9 @@ def test_the_windows_evaluation_summarises_seeds_and_held_out_families():
     rows.append({"fold": "iot23:b", "model": "cnn_lstm", "window": 8, "context": False, "seed": 3, "error": "x"})
     table = summarise(rows)
     by_fold = {e["fold"]: e for e in table}
-    assert by_fold["iot23:a"]["f1_mean"] == pytest.approx(0.3) and by_fold["iot23:a"]["f1_std"] == pytest.approx(0.02**0.5)
+    assert by_fold["iot23:a"]["f1_mean"] == pytest.approx(0.3) and by_fold["iot23:a"]["f1_std"] == pytest.approx(
+        0.02**0.5
+    )
     assert by_fold["iot23:b"]["seeds"] == 2  # the failed run is not averaged in
     assert by_fold["iot23: mean of 2 held-out families"]["f1_mean"] == pytest.approx(0.65)
 
