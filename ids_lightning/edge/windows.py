@@ -32,7 +32,7 @@ from ids_lightning.core.windows import (
     windowed,
 )
 
-DEFAULT_MAX_HOSTS = 100_000
+DEFAULT_MAX_HOSTS = 10_000  # at window 32 and ~50 features about 6 KB of rows per host: ~60 MB
 
 
 @dataclass
