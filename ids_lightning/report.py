@@ -104,7 +104,7 @@ def to_csv(table: list[dict]) -> str:
 
 def to_markdown(table: list[dict], metrics: list[str]) -> str:
     shown = [m for m in metrics if any(f"{m}_mean" in row for row in table)]
-    header = ["model", "dataset", "split", "experiment", "seeds", *shown]
+    header = [*KEYS, "seeds", *shown]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table:
         cells = [str(row[k] or "–") for k in KEYS] + [str(row["n_seeds"])]
