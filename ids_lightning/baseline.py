@@ -1,11 +1,14 @@
-"""A classical baseline beside every deep result: ``python -m ids_lightning.baseline [overrides]``.
+"""Classical baselines beside every deep result: ``python -m ids_lightning.baseline [overrides]``.
 
-Gradient boosting (scikit-learn's ``HistGradientBoostingClassifier``, untuned, seeded) on exactly
-the rows a deep run sees: the dataset config and overrides of ``train.py`` build the same
-DataModule (same split, preprocessing fitted on training rows, same balancing), and the model is
-fitted on the training split only. Writes ``metrics.json`` with the keys of a deep run
-(``test/acc``, ``test/f1_macro``, ``test/auroc``, ``test/recall/<class>``, ``val/*``, and
-``model: gbm``), so ``python -m ids_lightning.report`` puts it in the same table.
+A random forest and histogram gradient boosting (scikit-learn, untuned, seeded) on exactly the
+rows a deep run sees: the dataset config and overrides of ``train.py`` build the same
+DataModule (same split, preprocessing fitted on training rows, same balancing; with windows,
+each sample's own flow and its context features), and the models are fitted on the training
+split only. Each writes ``<output>/<model>/metrics.json`` with the keys of a deep run
+(``test/acc``, ``test/f1_macro``, ``test/auroc``, ``test/recall/<class>``, ``test/f1/<class>``,
+``val/*``, and ``model: random_forest`` or ``hist_gradient_boosting``), so
+``python -m ids_lightning.report`` puts them in the same table; the report also fits them
+itself for every dataset, split and seed of a sweep that lacks them.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import numpy as np
 
 from ids_lightning.batches import Features, WindowedFeatures
 from ids_lightning.config import RUN_ID, compose, instantiate
+from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.fileio import atomic_write_json
 
 log = logging.getLogger(__name__)
+BASELINES = ("random_forest", "hist_gradient_boosting")  # model names in metrics.json and reports
 
 
 def scores(y: np.ndarray, probabilities: np.ndarray, class_names: list[str], stage: str) -> dict:
@@ -58,52 +63,71 @@ def flow_features(x: Features) -> np.ndarray:
     return (x.current_flows() if isinstance(x, WindowedFeatures) else x).numpy()
 
 
-def baseline(overrides: list[str], output_dir: Path | None = None) -> dict:
-    from sklearn.ensemble import HistGradientBoostingClassifier
+def _classifier(model: str, seed: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 
-    output_dir = output_dir or Path("outputs") / "baselines" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{RUN_ID}"
-    cfg = compose(overrides, output_dir)
-    datamodule = instantiate(cfg.dataset, output_dir=None)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+    if model == "random_forest":
+        return RandomForestClassifier(n_estimators=100, n_jobs=-1, random_state=seed)
+    if model == "hist_gradient_boosting":
+        return HistGradientBoostingClassifier(random_state=seed)
+    raise ConfigError(f"unknown baseline {model!r}; expected one of {BASELINES}")
+
+
+def fit_baseline(model: str, datamodule, seed: int, tags: list[str]) -> dict:
+    """Fit ``model`` on the set-up datamodule's training rows; its ``metrics.json`` content."""
     (x_train, y_train), class_names = datamodule.tensors["train"], datamodule.class_names
-    model = HistGradientBoostingClassifier(random_state=int(cfg.seed))
+    classifier = _classifier(model, seed)
     started = time.perf_counter()
-    model.fit(flow_features(x_train), y_train.numpy())
+    classifier.fit(flow_features(x_train), y_train.numpy())
     fit_seconds = time.perf_counter() - started
 
     def probabilities(x: np.ndarray) -> np.ndarray:
-        """Columns for every class, also those the booster never saw in training."""
+        """Columns for every class, also those the model never saw in training."""
         out = np.zeros((len(x), len(class_names)))
-        out[:, model.classes_] = model.predict_proba(x)
+        out[:, classifier.classes_] = classifier.predict_proba(x)
         return out
 
     metrics: dict = {}
     for stage in ("val", "test"):
         x, y = datamodule.tensors[stage]
         metrics |= scores(y.numpy(), probabilities(flow_features(x)), class_names, stage)
-    summary = {
+    return {
         **dict(sorted(metrics.items())),
         **datamodule.facts(),
-        "model": "gbm",
-        "seed": int(cfg.seed),
-        "tags": list(cfg.get("tags") or []),
+        "model": model,
+        "seed": seed,
+        "tags": list(tags),
         "fit_seconds": round(fit_seconds, 3),
         **datamodule.stats,
     }
-    atomic_write_json(output_dir / "metrics.json", summary)
-    log.info(
-        "gbm on %s (%s split): test accuracy %.3f, macro-F1 %.3f; written to %s",
-        datamodule.name,
-        datamodule.split,
-        summary["test/acc"],
-        summary["test/f1_macro"],
-        output_dir / "metrics.json",
-    )
-    return summary
 
 
-def main(argv: list[str] | None = None) -> dict:
+def baseline(overrides: list[str], output_dir: Path | None = None, models: tuple[str, ...] = BASELINES) -> list[dict]:
+    """Fit ``models`` on the rows ``train.py overrides`` would train on; write and return their
+    metrics."""
+    output_dir = output_dir or Path("outputs") / "baselines" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{RUN_ID}"
+    cfg = compose(overrides, output_dir)
+    datamodule = instantiate(cfg.dataset, output_dir=None)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    summaries = []
+    for model in models:
+        summary = fit_baseline(model, datamodule, int(cfg.seed), list(cfg.get("tags") or []))
+        atomic_write_json(output_dir / model / "metrics.json", summary)
+        log.info(
+            "%s on %s (%s split): test accuracy %.3f, macro-F1 %.3f; written to %s",
+            model,
+            datamodule.name,
+            datamodule.split,
+            summary["test/acc"],
+            summary["test/f1_macro"],
+            output_dir / model / "metrics.json",
+        )
+        summaries.append(summary)
+    return summaries
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
         print("usage: python -m ids_lightning.baseline [--output DIR] [overrides of train.py ...]\n")

@@ -19,7 +19,7 @@ COMMANDS = {
     "attack": ("ids_lightning.attack", "FGSM/PGD against a finished run"),
     "report": ("ids_lightning.report", "table and figures of finished sweeps"),
     "search": ("ids_lightning.search", "Optuna search over a validation metric (Hydra overrides)"),
-    "baseline": ("ids_lightning.baseline", "gradient boosting on the same rows, for the report (Hydra overrides)"),
+    "baseline": ("ids_lightning.baseline", "random forest and gradient boosting on the same rows (Hydra overrides)"),
     "bench": ("ids_lightning.bench", "benchmarks: " + ", ".join(BENCHES)),
 }
 

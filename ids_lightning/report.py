@@ -6,6 +6,12 @@ the first folder (or ``--output``): ``report.csv`` (one row per model × dataset
 experiment, with ``n_seeds`` and ``<metric>_mean`` / ``<metric>_std``, the std empty for one
 seed), ``report.md``, and one figure per dataset, split and experiment overlaying the models'
 validation accuracy and loss per epoch and their macro-average ROC curves. The table is printed too.
+
+Every deep-model row stands beside its classical references: for each dataset × split × window
+× experiment × seed of the deep runs that the folders do not already hold a ``random_forest``
+and a ``hist_gradient_boosting`` run of, the report fits them itself on that run's rows (its
+saved config rebuilds the same DataModule) and writes their ``metrics.json`` under
+``<output>/baselines/`` (found again by the next report; ``--no-baselines`` skips this).
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from ids_lightning.baseline import BASELINES
 from ids_lightning.core.errors import DataError
-from ids_lightning.core.fileio import atomic_path, atomic_write_bytes
+from ids_lightning.core.fileio import atomic_path, atomic_write_bytes, atomic_write_json
 
 # A row is one protocol: the experiment (its tags, e.g. paper or official) as well as the split,
 # since two experiments can share a split with other preprocessing (BoT-IoT is random in both).
@@ -175,11 +182,58 @@ def figures(runs: list[dict], output: Path) -> list[Path]:
     return written
 
 
-def report(folders: list[Path], output: Path | None = None, metrics: list[str] | None = None) -> list[dict]:
+def protocol(run: dict) -> tuple:
+    """What a baseline must share with a deep run to stand beside it: the same rows."""
+    return (run.get("dataset"), run.get("split"), run.get("window", 1), run.get("experiment"), run.get("seed"))
+
+
+def missing_baselines(runs: list[dict], models: tuple[str, ...] = BASELINES) -> dict[tuple, tuple[dict, list[str]]]:
+    """Per protocol of the deep runs: one of its runs and the baselines no run of it holds."""
+    held: dict[tuple, set[str]] = defaultdict(set)
+    for run in runs:
+        held[protocol(run)].add(run.get("model"))
+    missing = {}
+    for run in runs:
+        key = protocol(run)
+        lacking = [m for m in models if m not in held[key]]
+        if run.get("model") not in models and lacking and key not in missing:
+            missing[key] = (run, lacking)
+    return missing
+
+
+def add_baselines(runs: list[dict], output: Path) -> list[dict]:
+    """Fit the missing baselines (see :func:`missing_baselines`); their run records."""
+    from ids_lightning.baseline import fit_baseline
+    from ids_lightning.runs import build_datamodule, read_config
+
+    added = []
+    for key, (run, lacking) in missing_baselines(runs).items():
+        dataset, split, window, experiment, seed = key
+        run_dir = Path(run["run_dir"])
+        try:
+            datamodule = build_datamodule(read_config(run_dir), run_dir / "config.yaml")
+            datamodule.setup("fit")
+        except DataError as err:  # a folder without its config, or data no longer there
+            print(f"warning: no baselines for {dataset}, {split} split, seed {seed}: {err}")
+            continue
+        folder = output / "baselines" / f"{dataset}_{split}_w{window}_{experiment or 'none'}_s{seed}"
+        for model in lacking:
+            print(f"fitting {model} for {dataset}, {split} split, window {window}, {experiment or '-'}, seed {seed}")
+            summary = fit_baseline(model, datamodule, int(seed), list(run.get("tags") or []))
+            atomic_write_json(folder / model / "metrics.json", summary)
+            added.append({**summary, "experiment": experiment, "run_dir": str(folder / model)})
+    return added
+
+
+def report(
+    folders: list[Path], output: Path | None = None, metrics: list[str] | None = None, baselines: bool = True
+) -> list[dict]:
     metrics = metrics or METRICS
     output = output or folders[0]
     output.mkdir(parents=True, exist_ok=True)
     runs = collect(folders)
+    if baselines:
+        runs += add_baselines(runs, output)
     table = summarise(runs, metrics)
     atomic_write_bytes(output / "report.csv", to_csv(table).encode())
     markdown = to_markdown(table, metrics)
@@ -195,8 +249,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("folders", nargs="+", type=Path, help="sweep folders (outputs/multirun/<sweep>)")
     parser.add_argument("--output", type=Path, default=None, help="default: the first folder")
     parser.add_argument("--metrics", nargs="+", default=None, help=f"default: {' '.join(METRICS)}")
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="do not fit the classical baselines a protocol lacks"
+    )
     args = parser.parse_args(argv)
-    return report(args.folders, args.output, args.metrics)
+    return report(args.folders, args.output, args.metrics, baselines=not args.no_baselines)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ FOLDS = {
 }
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
 POSITIVE = {"iot23": "malicious", "bot_iot": "attack"}
+BASELINE = "hist_gradient_boosting"  # on flow features, and on flow + context features
 NEGATIVE = {"iot23": "benign", "bot_iot": "normal"}
 
 
@@ -62,12 +63,12 @@ def run_scores(metrics: dict, dataset: str) -> dict:
     }
 
 
-def one_run(kind: str, dataset: str, overrides: list[str], folder: Path, data_dir: str) -> dict:
+def one_run(model: str, dataset: str, overrides: list[str], folder: Path, data_dir: str) -> dict:
     from ids_lightning.baseline import baseline
     from ids_lightning.train import train
 
-    if kind == "gbm":
-        return baseline([f"dataset={dataset}", *overrides, *QUIET], folder)
+    if model == BASELINE:
+        return baseline([f"dataset={dataset}", *overrides, *QUIET], folder, models=(BASELINE,))[0]
     return train(compose([f"dataset={dataset}", *overrides, *QUIET], folder, data_dir=data_dir))
 
 
@@ -76,8 +77,8 @@ def configurations(models: list[str], windows: list[int], baseline_window: int) 
     baseline on flow features, then on flow + context features over ``baseline_window`` flows."""
     runs = [{"model": m, "window": w, "context": False} for m in models for w in windows]
     runs += [
-        {"model": "gbm", "window": 1, "context": False},
-        {"model": "gbm", "window": baseline_window, "context": True},
+        {"model": BASELINE, "window": 1, "context": False},
+        {"model": BASELINE, "window": baseline_window, "context": True},
     ]
     return runs
 
@@ -190,13 +191,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
             f"dataset.context={str(config['context']).lower()}",
             f"seed={seed}",
         ]
-        if config["model"] != "gbm":
+        if config["model"] != BASELINE:
             overrides.append(f"model={config['model']}")
         name = f"{fold.split(' ')[0].replace(':', '_')}_{config['model']}_w{config['window']}"
         folder = args.runs_dir / f"{name}{'_ctx' if config['context'] else ''}_s{seed}"
         row = {"fold": fold, **config, "seed": seed, "run": str(folder)}
         try:
-            metrics = one_run("gbm" if config["model"] == "gbm" else "deep", dataset, overrides, folder, args.data_dir)
+            metrics = one_run(config["model"], dataset, overrides, folder, args.data_dir)
             row |= run_scores(metrics, dataset) | {"fit_seconds": metrics.get("fit_seconds")}
         except Exception as err:  # one failed run is a row that says why, not a lost sweep
             row["error"] = f"{type(err).__name__}: {err}"

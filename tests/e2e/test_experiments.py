@@ -49,12 +49,14 @@ def test_tiny_sweep_then_report(tmp_path, data_dir):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     table = report([tmp_path / "sweep"])
-    assert {(r["model"], r["dataset"]) for r in table} == {("cnn", "bot_iot"), ("lstm", "bot_iot")}
+    models = {"cnn", "lstm", "random_forest", "hist_gradient_boosting"}  # the report fits the baselines
+    assert {(r["model"], r["dataset"]) for r in table} == {(m, "bot_iot") for m in models}
     assert all(r["n_seeds"] == 2 and r["split"] == "random" and r["experiment"] == "paper" for r in table)
     rows = list(csv.DictReader((tmp_path / "sweep" / "report.csv").open()))
-    assert len(rows) == 2 and {"model", "dataset", "split", "n_seeds", "test/acc_mean", "test/acc_std"} <= set(rows[0])
+    assert len(rows) == 4 and {"model", "dataset", "split", "n_seeds", "test/acc_mean", "test/acc_std"} <= set(rows[0])
     assert "test_adv/pgd/eps_0.1/acc_mean" in rows[0]
-    assert (tmp_path / "sweep" / "report.md").read_text().count("\n") == 4
+    assert (tmp_path / "sweep" / "report.md").read_text().count("\n") == 6
+    assert len(list((tmp_path / "sweep" / "baselines").rglob("metrics.json"))) == 4  # 2 models x 2 seeds
     assert (tmp_path / "sweep" / "report_bot_iot_random_paper.png").is_file()
 
 

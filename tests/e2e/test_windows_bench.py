@@ -28,8 +28,8 @@ def test_windows_bench_runs_a_fold(tmp_path):
     assert [(r["model"], r["window"], r["context"]) for r in runs] == [
         ("cnn_lstm", 1, False),
         ("cnn_lstm", 4, False),
-        ("gbm", 1, False),
-        ("gbm", 4, True),
+        ("hist_gradient_boosting", 1, False),
+        ("hist_gradient_boosting", 4, True),
     ]
     assert not [r for r in runs if "error" in r]
     assert all(0 <= r["false_alarm_rate"] <= 1 and r["val_f1_macro"] > 0.5 for r in runs)

@@ -1,4 +1,4 @@
-"""The gradient-boosting baseline sees the rows a deep run sees and writes comparable metrics."""
+"""The classical baselines see the rows a deep run sees and write comparable metrics."""
 
 from __future__ import annotations
 
@@ -6,20 +6,21 @@ import json
 
 import pytest
 
-from ids_lightning.baseline import baseline, scores
+from ids_lightning.baseline import BASELINES, baseline, scores
 from ids_lightning.report import summarise
 
 
-def test_the_baseline_writes_the_keys_of_a_deep_run_and_beats_chance(data_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("model", BASELINES)
+def test_each_baseline_writes_the_keys_of_a_deep_run_and_beats_chance(model, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("IDS_DATA_DIR", str(data_dir))
-    metrics = baseline(["dataset=bot_iot", "seed=3"], tmp_path)
-    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
-    assert metrics["model"] == "gbm" and metrics["dataset"] == "bot_iot" and metrics["seed"] == 3
+    [metrics] = baseline(["dataset=bot_iot", "seed=3"], tmp_path, models=(model,))
+    assert json.loads((tmp_path / model / "metrics.json").read_text()) == metrics
+    assert metrics["model"] == model and metrics["dataset"] == "bot_iot" and metrics["seed"] == 3
     majority = max(metrics["class_counts"]["test"].values()) / sum(metrics["class_counts"]["test"].values())
     assert metrics["test/acc"] > majority + 0.1 and metrics["test/auroc"] > 0.9
     assert {f"test/recall/{c}" for c in metrics["class_names"]} <= metrics.keys()
     row = summarise([{**metrics, "experiment": ""}], ["test/acc"])[0]
-    assert row["model"] == "gbm" and row["test/acc_mean"] == metrics["test/acc"]
+    assert row["model"] == model and row["test/acc_mean"] == metrics["test/acc"]
 
 
 def test_scores_match_their_definitions():

@@ -31,3 +31,24 @@ def test_report_keeps_windows_apart_and_its_markdown_columns_line_up():
     assert header.split(" | ")[3] == "window" and len(header.split("|")) == len(rule.split("|"))
     assert all(len(row.split("|")) == len(header.split("|")) for row in rows)
     assert rows[1].split(" | ")[3] == "32"
+
+
+def test_baselines_are_missing_per_protocol_and_model():
+    from ids_lightning.report import missing_baselines
+
+    deep = {"model": "cnn", "dataset": "nsl_kdd", "split": "official", "window": 1, "experiment": "official"}
+    runs = [
+        deep | {"seed": 1},
+        deep | {"seed": 2},
+        deep | {"seed": 1, "model": "lstm"},
+        deep | {"seed": 2, "model": "random_forest"},
+        deep | {"seed": 2, "model": "hist_gradient_boosting"},
+        deep | {"seed": 1, "window": 8},
+    ]
+    missing = missing_baselines(runs)
+    assert sorted(missing) == [
+        ("nsl_kdd", "official", 1, "official", 1),
+        ("nsl_kdd", "official", 8, "official", 1),
+    ]  # seed 2 holds both; seed 1 once, whichever net of it is rebuilt
+    assert all(lacking == ["random_forest", "hist_gradient_boosting"] for _, lacking in missing.values())
+    assert missing_baselines([deep | {"seed": 1, "model": "random_forest"}]) == {}  # baselines alone need none
