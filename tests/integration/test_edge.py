@@ -109,6 +109,10 @@ def test_mismatched_run_folder_is_refused(nsl_run, tmp_path):
     (broken / "preprocess.json").write_text(json.dumps(state))
     with pytest.raises(DataError, match=r"scores 5 classes but preprocess\.json names 2"):
         load_run(broken)
+    state["class_names"], state["window"] = json.loads((folder / "preprocess.json").read_text())["class_names"], 8
+    (broken / "preprocess.json").write_text(json.dumps(state))  # a one-flow model, a windowed state
+    with pytest.raises(DataError, match=r"takes inputs of shape \[\d+\] but preprocess\.json makes \[8, \d+\]"):
+        load_run(broken)
     with pytest.raises(DataError, match=r"no preprocess\.json"):
         load_run(tmp_path)
 

@@ -95,6 +95,9 @@ def test_json_round_trip(tmp_path):
         (lambda s: s.update(feature_names=["n0"]), "feature_names do not match"),
         (lambda s: s.update(version=99), "format version 99"),
         (lambda s: s.update(clip="yes"), "'clip' must be of type bool"),
+        (lambda s: s.update(window=0), "window must be a whole number from 1"),
+        (lambda s: s.update(window=10**9), "window must be a whole number from 1"),
+        (lambda s: s.update(window=True), "window must be a whole number from 1"),
     ],
 )
 def test_tampered_state_is_refused_with_a_clear_error(tmp_path, tamper, message):
@@ -112,3 +115,12 @@ def test_invalid_json_is_refused(tmp_path):
     path.write_text("{not json")
     with pytest.raises(PreprocessStateError, match="not valid JSON"):
         Preprocessor.load(path)
+
+
+def test_a_state_from_before_windows_reads_as_one_flow(tmp_path):
+    state = fit().to_dict()
+    state.pop("window")
+    path = tmp_path / "preprocess.json"
+    path.write_text(json.dumps(state))
+    loaded = Preprocessor.load(path)
+    assert loaded.window == 1 and loaded.input_shape == (loaded.num_features,)
