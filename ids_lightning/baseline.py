@@ -90,7 +90,9 @@ def fit_baseline(model: str, datamodule, seed: int, tags: list[str]) -> dict:
     metrics: dict = {}
     for stage in ("val", "test"):
         x, y = datamodule.tensors[stage]
-        metrics |= scores(y.numpy(), probabilities(flow_features(x)), class_names, stage)
+        predicted = probabilities(flow_features(x))
+        metrics |= scores(y.numpy(), predicted, class_names, stage)
+    metrics |= datamodule.unseen_type_scores(predicted.argmax(1))
     return {
         **dict(sorted(metrics.items())),
         **datamodule.facts(),

@@ -41,6 +41,8 @@ METRICS = [
     "test/acc",
     "test/f1_macro",
     "test/auroc",
+    "test/novel_types/detected",
+    "test/known_types/detected",
     "test_adv/pgd/eps_0.1/acc",
     "n_params",
     "fit_seconds",

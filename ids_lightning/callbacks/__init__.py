@@ -5,5 +5,14 @@ from ids_lightning.callbacks.onnx_export import OnnxExport
 from ids_lightning.callbacks.progress import StepProgress
 from ids_lightning.callbacks.robustness import AdversarialEval
 from ids_lightning.callbacks.run_report import RunReport
+from ids_lightning.callbacks.unseen_types import UnseenAttackTypes
 
-__all__ = ["AdversarialEval", "AtomicCheckpointIO", "OnnxExport", "RunCheckpoint", "RunReport", "StepProgress"]
+__all__ = [
+    "AdversarialEval",
+    "AtomicCheckpointIO",
+    "OnnxExport",
+    "RunCheckpoint",
+    "RunReport",
+    "StepProgress",
+    "UnseenAttackTypes",
+]

@@ -115,6 +115,19 @@ class DatasetSpec:
         """Each row's class under ``task`` (None where the record carries no label)."""
         raise NotImplementedError
 
+    # the task whose labels are the finest attack types (NSL-KDD attack names, IoT-23 detailed
+    # labels): what "an attack type training never saw" is measured in
+    type_task: ClassVar[str | None] = None
+
+    def attack_types(self, table: RawTable) -> np.ndarray | None:
+        """Each row's finest label (None: this file's layout has none)."""
+        if self.type_task is None:
+            return None
+        try:
+            return self.task_labels(table, self.type_task)
+        except (DataError, KeyError):  # a layout without the finest labels
+            return None
+
     # --- shared behaviour ------------------------------------------------------------------------
     def check(self, task: str, split: str) -> None:
         check_choice(f"dataset.task of {self.title}", task, self.tasks)

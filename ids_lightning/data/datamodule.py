@@ -42,6 +42,7 @@ from ids_lightning.datasets import get_spec
 log = logging.getLogger(__name__)
 
 STAGES = ("train", "val", "test")
+ATTACK_TYPE = "attack_type"  # row metadata: the finest label (spec.type_task)
 
 
 class FlowDataModule(L.LightningDataModule):
@@ -125,6 +126,7 @@ class FlowDataModule(L.LightningDataModule):
         self.seed, self.bad_rows = seed, bad_rows
         self.output_dir = Path(output_dir) if output_dir else None
         self.preprocessor: Preprocessor | None = None
+        self._test_types: tuple[np.ndarray, set[str]] | None = None
         self.tensors: dict[str, tuple[Features, torch.Tensor]] = {}
         self.stats: dict = {}
         self.extra_stats: dict = {}  # dataset-specific facts for metrics.json
@@ -157,7 +159,11 @@ class FlowDataModule(L.LightningDataModule):
     def _read(self, patterns: list[str]) -> RawTable:
         paths = resolve_files(patterns, self.data_dir, self.spec.title, self.spec.source_hint)
         table = concat([self._read_file(path) for path in paths])
-        return table.with_labels(self.spec.task_labels(table, self.task))
+        types = self.spec.attack_types(table)
+        labelled = table.with_labels(self.spec.task_labels(table, self.task))
+        if types is not None:  # kept to tell attack types training never saw from the others
+            labelled.meta[ATTACK_TYPE] = np.asarray(types, dtype=object)
+        return labelled
 
     def _read_file(self, path: Path) -> RawTable:
         if path.suffix == ".parquet":
@@ -234,6 +240,10 @@ class FlowDataModule(L.LightningDataModule):
             if self.window == 1:  # windows keep every flow as context of the flows they score
                 tables[stage_name] = tables[stage_name].take(samples[stage_name])
                 samples[stage_name] = np.arange(len(samples[stage_name]))
+        self._test_types = None
+        if all(ATTACK_TYPE in tables[s].meta for s in ("train", "test")):
+            seen = {str(t) for t in tables["train"].meta[ATTACK_TYPE].tolist()}
+            self._test_types = (tables["test"].meta[ATTACK_TYPE][samples["test"]].astype(str), seen)
         self.preprocessor = Preprocessor.fit(
             tables["train"],
             dataset=self.name,
@@ -281,6 +291,30 @@ class FlowDataModule(L.LightningDataModule):
         self._log_summary()
         if self.output_dir is not None:
             self.preprocessor.save(self.output_dir / "preprocess.json")
+
+    def unseen_type_scores(self, predicted: np.ndarray) -> dict:
+        """How the test attacks of types training never saw (``novel``: KDDTest+'s 17 new attack
+        names, an unseen malware family's labels) fare against the types it saw (``known``),
+        given the predicted class of the first ``len(predicted)`` test samples (all of them,
+        unless the test was limited): ``detected`` = called any attack class, ``recall`` =
+        called its own class, and the record counts. Empty where the dataset's layout has no
+        attack types."""
+        if self._test_types is None:
+            return {}
+        types, seen = self._test_types
+        types, y = types[: len(predicted)], self.tensors["test"][1].numpy()[: len(predicted)]
+        benign = [i for i, name in enumerate(self.class_names) if self.spec.is_benign(name)]
+        attack = ~np.array([self.spec.is_benign(t) for t in types], dtype=bool)
+        known_type = np.isin(types, sorted(seen))
+        detected = ~np.isin(predicted, benign)
+        scores: dict = {}
+        for group, mask in (("novel", attack & ~known_type), ("known", attack & known_type)):
+            scores[f"test/{group}_types/records"] = int(mask.sum())
+            if mask.any():
+                scores[f"test/{group}_types/detected"] = float(detected[mask].mean())
+                scores[f"test/{group}_types/recall"] = float((predicted[mask] == y[mask]).mean())
+        scores["novel_types"] = dict(Counter(types[attack & ~known_type].tolist()).most_common())
+        return scores
 
     def windows_of(self, tables: dict[str, RawTable]) -> dict[str, np.ndarray]:
         """Each split's windows (``[rows, window]``, numbers of rows of that split's own table),

@@ -205,6 +205,7 @@ class BotIoT(DatasetSpec):
     splits = {"random": Split("random"), "files": Split("test_files")}
     benign = frozenset({"normal"})
     id_columns = ("pkSeqID", "saddr", "sport", "daddr", "dport")
+    type_task = "subcategory"
     host_column = "saddr"
     time_column = "stime"
     peer_columns = ("daddr", "dport")

@@ -254,6 +254,7 @@ class IoT23(DatasetSpec):
     title = "IoT-23"
     tasks = {"binary": LABELS, "detailed": None}
     splits = {"random": Split("random"), "by_capture": Split("partition", "capture")}
+    type_task = "detailed"
     benign = frozenset({"benign"})
     id_columns = ("uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")
     host_column = "id.orig_h"

@@ -242,6 +242,7 @@ class NSLKDD(DatasetSpec):
     title = "NSL-KDD"
     tasks = {"family": FAMILY_CLASSES, "binary": BINARY_CLASSES, "attack": None}
     splits = {"official": Split("test_files"), "random": Split("random")}
+    type_task = "attack"
     benign = frozenset({"normal"})
     never_features = ("attack name", "difficulty")
     downloads = {

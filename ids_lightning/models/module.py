@@ -200,10 +200,11 @@ class IDSLitModule(L.LightningModule):
     def validation_step(self, batch, batch_idx: int) -> None:
         self._eval_step(batch, "val")
 
-    def test_step(self, batch, batch_idx: int) -> None:
+    def test_step(self, batch, batch_idx: int) -> torch.Tensor:
         probs = self._eval_step(batch, "test")
         self.test_confusion.update(probs, batch[1])
         self.test_roc.update(probs, batch[1])
+        return probs  # callbacks that score groups of test rows read them (unseen attack types)
 
     # Metrics are computed once per epoch rather than logged on every step: per-step logging
     # would cost more than a batch-64 step on a GPU and would force a host synchronisation.
