@@ -22,7 +22,7 @@ from ids_lightning.core.files import find_files, read_cached, resolve_files
 from ids_lightning.core.parquet import read as read_parquet
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.core.spec import OTHER, DatasetSpec
-from ids_lightning.core.splits import split_table
+from ids_lightning.core.splits import ATTACK_TYPE, VAL_SPLITS, Validation, split_table
 from ids_lightning.core.table import RawTable, concat
 from ids_lightning.core.windows import (
     BLOCK_WINDOWS,
@@ -42,7 +42,6 @@ from ids_lightning.datasets import get_spec
 log = logging.getLogger(__name__)
 
 STAGES = ("train", "val", "test")
-ATTACK_TYPE = "attack_type"  # row metadata: the finest label (spec.type_task)
 
 
 class FlowDataModule(L.LightningDataModule):
@@ -55,6 +54,10 @@ class FlowDataModule(L.LightningDataModule):
     whose classes come from training, ``min_class_count`` folds rarer labels into ``other``
     (test labels that training never saw too). Validation and test rows of a class the model
     cannot output are dropped and counted, never silently.
+
+    ``val_split`` says how validation rows are cut from what is not test (``random``,
+    ``by_family``: whole attack types training never sees, ``by_capture``: the captures
+    ``val_partitions``; :class:`~ids_lightning.core.splits.Validation`).
 
     ``window`` > 1 makes each sample a flow with the ``window - 1`` flows its source host made
     before it (:mod:`ids_lightning.core.windows`), built inside each split; a random split then
@@ -91,6 +94,8 @@ class FlowDataModule(L.LightningDataModule):
         output_dir: str | None = None,
         window: int = 1,
         context: bool = False,
+        val_split: str = "random",
+        val_partitions: list[str] | None = None,
     ):
         super().__init__()
         self.spec: DatasetSpec = get_spec(spec)
@@ -106,6 +111,13 @@ class FlowDataModule(L.LightningDataModule):
                 "consecutive flows; with dataset.window > 1 use none or class_weight"
             )
         self.window, self.context = window, context
+        check_choice("dataset.val_split", val_split, VAL_SPLITS)
+        self.validation = Validation(
+            val_split,
+            tuple(val_partitions or ()),
+            self.spec.partition_columns[0] if self.spec.partition_columns else None,
+            benign=self.spec.benign,
+        )
         self.name = self.spec.name
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.files, self.test_files = list(files), list(test_files or [])
@@ -190,6 +202,7 @@ class FlowDataModule(L.LightningDataModule):
             test_table=self._read(self.test_files) if kind.kind == "test_files" else None,
             test_partitions=self.test_partitions,
             groups=self._blocks if self.window > 1 else None,
+            validation=self.validation,
         )
         fixed = self.spec.tasks[self.task]
         if fixed is not None:
@@ -360,6 +373,7 @@ class FlowDataModule(L.LightningDataModule):
             "dataset": self.name,
             "task": self.task,
             "split": self.split,
+            "val_split": self.validation.kind,
             "categorical": self.categorical,
             "scaler": self.scaler,
             "num_features": self.num_features,

@@ -35,3 +35,16 @@ def test_an_unseen_iot23_family_is_novel_and_the_seen_ones_are_not():
     scores = dm.unseen_type_scores(dm.tensors["test"][1].numpy())
     assert scores["novel_types"] == {"C&C-Torii": 30}
     assert scores["test/known_types/records"] == 0
+
+
+def test_by_family_validation_on_kddtrain_holds_attack_types_training_never_sees():
+    dm = datamodule("nsl_kdd", setup=False, val_split="by_family")
+    tables, _ = dm.load_splits()
+    train_types = set(tables["train"].meta["attack_type"].tolist())
+    val_attacks = tables["val"].meta["attack_type"][tables["val"].labels != "normal"]
+    assert len(val_attacks) > 1000 and not set(val_attacks.tolist()) & train_types
+    # every family still trains on its largest attack type
+    for family in ("DoS", "Probe", "R2L", "U2R"):
+        assert (tables["train"].labels == family).sum() > 0
+    dm.setup()
+    assert dm.facts()["val_split"] == "by_family"
