@@ -36,7 +36,7 @@ from ids_lightning.core.fileio import atomic_path, atomic_write_bytes, atomic_wr
 
 # A row is one protocol: the experiment (its tags, e.g. paper or official) as well as the split,
 # since two experiments can share a split with other preprocessing (BoT-IoT is random in both).
-KEYS = ("model", "dataset", "split", "window", "experiment")
+KEYS = ("model", "dataset", "split", "val_split", "window", "experiment")
 METRICS = [
     "test/acc",
     "test/f1_macro",
@@ -69,6 +69,7 @@ def collect(folders: list[Path]) -> list[dict]:
                     metrics["onnx/batch1_p50_us"] = fp32[0]["batch1_p50_us"]
             metrics["experiment"] = "+".join(metrics.get("tags") or _config_tags(path.parent))
             metrics.setdefault("window", 1)  # runs from before windows saw one flow
+            metrics.setdefault("val_split", "random")  # and validated on a random share
             runs.append({**metrics, "run_dir": str(path.parent)})
     if not runs:
         raise SystemExit(f"no metrics.json found under {', '.join(map(str, folders))}")
@@ -186,11 +187,19 @@ def figures(runs: list[dict], output: Path) -> list[Path]:
 
 def protocol(run: dict) -> tuple:
     """What a baseline must share with a deep run to stand beside it: the same rows."""
-    return (run.get("dataset"), run.get("split"), run.get("window", 1), run.get("experiment"), run.get("seed"))
+    return (
+        run.get("dataset"),
+        run.get("split"),
+        run.get("val_split", "random"),
+        run.get("window", 1),
+        run.get("experiment"),
+        run.get("seed"),
+    )
 
 
 def missing_baselines(runs: list[dict], models: tuple[str, ...] = BASELINES) -> dict[tuple, tuple[dict, list[str]]]:
-    """Per protocol of the deep runs: one of its runs and the baselines no run of it holds."""
+    """Per protocol of the deep runs (dataset, split, validation, window, experiment, seed): one
+    of its runs and the baselines no run of it holds."""
     held: dict[tuple, set[str]] = defaultdict(set)
     for run in runs:
         held[protocol(run)].add(run.get("model"))
@@ -210,7 +219,7 @@ def add_baselines(runs: list[dict], output: Path) -> list[dict]:
 
     added = []
     for key, (run, lacking) in missing_baselines(runs).items():
-        dataset, split, window, experiment, seed = key
+        dataset, split, val_split, window, experiment, seed = key
         run_dir = Path(run["run_dir"])
         try:
             datamodule = build_datamodule(read_config(run_dir), run_dir / "config.yaml")
@@ -218,7 +227,7 @@ def add_baselines(runs: list[dict], output: Path) -> list[dict]:
         except DataError as err:  # a folder without its config, or data no longer there
             print(f"warning: no baselines for {dataset}, {split} split, seed {seed}: {err}")
             continue
-        folder = output / "baselines" / f"{dataset}_{split}_w{window}_{experiment or 'none'}_s{seed}"
+        folder = output / "baselines" / f"{dataset}_{split}_{val_split}_w{window}_{experiment or 'none'}_s{seed}"
         for model in lacking:
             print(f"fitting {model} for {dataset}, {split} split, window {window}, {experiment or '-'}, seed {seed}")
             summary = fit_baseline(model, datamodule, int(seed), list(run.get("tags") or []))

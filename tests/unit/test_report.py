@@ -28,9 +28,9 @@ def test_report_keeps_windows_apart_and_its_markdown_columns_line_up():
     table = summarise(runs, ["test/acc"])
     assert [(r["window"], r["n_seeds"]) for r in table] == [(1, 2), (32, 2)]
     header, rule, *rows = to_markdown(table, ["test/acc"]).splitlines()
-    assert header.split(" | ")[3] == "window" and len(header.split("|")) == len(rule.split("|"))
+    assert header.split(" | ")[4] == "window" and len(header.split("|")) == len(rule.split("|"))
     assert all(len(row.split("|")) == len(header.split("|")) for row in rows)
-    assert rows[1].split(" | ")[3] == "32"
+    assert rows[1].split(" | ")[4] == "32"
 
 
 def test_baselines_are_missing_per_protocol_and_model():
@@ -47,8 +47,8 @@ def test_baselines_are_missing_per_protocol_and_model():
     ]
     missing = missing_baselines(runs)
     assert sorted(missing) == [
-        ("nsl_kdd", "official", 1, "official", 1),
-        ("nsl_kdd", "official", 8, "official", 1),
+        ("nsl_kdd", "official", "random", 1, "official", 1),
+        ("nsl_kdd", "official", "random", 8, "official", 1),
     ]  # seed 2 holds both; seed 1 once, whichever net of it is rebuilt
     assert all(lacking == ["random_forest", "hist_gradient_boosting"] for _, lacking in missing.values())
     assert missing_baselines([deep | {"seed": 1, "model": "random_forest"}]) == {}  # baselines alone need none
