@@ -38,6 +38,7 @@ from ids_lightning.core.fileio import atomic_path, atomic_write_bytes, atomic_wr
 # since two experiments can share a split with other preprocessing (BoT-IoT is random in both).
 KEYS = ("model", "dataset", "split", "val_split", "window", "experiment")
 METRICS = [
+    "val/f1_macro_best",  # what selected the tested checkpoint (a baseline's single fit: its val/f1_macro)
     "test/acc",
     "test/f1_macro",
     "test/auroc",
@@ -70,6 +71,8 @@ def collect(folders: list[Path]) -> list[dict]:
             metrics["experiment"] = "+".join(metrics.get("tags") or _config_tags(path.parent))
             metrics.setdefault("window", 1)  # runs from before windows saw one flow
             metrics.setdefault("val_split", "random")  # and validated on a random share
+            if "val/f1_macro" in metrics:
+                metrics.setdefault("val/f1_macro_best", metrics["val/f1_macro"])
             runs.append({**metrics, "run_dir": str(path.parent)})
     if not runs:
         raise SystemExit(f"no metrics.json found under {', '.join(map(str, folders))}")
