@@ -34,11 +34,11 @@ class UnseenAttackTypes(L.Callback):
             return
         self.summary = datamodule.unseen_type_scores(torch.cat(self._predicted).numpy())
         if self.summary.get("test/novel_types/records"):
+            known = self.summary.get("test/known_types/detected")
             log.info(
-                "attack types training never saw: %d test records, %.1f%% detected, %.1f%% in their class "
-                "(seen types: %.1f%% detected)",
+                "attack types training never saw: %d test records, %.1f%% detected, %.1f%% in their class%s",
                 self.summary["test/novel_types/records"],
                 100 * self.summary["test/novel_types/detected"],
                 100 * self.summary["test/novel_types/recall"],
-                100 * self.summary.get("test/known_types/detected", float("nan")),
+                "" if known is None else f" (seen types: {100 * known:.1f}% detected)",
             )
