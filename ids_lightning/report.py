@@ -69,14 +69,19 @@ def collect(folders: list[Path]) -> list[dict]:
                 if fp32:
                     metrics["onnx/batch1_p50_us"] = fp32[0]["batch1_p50_us"]
             metrics["experiment"] = "+".join(metrics.get("tags") or _config_tags(path.parent))
-            metrics.setdefault("window", 1)  # runs from before windows saw one flow
-            metrics.setdefault("val_split", "random")  # and validated on a random share
-            if "val/f1_macro" in metrics:
-                metrics.setdefault("val/f1_macro_best", metrics["val/f1_macro"])
-            runs.append({**metrics, "run_dir": str(path.parent)})
+            runs.append({**with_defaults(metrics), "run_dir": str(path.parent)})
     if not runs:
         raise SystemExit(f"no metrics.json found under {', '.join(map(str, folders))}")
     return runs
+
+
+def with_defaults(metrics: dict) -> dict:
+    """Keys older runs and baselines lack, as the report compares them."""
+    metrics.setdefault("window", 1)  # runs from before windows saw one flow
+    metrics.setdefault("val_split", "random")  # and validated on a random share
+    if "val/f1_macro" in metrics:  # a baseline's single fit: its validation score selected nothing else
+        metrics.setdefault("val/f1_macro_best", metrics["val/f1_macro"])
+    return metrics
 
 
 def _config_tags(run_dir: Path) -> list[str]:
@@ -235,7 +240,7 @@ def add_baselines(runs: list[dict], output: Path) -> list[dict]:
             print(f"fitting {model} for {dataset}, {split} split, window {window}, {experiment or '-'}, seed {seed}")
             summary = fit_baseline(model, datamodule, int(seed), list(run.get("tags") or []))
             atomic_write_json(folder / model / "metrics.json", summary)
-            added.append({**summary, "experiment": experiment, "run_dir": str(folder / model)})
+            added.append({**with_defaults(summary), "experiment": experiment, "run_dir": str(folder / model)})
     return added
 
 
