@@ -20,6 +20,7 @@ COMMANDS = {
     "report": ("ids_lightning.report", "table and figures of finished sweeps"),
     "search": ("ids_lightning.search", "Optuna search over a validation metric (Hydra overrides)"),
     "baseline": ("ids_lightning.baseline", "random forest and gradient boosting on the same rows (Hydra overrides)"),
+    "ensemble": ("ids_lightning.ensemble", "average the probabilities of several runs in one ONNX model"),
     "bench": ("ids_lightning.bench", "benchmarks: " + ", ".join(BENCHES)),
 }
 

@@ -42,6 +42,7 @@ FLOORS = {
             "demo",
             "cli",
             "baseline",
+            "ensemble",
         )
     },
 }

@@ -28,6 +28,7 @@ COMMANDS = [
     "ids_lightning.bench.chaos",
     "ids_lightning.demo",
     "ids_lightning.baseline",
+    "ids_lightning.ensemble",
 ]
 
 
