@@ -1,0 +1,52 @@
+"""Nothing is selected on a test set: every monitored or optimised metric of every config is a
+validation (or training) metric, and the entry point refuses a test metric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from ids_lightning.config import PROJECT_ROOT, compose
+from ids_lightning.core.errors import ConfigError
+from ids_lightning.train import check_config
+
+SELECTING_KEYS = ("monitor", "optimized_metric", "metric")
+
+
+def selecting_values(node: object, path: str = "") -> list[tuple[str, str]]:
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key in SELECTING_KEYS and isinstance(value, str):
+                found.append((where, value))
+            found += selecting_values(value, where)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += selecting_values(value, f"{path}[{i}]")
+    return found
+
+
+CONFIGS = sorted((PROJECT_ROOT / "conf").rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(PROJECT_ROOT / "conf")))
+def test_no_config_selects_on_a_test_metric(path: Path):
+    for where, value in selecting_values(yaml.safe_load(path.read_text()) or {}):
+        assert value.startswith(("val/", "train/")), f"{path}: {where} = {value}"
+
+
+@pytest.mark.parametrize("experiment", [None, "official", "paper", "seed_protocol"])
+def test_composed_runs_select_checkpoints_and_sweeps_on_validation(experiment):
+    cfg = compose([f"experiment={experiment}"] if experiment else [], "unused")
+    values = selecting_values(OmegaConf.to_container(cfg, resolve=False))
+    assert values and all(v.startswith("val/") for _, v in values), values
+
+
+def test_the_entry_point_refuses_a_test_metric():
+    cfg = compose(["optimized_metric=test/acc"], "unused")
+    with pytest.raises(ConfigError, match="validation"):
+        check_config(cfg)
