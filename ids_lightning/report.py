@@ -3,12 +3,12 @@
 ``python -m ids_lightning.report outputs/multirun/<sweep> [...]`` reads every ``metrics.json``
 (and ``evaluation.json``, ``bench.json`` where present) below the given folders and writes, into
 the first folder (or ``--output``): ``report.csv`` (one row per model × dataset × split ×
-experiment, with ``n_seeds`` and ``<metric>_mean`` / ``<metric>_std``, the std empty for one
+validation × window × experiment, with ``n_seeds`` and ``<metric>_mean`` / ``<metric>_std``, the std empty for one
 seed), ``report.md``, and one figure per dataset, split and experiment overlaying the models'
 validation accuracy and loss per epoch and their macro-average ROC curves. The table is printed too.
 
-Every deep-model row stands beside its classical references: for each dataset × split × window
-× experiment × seed of the deep runs that the folders do not already hold a ``random_forest``
+Every deep-model row stands beside its classical references: for each dataset × split ×
+validation × window × experiment × seed of the deep runs that the folders do not already hold a ``random_forest``
 and a ``hist_gradient_boosting`` run of, the report fits them itself on that run's rows (its
 saved config rebuilds the same DataModule) and writes their ``metrics.json`` under
 ``<output>/baselines/`` (found again by the next report; ``--no-baselines`` skips this).
@@ -30,7 +30,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from ids_lightning.baseline import BASELINES
+from ids_lightning.baseline import BASELINES, fit_baseline
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import atomic_path, atomic_write_bytes, atomic_write_json
 
@@ -213,6 +213,8 @@ def missing_baselines(runs: list[dict], models: tuple[str, ...] = BASELINES) -> 
         held[protocol(run)].add(run.get("model"))
     missing = {}
     for run in runs:
+        if run.get("seed") is None:  # an ensemble of seeds: its members have their own rows
+            continue
         key = protocol(run)
         lacking = [m for m in models if m not in held[key]]
         if run.get("model") not in models and lacking and key not in missing:
@@ -222,8 +224,7 @@ def missing_baselines(runs: list[dict], models: tuple[str, ...] = BASELINES) -> 
 
 def add_baselines(runs: list[dict], output: Path) -> list[dict]:
     """Fit the missing baselines (see :func:`missing_baselines`); their run records."""
-    from ids_lightning.baseline import fit_baseline
-    from ids_lightning.runs import build_datamodule, read_config
+    from ids_lightning.runs import build_datamodule, read_config  # the training stack, only when fitting
 
     added = []
     for key, (run, lacking) in missing_baselines(runs).items():

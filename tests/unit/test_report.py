@@ -52,3 +52,4 @@ def test_baselines_are_missing_per_protocol_and_model():
     ]  # seed 2 holds both; seed 1 once, whichever net of it is rebuilt
     assert all(lacking == ["random_forest", "hist_gradient_boosting"] for _, lacking in missing.values())
     assert missing_baselines([deep | {"seed": 1, "model": "random_forest"}]) == {}  # baselines alone need none
+    assert missing_baselines([deep | {"seed": None, "model": "ensemble"}]) == {}  # an ensemble has no rows of its own
