@@ -3,8 +3,10 @@
 ``python -m ids_lightning.detect --run RUN_DIR --input FILE --output alerts.jsonl`` reads a
 file of the run's dataset through its spec (NSL-KDD rows, IoT-23 Zeek logs or CSV exports,
 BoT-IoT CSVs, ...) in chunks (memory does not grow with the file), writes one JSON line per
-record (``line``, ``pred``, ``prob``, ``label``, ``unknown`` and the spec's flow id columns)
-and prints a summary. Malformed lines never stop
+record (``line``, ``pred``, ``prob``, ``label``, ``unknown`` and the spec's flow id columns;
+with the run's ``novelty.json``, also ``novelty``) and prints a summary. ``unknown`` is true when
+a categorical value was never seen in training, or when the novelty score exceeds the threshold
+calibrated on benign validation rows. Malformed lines never stop
 the stream: they are counted and listed with their line numbers in the summary. A run trained
 on windows scores each flow with its source host's preceding flows, kept across chunks for at
 most ``--max-hosts`` hosts (:mod:`ids_lightning.edge.windows`).
@@ -24,6 +26,7 @@ import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import TruncatedFileError, atomic_write_json
+from ids_lightning.core.novelty import novelty_scores
 from ids_lightning.core.spec import OTHER
 from ids_lightning.core.table import RawTable
 from ids_lightning.edge.runtime import Run, load_run
@@ -72,7 +75,7 @@ def detect(
     index = {name: i for i, name in enumerate(classes)}
     confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
     predicted, skipped, skipped_count = Counter(), [], 0
-    records = unknown_count = outside_classes = 0
+    records = unknown_count = unknown_category_count = outside_classes = 0
     started, error = time.perf_counter(), None
     with open(output, "w", encoding="utf-8") as out:
         # the line-by-line engine: it reports an undecodable or over-long line as a bad row,
@@ -93,8 +96,10 @@ def detect(
             skipped.extend(table.skipped[: max(0, MAX_LISTED_SKIPS - len(skipped))])
             if len(table) == 0:
                 continue
-            x, unknown = transform(table)
+            x, unseen_category = transform(table)
             probabilities = run.score(x)
+            novelty = novelty_scores(probabilities) if run.novelty is not None else None
+            unknown = unseen_category | (novelty > run.novelty.threshold) if novelty is not None else unseen_category
             broken = ~np.isfinite(probabilities).all(axis=1)
             if broken.any():
                 raise DataError(
@@ -112,12 +117,15 @@ def detect(
                     "label": labels[i],
                     "unknown": bool(unknown[i]),
                 }
+                if novelty is not None:
+                    record["novelty"] = round(float(novelty[i]), 6)
                 for name, values in ids:
                     value = values[i]
                     record[name] = value.item() if isinstance(value, np.generic) else value
                 out.write(json.dumps(record, allow_nan=False) + "\n")
             predicted.update(classes[b] for b in best)
             unknown_count += int(unknown.sum())
+            unknown_category_count += int(unseen_category.sum())
             known = np.array([label in index for label in labels])
             outside_classes += int(sum(1 for label in labels if label is not None and label not in index))
             if known.any():
@@ -144,7 +152,9 @@ def detect(
         "skipped_lines": [{"line": line, "reason": reason} for _, line, reason in skipped],
         "predicted": dict(predicted),
         "alerts": {k: v for k, v in predicted.items() if not spec.is_benign(k)},
-        "unknown_category_records": unknown_count,
+        "unknown_category_records": unknown_category_count,
+        "unknown_records": unknown_count,
+        **({"novelty_threshold": run.novelty.threshold} if run.novelty is not None else {}),
         "window": run.preprocessor.window,
         **({"hosts_tracked": windows.tracked, "hosts_evicted": windows.evicted} if windows is not None else {}),
         "seconds": round(seconds, 3),
@@ -175,6 +185,11 @@ def print_summary(summary: dict) -> None:
     )
     print("alerts per class: " + (", ".join(f"{k} {v:,}" for k, v in sorted(summary["alerts"].items())) or "none"))
     print(f"records with a category unseen in training: {summary['unknown_category_records']:,}")
+    if "novelty_threshold" in summary:
+        print(
+            f"unknown records (an unseen category, or novelty above {summary['novelty_threshold']:.4f}): "
+            f"{summary['unknown_records']:,}"
+        )
     if "hosts_tracked" in summary:
         print(
             f"windows of {summary['window']} flows: {summary['hosts_tracked']:,} source hosts tracked at the end, "

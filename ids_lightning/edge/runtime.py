@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import DataError
+from ids_lightning.core.novelty import Novelty
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.core.spec import DatasetSpec
 from ids_lightning.core.windows import WindowedRows
@@ -39,6 +40,7 @@ class Run:
     preprocessor: Preprocessor
     model_path: Path
     session: object
+    novelty: Novelty | None = None  # the calibrated unknown flag, when the run has novelty.json
 
     @property
     def class_names(self) -> list[str]:
@@ -92,7 +94,8 @@ def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None 
             f"{folder}: {model} scores the classes {json.loads(written)} but preprocess.json names "
             f"{preprocessor.class_names}: the two files come from different runs"
         )
-    return Run(folder, preprocessor, folder / model, ort)
+    novelty = Novelty.load(folder / "novelty.json") if (folder / "novelty.json").is_file() else None
+    return Run(folder, preprocessor, folder / model, ort, novelty)
 
 
 def cpu_count() -> int:

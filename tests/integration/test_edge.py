@@ -66,7 +66,7 @@ def test_detector_on_kddtest_reproduces_the_reported_test_accuracy(nsl_run, tmp_
     assert summary["records"] == 22544 and summary["skipped"] == 0
     assert summary["accuracy"] == pytest.approx(metrics["test/acc"], abs=2e-4)
     first = json.loads((tmp_path / "alerts.jsonl").open().readline())
-    assert set(first) == {"line", "pred", "prob", "label", "unknown"} and first["line"] == 1
+    assert set(first) == {"line", "pred", "prob", "label", "unknown", "novelty"} and first["line"] == 1
     assert json.loads((tmp_path / "alerts.jsonl.summary.json").read_text())["records"] == 22544
 
 
@@ -178,3 +178,20 @@ def test_detector_scores_or_counts_every_fuzzed_line(nsl_run, tmp_path, garbage)
     scored = [json.loads(line)["line"] for line in (tmp_path / "alerts.jsonl").open()]
     assert len(scored) == summary["records"] and {1, 2} <= set(scored)
     assert set(scored).isdisjoint(s["line"] for s in summary["skipped_lines"])
+
+
+def test_the_detector_flags_unknown_records_with_the_calibrated_novelty_threshold(nsl_run, tmp_path):
+    folder, metrics = nsl_run
+    novelty = json.loads((folder / "novelty.json").read_text())
+    assert novelty["fpr"] == 0.01 and metrics["novelty/threshold"] == novelty["threshold"]
+    assert metrics["val/novelty/benign_flagged"] <= 0.01  # calibrated on validation, never on test
+    assert (
+        0 <= metrics["test/novel_types/flagged"] <= 1
+        and metrics["test/novel_types/flagged"] >= metrics["test/novel_types/detected"]
+    )  # flagged = an attack class or unknown
+    alerts = tmp_path / "alerts.jsonl"
+    summary = detect(folder, NSL_KDD_TEST, alerts, progress=False)
+    records = [json.loads(line) for line in alerts.read_text().splitlines()]
+    assert all((r["novelty"] > novelty["threshold"]) <= r["unknown"] for r in records)
+    assert summary["unknown_records"] == sum(r["unknown"] for r in records) > 0
+    assert summary["novelty_threshold"] == novelty["threshold"]
