@@ -66,9 +66,15 @@ class NoveltyCalibration(L.Callback):
         }
         # flagged: called an attack class, or unknown
         flagged = datamodule.unseen_type_scores(np.where(unknown & np.isin(predicted, benign), -1, predicted))
+        called = datamodule.unseen_type_scores(predicted)
         for group in ("novel", "known"):
             if f"test/{group}_types/detected" in flagged:
-                self.summary[f"test/{group}_types/flagged"] = flagged[f"test/{group}_types/detected"]
+                detected, caught = called[f"test/{group}_types/detected"], flagged[f"test/{group}_types/detected"]
+                self.summary[f"test/{group}_types/flagged"] = caught
+                # of those the classifier calls benign, the share the unknown flag catches
+                self.summary[f"test/{group}_types/missed_flagged_unknown"] = (
+                    (caught - detected) / (1 - detected) if detected < 1 else None
+                )
         log.info(
             "novelty threshold %.4f (%.1f%% of benign validation rows flagged); test: %s",
             novelty.threshold,
