@@ -13,6 +13,8 @@ of means ± std (``--table``, CSV) that ``make results`` renders.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import logging
 import os
@@ -120,18 +122,19 @@ def summarise(rows: list[dict]) -> list[dict]:
 def write_table(table: list[dict], path: Path) -> None:
     columns = ["fold", "model", "window", "context", "seeds", "f1_mean", "f1_std", "f1_per_seed", "recall_mean"]
     columns += ["false_alarm_rate_mean", "val_f1_macro_mean"]
-    lines = [",".join(columns)]
-    for entry in table:
-        cells = []
-        for column in columns:
-            value = entry.get(column)
-            if isinstance(value, list):
-                value = " / ".join("–" if v is None else f"{v:.3f}" for v in value)
-            elif isinstance(value, float):
-                value = f"{value:.4f}"
-            cells.append("" if value is None else str(value))
-        lines.append(",".join(f'"{c}"' if "," in c else c for c in cells))
-    atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+
+    def cell(value: object) -> str:
+        if isinstance(value, list):
+            return " / ".join("–" if v is None else f"{v:.3f}" for v in value)
+        if isinstance(value, float):
+            return f"{value:.4f}"
+        return "" if value is None else str(value)
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([cell(entry.get(column)) for column in columns] for entry in table)
+    atomic_write_bytes(path, buffer.getvalue().encode())
 
 
 def rescore(output: Path, table_path: Path) -> list[dict]:

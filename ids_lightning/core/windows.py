@@ -52,17 +52,25 @@ def host_groups(table: RawTable, host_column: str) -> np.ndarray:
     return codes(np.char.add(np.char.add(source, "\x00"), host))
 
 
-def window_index(groups: np.ndarray, window: int) -> np.ndarray:
-    """``[n, window]`` int64 row numbers: row ``i``'s window ends with ``i``, preceded by the
-    earlier rows of its group in row order, left-padded with ``PAD``."""
+def _sorted_by_group(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ordered by group, stably (each group's rows keep their row order), and each sorted
+    row's rank within its group."""
     n = len(groups)
     order = np.argsort(groups, kind="stable")
     grouped = groups[order]
     first = np.ones(n, dtype=bool)
     first[1:] = grouped[1:] != grouped[:-1]
     group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, np.int64)
+    return order, np.arange(n) - group_start
+
+
+def window_index(groups: np.ndarray, window: int) -> np.ndarray:
+    """``[n, window]`` int64 row numbers: row ``i``'s window ends with ``i``, preceded by the
+    earlier rows of its group in row order, left-padded with ``PAD``."""
+    n = len(groups)
+    order, rank = _sorted_by_group(groups)
     positions = np.arange(n)[:, None] + np.arange(1 - window, 1)[None, :]
-    valid = positions >= group_start[:, None]
+    valid = positions >= (np.arange(n) - rank)[:, None]
     sorted_windows = np.where(valid, order[np.clip(positions, 0, None)], PAD)
     windows = np.empty((n, window), dtype=np.int64)
     windows[order] = sorted_windows
@@ -72,15 +80,9 @@ def window_index(groups: np.ndarray, window: int) -> np.ndarray:
 def block_groups(groups: np.ndarray, block: int) -> np.ndarray:
     """Codes of consecutive blocks of ``block`` rows within each group (in row order): the units
     a random split of a windowed dataset moves, so that a window rarely straddles two splits."""
-    order = np.argsort(groups, kind="stable")
-    grouped = groups[order]
-    n = len(groups)
-    first = np.ones(n, dtype=bool)
-    first[1:] = grouped[1:] != grouped[:-1]
-    group_start = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else np.zeros(0, np.int64)
-    rank = np.arange(n) - group_start
-    blocks = np.empty(n, dtype=np.int64)
-    blocks[order] = codes(np.char.add(np.char.add(grouped.astype(str), ":"), (rank // block).astype(str)))
+    order, rank = _sorted_by_group(groups)
+    blocks = np.empty(len(groups), dtype=np.int64)
+    blocks[order] = codes(np.char.add(np.char.add(groups[order].astype(str), ":"), (rank // block).astype(str)))
     return blocks
 
 
