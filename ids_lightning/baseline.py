@@ -90,9 +90,10 @@ def fit_baseline(model: str, datamodule, seed: int, tags: list[str]) -> dict:
     metrics: dict = {}
     for stage in ("val", "test"):
         x, y = datamodule.tensors[stage]
-        predicted = probabilities(flow_features(x))
-        metrics |= scores(y.numpy(), predicted, class_names, stage)
-    metrics |= datamodule.unseen_type_scores(predicted.argmax(1))
+        stage_probabilities = probabilities(flow_features(x))
+        metrics |= scores(y.numpy(), stage_probabilities, class_names, stage)
+        if stage == "test":
+            metrics |= datamodule.unseen_type_scores(stage_probabilities.argmax(1))
     return {
         **dict(sorted(metrics.items())),
         **datamodule.facts(),

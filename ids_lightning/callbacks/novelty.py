@@ -28,6 +28,13 @@ class NoveltyCalibration(L.Callback):
             raise ValueError(f"novelty.fpr must lie strictly between 0 and 1, not {fpr}")
         self.output_dir, self.fpr, self.batch_rows = Path(output_dir), fpr, batch_rows
         self.summary: dict = {}
+        self._tested: list[torch.Tensor] = []
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._tested = []
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._tested.append(outputs.cpu())  # the test pass's probabilities: no second pass over test
 
     @torch.no_grad()
     def _probabilities(self, pl_module, x) -> np.ndarray:
@@ -40,7 +47,7 @@ class NoveltyCalibration(L.Callback):
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = trainer.datamodule
-        if datamodule is None or not hasattr(datamodule, "unseen_type_scores"):
+        if datamodule is None or not hasattr(datamodule, "unseen_type_scores") or not self._tested:
             return
         benign = [i for i, name in enumerate(datamodule.class_names) if datamodule.spec.is_benign(name)]
         x_val, y_val = datamodule.tensors["val"]
@@ -51,11 +58,10 @@ class NoveltyCalibration(L.Callback):
             return
         novelty = Novelty.calibrate(val_probabilities[benign_val], self.fpr)
         novelty.save(self.output_dir / NOVELTY_FILE)
-        x_test, y_test = datamodule.tensors["test"]
-        probabilities = self._probabilities(pl_module, x_test)
+        probabilities = torch.cat(self._tested).numpy()  # the rows tested (all, unless the test was limited)
         unknown = novelty.flags(probabilities)
         predicted = probabilities.argmax(1)
-        y = y_test.cpu().numpy()
+        y = datamodule.tensors["test"][1].cpu().numpy()[: len(probabilities)]
         benign_test = np.isin(y, benign)
         self.summary = {
             "novelty/score": novelty.score,
