@@ -15,7 +15,7 @@ def test_windows_bench_runs_a_fold(tmp_path):
     args = ["--folds", "iot23:mirai-44-1", "--windows", "1", "4", "--baseline-window", "4", "--seeds", "1"]
     args += [
         "--epochs",
-        "1",
+        "3",
         "--output",
         str(output),
         "--runs-dir",
