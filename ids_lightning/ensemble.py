@@ -34,6 +34,8 @@ MUST_AGREE = ("dataset", "task", "class_names", "numeric_names", "categorical_na
 
 
 def check_members(states: list[Preprocessor], names: list[str]) -> None:
+    if states[0].scaler == "quantile":  # each member's knots come from its own training rows
+        raise DataError("members scaled by quantiles cannot share one input: one scaling cannot be mapped to another")
     keys = MUST_AGREE + (("categories",) if states[0].encoding == "onehot" else ())
     for key in keys:
         values = [getattr(s, key) for s in states]

@@ -7,7 +7,8 @@ in ONNX export checks and in the edge detector.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,8 @@ from ids_lightning.core.table import RawTable
 
 UNKNOWN = "<unknown>"
 ENCODINGS = ("label", "onehot")
-SCALERS = ("minmax", "log_minmax")
+SCALERS = ("minmax", "log_minmax", "quantile")
+QUANTILES = 1001  # knots of the quantile scaler per column (as scikit-learn's QuantileTransformer)
 FORMAT_VERSION = 1
 MAX_WINDOW = 4096  # a state asking for more is not one this project wrote
 
@@ -31,7 +33,10 @@ class Preprocessor:
     in [0, 1] like the scaled numbers; ``onehot`` gives one column per category plus one for
     unknown. Numbers go through ``log1p`` first with ``log_minmax``, then to [0, 1] by the
     training minimum and maximum (clipped to [0, 1] when ``clip``: values beyond the training
-    range saturate instead of leaving the box attacks and quantisation assume).
+    range saturate instead of leaving the box attacks and quantisation assume). ``quantile``
+    maps each number to its level among the training values instead (piecewise linear between
+    ``numeric_quantiles`` knots, a tied knot at the mean of its levels): heavy-tailed counts
+    spread over [0, 1] rather than crowding near 0, and nothing leaves [0, 1].
     """
 
     dataset: str
@@ -50,6 +55,9 @@ class Preprocessor:
     # Flows per model input (core.windows): 1 = one flow, [n, num_features]; above 1,
     # [n, window, num_features + 1], the last channel 1 for a flow and 0 for left padding.
     window: int = 1
+    # quantile scaler only: per numeric column, the distinct training quantiles and their levels
+    numeric_quantiles: list[list[float]] = field(default_factory=list)
+    numeric_levels: list[list[float]] = field(default_factory=list)
 
     @classmethod
     def fit(
@@ -71,6 +79,7 @@ class Preprocessor:
         if len(train) == 0:
             raise DataError("cannot fit preprocessing on an empty training split")
         transformed = _log(train.numeric) if scaler == "log_minmax" else train.numeric
+        knots = [_quantile_knots(column) for column in transformed.T] if scaler == "quantile" else []
         categories = {
             name: sorted({str(v) for v in train.categorical[:, j]} - {UNKNOWN})
             for j, name in enumerate(train.categorical_names)
@@ -89,6 +98,8 @@ class Preprocessor:
             numeric_max=transformed.max(axis=0).tolist(),
             numeric_integer=np.all(train.numeric == np.round(train.numeric), axis=0).tolist(),
             window=window,
+            numeric_quantiles=[values for values, _ in knots],
+            numeric_levels=[levels for _, levels in knots],
         )
 
     @property
@@ -132,11 +143,19 @@ class Preprocessor:
             raise ValueError("numeric columns differ from the ones preprocessing was fitted on")
         if table.categorical_names != self.categorical_names:
             raise ValueError("categorical columns differ from the ones preprocessing was fitted on")
-        lo = np.asarray(self.numeric_min)
-        span = np.asarray(self.numeric_max) - lo
-        span[span == 0] = 1.0
-        numeric = _log(table.numeric) if self.scaler == "log_minmax" else table.numeric
-        scaled = (numeric - lo) / span
+        if self.scaler == "quantile":
+            scaled = np.column_stack(
+                [
+                    np.interp(column, values, levels)
+                    for column, values, levels in zip(table.numeric.T, self.numeric_quantiles, self.numeric_levels)
+                ]
+            ).reshape(table.numeric.shape)
+        else:
+            lo = np.asarray(self.numeric_min)
+            span = np.asarray(self.numeric_max) - lo
+            span[span == 0] = 1.0
+            numeric = _log(table.numeric) if self.scaler == "log_minmax" else table.numeric
+            scaled = (numeric - lo) / span
         if self.clip:
             np.clip(scaled, 0.0, 1.0, out=scaled)
         codes = (
@@ -205,6 +224,15 @@ def _log(values: np.ndarray) -> np.ndarray:
     return np.log1p(np.maximum(values, 0.0))
 
 
+def _quantile_knots(column: np.ndarray) -> tuple[list[float], list[float]]:
+    """Distinct quantiles of one training column and their levels; a value that fills several
+    levels (a count that is mostly 0) sits at their mean, so ties do not all map to 0."""
+    levels = np.linspace(0.0, 1.0, QUANTILES)
+    values, tie = np.unique(np.quantile(column, levels), return_inverse=True)
+    mean_levels = np.bincount(tie, weights=levels) / np.bincount(tie)
+    return values.tolist(), mean_levels.tolist()
+
+
 _SCHEMA: dict[str, type | tuple[type, ...]] = {
     "version": int,
     "dataset": str,
@@ -220,6 +248,26 @@ _SCHEMA: dict[str, type | tuple[type, ...]] = {
     "numeric_max": list,
     "numeric_integer": list,
 }
+
+
+def _validate_quantiles(state: dict, n_numeric: int, fail: Callable[[str], None]) -> None:
+    """The quantile scaler's knots: per column, increasing finite values with increasing levels
+    in [0, 1]; the other scalers have none."""
+    values, levels = state.get("numeric_quantiles", []), state.get("numeric_levels", [])
+    expected = n_numeric if state["scaler"] == "quantile" else 0
+    if not (isinstance(values, list) and isinstance(levels, list) and len(values) == len(levels) == expected):
+        fail(f"numeric_quantiles and numeric_levels must hold {expected} lists under scaler {state['scaler']!r}")
+    for name, knots, at in zip(state["numeric_names"], values, levels):
+        if not isinstance(knots, list) or not isinstance(at, list) or not 0 < len(knots) == len(at) <= QUANTILES:
+            fail(f"quantile knots of {name!r} must be two lists of equal length, 1 to {QUANTILES}")
+        numbers = [*knots, *at]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+            fail(f"quantile knots of {name!r} must hold numbers")
+        knots_array, at_array = np.asarray(knots, dtype=float), np.asarray(at, dtype=float)
+        if not (np.all(np.isfinite(knots_array)) and np.all(np.diff(knots_array) > 0)):
+            fail(f"quantile knots of {name!r} must be finite and increasing")
+        if not (np.all((at_array >= 0) & (at_array <= 1)) and np.all(np.diff(at_array) > 0)):
+            fail(f"quantile levels of {name!r} must increase within [0, 1]")
 
 
 def _validate(state: object, source: str) -> None:
@@ -256,6 +304,7 @@ def _validate(state: object, source: str) -> None:
             fail(f"{key!r} must hold finite numbers")
     if any(lo > hi for lo, hi in zip(state["numeric_min"], state["numeric_max"])):
         fail("numeric_min exceeds numeric_max")
+    _validate_quantiles(state, n_numeric, fail)
     names = [*state["numeric_names"], *state["categorical_names"], *state["class_names"]]
     if not all(isinstance(name, str) for name in names):
         fail("column and class names must be strings")

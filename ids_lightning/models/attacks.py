@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.preprocess import Preprocessor
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -64,6 +65,11 @@ class Constraints:
         mutable = torch.tensor([not c for c in pre.categorical_mask])
         if not round_integers:
             return cls(mutable)
+        if pre.scaler == "quantile":
+            raise ConfigError(
+                "rounding attacked counts to whole numbers inverts the min-max scaling, which the quantile "
+                "scaler does not use: attack with round_integers=false (callbacks.adversarial_eval.round_integers)"
+            )
         n = pre.num_features
         integer = torch.zeros(n, dtype=torch.bool)
         integer[: len(pre.numeric_names)] = torch.tensor(pre.numeric_integer)

@@ -25,6 +25,7 @@ from ids_lightning.models.nets import to_probabilities
 
 log = logging.getLogger(__name__)
 ROC_POINTS = 200  # enough for a smooth curve; keeps metrics and plots small
+LOSSES = ("cross_entropy", "focal")
 HISTORY_KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/f1_macro")
 
 
@@ -58,8 +59,18 @@ class IDSLitModule(L.LightningModule):
         cuda_graph: bool = False,
         class_weights: list[float] | None = None,
         adversarial: dict | None = None,
+        loss: str = "cross_entropy",
+        label_smoothing: float = 0.0,
+        focal_gamma: float = 2.0,
     ):
         super().__init__()
+        if loss not in LOSSES:
+            raise ConfigError(f"model.loss must be one of {LOSSES}, not {loss!r}")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f"model.label_smoothing must lie in [0, 1), not {label_smoothing}")
+        if loss == "focal" and label_smoothing:
+            raise ConfigError("model.loss=focal takes hard labels: set model.label_smoothing=0")
+        self.loss_name, self.label_smoothing, self.focal_gamma = loss, float(label_smoothing), float(focal_gamma)
         self.adversarial = {"method": "none", "eps": 0.1, "ratio": 0.5, "steps": 3, **(adversarial or {})}
         if self.adversarial["method"] not in ("none", "fgsm", "pgd"):
             raise ConfigError(f"model.adversarial.method must be none, fgsm or pgd, not {self.adversarial['method']!r}")
@@ -100,10 +111,16 @@ class IDSLitModule(L.LightningModule):
         return to_probabilities(logits, self.binary)
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy; with class weights, the weighted mean (divided by the summed weights)."""
-        if not self.binary:
-            return F.cross_entropy(logits, y, weight=self.class_weights)
-        per_row = F.binary_cross_entropy_with_logits(logits.squeeze(-1), y.float(), reduction="none")
+        """Mean cross-entropy (with ``label_smoothing``), or focal loss (Lin et al. 2017: each
+        row's cross-entropy times ``(1 - p_true) ** focal_gamma``, so rows the model already gets
+        right weigh less); with class weights, the weighted mean (divided by the summed weights)."""
+        if self.binary:
+            target = y.float() * (1 - self.label_smoothing) + self.label_smoothing / 2
+            per_row = F.binary_cross_entropy_with_logits(logits.squeeze(-1), target, reduction="none")
+        else:
+            per_row = F.cross_entropy(logits, y, reduction="none", label_smoothing=self.label_smoothing)
+        if self.loss_name == "focal":  # hard labels: the row's loss is -log p_true
+            per_row = (1 - torch.exp(-per_row)).pow(self.focal_gamma) * per_row
         if self.class_weights is None:
             return per_row.mean()
         weight = self.class_weights[y]

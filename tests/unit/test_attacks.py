@@ -71,3 +71,11 @@ def test_gradients_work_inside_inference_mode():
         x, y = torch.rand(8, 12), torch.randint(0, 3, (8,))
         adversarial = fgsm(net, module.loss, x.clone(), y.clone(), 0.05, Constraints.none((12,)))
     assert (adversarial - x).abs().max() == pytest.approx(0.05)
+
+
+def test_rounding_under_the_quantile_scaler_is_refused():
+    pre = toy_preprocessor()
+    pre.scaler, pre.numeric_quantiles, pre.numeric_levels = "quantile", [[0.0, 10.0], [0.0, 1.0]], [[0.0, 1.0]] * 2
+    assert Constraints.from_preprocessor(pre).mutable.tolist() == [True, True, False, False, False]
+    with pytest.raises(ValueError, match="round_integers=false"):
+        Constraints.from_preprocessor(pre, round_integers=True)

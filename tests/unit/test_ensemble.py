@@ -70,3 +70,10 @@ def test_members_that_differ_beyond_scaling_are_refused():
     with pytest.raises(DataError, match="differ in scaler"):
         check_members([fit(raw), fit(raw, scaler="minmax")], ["run_a", "run_c"])
     check_members([fit(raw), fit(raw.take(np.arange(0, 20, 2)))], ["run_a", "run_d"])  # label: looked up
+
+
+def test_members_scaled_by_quantiles_are_refused():
+    raw = table(np.arange(40, dtype=float).reshape(20, 2), ["p"] * 20)
+    states = [fit(raw.take(np.arange(10)), "quantile"), fit(raw.take(np.arange(10, 20)), "quantile")]
+    with pytest.raises(DataError, match="scaled by quantiles"):
+        check_members(states, ["run1", "run2"])

@@ -29,9 +29,9 @@ def test_cnn_refuses_too_few_features():
         CNN(num_features=3, num_classes=5)
 
 
-def module(num_classes):
+def module(num_classes, **loss):
     net = nn.Linear(4, 1 if num_classes == 2 else num_classes)
-    return IDSLitModule(net, optimizer=torch.optim.Adam, class_names=[f"c{i}" for i in range(num_classes)])
+    return IDSLitModule(net, optimizer=torch.optim.Adam, class_names=[f"c{i}" for i in range(num_classes)], **loss)
 
 
 def test_binary_uses_one_logit_and_bce():
@@ -48,6 +48,42 @@ def test_multiclass_uses_softmax_cross_entropy():
     lit = module(3)
     logits = torch.tensor([[2.0, 0.0, -1.0]])
     assert torch.isclose(lit.loss(logits, torch.tensor([0])), nn.functional.cross_entropy(logits, torch.tensor([0])))
+
+
+def test_label_smoothing_matches_torch_and_softens_binary_targets():
+    logits, y = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]]), torch.tensor([0, 2])
+    expected = nn.functional.cross_entropy(logits, y, label_smoothing=0.1)
+    assert torch.isclose(module(3, label_smoothing=0.1).loss(logits, y), expected)
+    binary, target = torch.tensor([[3.0]]), torch.tensor([1])
+    soft = nn.functional.binary_cross_entropy_with_logits(binary.squeeze(1), torch.tensor([0.95]))
+    assert torch.isclose(module(2, label_smoothing=0.1).loss(binary, target), soft)
+
+
+def test_focal_loss_down_weights_confident_rows():
+    logits, y = torch.tensor([[4.0, 0.0, 0.0], [0.0, 0.2, 0.0]]), torch.tensor([0, 1])
+    ce = nn.functional.cross_entropy(logits, y, reduction="none")
+    p_true = logits.softmax(1)[torch.arange(2), y]
+    expected = ((1 - p_true) ** 2 * ce).mean()
+    assert torch.isclose(module(3, loss="focal").loss(logits, y), expected)
+    assert torch.isclose(module(3, loss="focal", focal_gamma=0.0).loss(logits, y), ce.mean())
+    binary = torch.tensor([[3.0], [-0.5]])
+    bce = nn.functional.binary_cross_entropy_with_logits(binary.squeeze(1), torch.tensor([1.0, 1.0]), reduction="none")
+    p_true = torch.sigmoid(binary.squeeze(1))
+    expected = ((1 - p_true) ** 2 * bce).mean()
+    assert torch.isclose(module(2, loss="focal").loss(binary, torch.tensor([1, 1])), expected)
+
+
+@pytest.mark.parametrize(
+    ("loss", "match"),
+    [
+        ({"loss": "hinge"}, "model.loss must be one of"),
+        ({"label_smoothing": 1.0}, "label_smoothing must lie"),
+        ({"loss": "focal", "label_smoothing": 0.1}, "focal takes hard labels"),
+    ],
+)
+def test_bad_loss_settings_are_refused(loss, match):
+    with pytest.raises(ValueError, match=match):
+        module(3, **loss)
 
 
 def test_per_class_scores_from_confusion_matrix():

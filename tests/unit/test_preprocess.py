@@ -70,13 +70,30 @@ def test_log_minmax_compresses_heavy_tails():
     assert logged[:, 0].min() == 0 and logged[:, 0].max() == 1
 
 
+def test_quantile_scaler_spreads_heavy_tails_by_rank():
+    counts = table([[0.0]] * 60 + [[1.0], [2.0], [10.0], [1e6]], [["x"]] * 64)
+    pre = fit(scaler="quantile", train=counts)
+    x, _ = pre.transform(counts)
+    assert x[0, 0] == pytest.approx(0.5 * (60 - 1) / 63, abs=0.01)  # the tie of zeros sits at its mean level
+    assert x[-1, 0] == 1.0 and np.all(np.diff(x[59:, 0]) > 0)  # order kept, the maximum at the top
+    unseen, _ = pre.transform(table([[-5.0], [0.5], [1e9]], [["x"]] * 3))
+    assert unseen[0, 0] == x[0, 0] and x[0, 0] < unseen[1, 0] < x[60, 0] and unseen[2, 0] == 1.0
+
+
+def test_quantile_scaler_of_a_constant_column_is_a_single_knot():
+    pre = fit(scaler="quantile", train=table([[3.0], [3.0]], [["x"], ["x"]]))
+    assert pre.numeric_quantiles == [[3.0]] and pre.numeric_levels == [[0.5]]
+    assert pre.transform(table([[0.0], [9.0]], [["x"], ["x"]]))[0][:, 0].tolist() == [0.5, 0.5]
+
+
 def test_integer_columns_are_recorded():
     mixed = table([[1.0, 0.5], [2.0, 1.0]], [["x"], ["x"]])
     assert fit(train=mixed).numeric_integer == [True, False]
 
 
-def test_json_round_trip(tmp_path):
-    pre = fit(encoding="onehot", scaler="log_minmax")
+@pytest.mark.parametrize("scaler", ["log_minmax", "quantile"])
+def test_json_round_trip(tmp_path, scaler):
+    pre = fit(encoding="onehot", scaler=scaler)
     pre.save(tmp_path / "preprocess.json")
     loaded = Preprocessor.load(tmp_path / "preprocess.json")
     assert loaded == pre
@@ -98,10 +115,31 @@ def test_json_round_trip(tmp_path):
         (lambda s: s.update(window=0), "window must be a whole number from 1"),
         (lambda s: s.update(window=10**9), "window must be a whole number from 1"),
         (lambda s: s.update(window=True), "window must be a whole number from 1"),
+        (lambda s: s.update(numeric_quantiles=[[0.0]]), "must hold 0 lists under scaler 'minmax'"),
     ],
 )
 def test_tampered_state_is_refused_with_a_clear_error(tmp_path, tamper, message):
     state = fit().to_dict()
+    tamper(state)
+    path = tmp_path / "preprocess.json"
+    path.write_text(json.dumps(state))
+    with pytest.raises(PreprocessStateError, match=message) as info:
+        Preprocessor.load(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (lambda s: s.update(numeric_quantiles=[[0.0]]), "must hold 2 lists under scaler 'quantile'"),
+        (lambda s: s["numeric_quantiles"][0].reverse(), "finite and increasing"),
+        (lambda s: s["numeric_levels"][1].__setitem__(0, -1.0), "increase within"),
+        (lambda s: s["numeric_levels"][1].pop(), "two lists of equal length"),
+        (lambda s: s["numeric_quantiles"][0].__setitem__(0, "0"), "must hold numbers"),
+    ],
+)
+def test_tampered_quantile_knots_are_refused(tmp_path, tamper, message):
+    state = fit(scaler="quantile").to_dict()
     tamper(state)
     path = tmp_path / "preprocess.json"
     path.write_text(json.dumps(state))
