@@ -27,7 +27,7 @@ from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.deploy import export_run
-from ids_lightning.runs import load_best_model, rebuild
+from ids_lightning.runs import load_best_model, read_config, rebuild, rows_config
 
 log = logging.getLogger(__name__)
 MUST_AGREE = ("dataset", "task", "class_names", "numeric_names", "categorical_names", "encoding", "scaler", "window")
@@ -121,12 +121,21 @@ def ensemble(run_dirs: list[Path], output: Path, data_dir: str | None = None) ->
     output.mkdir(parents=True, exist_ok=True)
     state.save(output / "preprocess.json")
     summary = export_run(model, tensors, output, state.class_names)
-    x, y = tensors["test"]
-    with torch.no_grad():
-        probabilities = torch.cat([model(x[i : i + 4096]) for i in range(0, len(y), 4096)]).numpy()
+
+    def scored(stage: str) -> tuple[dict, np.ndarray]:
+        x, y = tensors[stage]
+        with torch.no_grad():
+            probabilities = torch.cat([model(x[i : i + 4096]) for i in range(0, len(y), 4096)]).numpy()
+        return scores(y.numpy(), probabilities, state.class_names, stage), probabilities
+
+    metrics, test_probabilities = scored("test")
+    metrics |= datamodule.unseen_type_scores(test_probabilities.argmax(1))
+    # Validation scores only where every member held out the same rows (same data split, other
+    # model seeds): elsewhere one member's validation rows are another's training rows.
+    if all(rows_config(read_config(d)) == rows_config(config) for d in run_dirs):
+        metrics |= scored("val")[0]
     metrics = {
-        **scores(y.numpy(), probabilities, state.class_names, "test"),
-        **datamodule.unseen_type_scores(probabilities.argmax(1)),
+        **metrics,
         **datamodule.facts(),
         "model": "ensemble",
         "members": [str(d) for d in run_dirs],

@@ -42,6 +42,7 @@ METRICS = [
     "test/acc",
     "test/f1_macro",
     "test/auroc",
+    "test/binary_acc",
     "test/novel_types/detected",
     "test/known_types/detected",
     "test_adv/pgd/eps_0.1/acc",
@@ -223,23 +224,37 @@ def missing_baselines(runs: list[dict], models: tuple[str, ...] = BASELINES) -> 
 
 
 def add_baselines(runs: list[dict], output: Path) -> list[dict]:
-    """Fit the missing baselines (see :func:`missing_baselines`); their run records."""
-    from ids_lightning.runs import build_datamodule, read_config  # the training stack, only when fitting
+    """Fit the missing baselines (see :func:`missing_baselines`); their run records. Protocols
+    whose runs read the same rows (the same ``dataset`` config and seed: e.g. an ablation's
+    loss and width variants) share one fit, recorded under each protocol."""
+    from ids_lightning.runs import build_datamodule, read_config, rows_config  # the training stack, only when fitting
 
-    added = []
+    added, fitted = [], {}
     for key, (run, lacking) in missing_baselines(runs).items():
         dataset, split, val_split, window, experiment, seed = key
         run_dir = Path(run["run_dir"])
         try:
-            datamodule = build_datamodule(read_config(run_dir), run_dir / "config.yaml")
-            datamodule.setup("fit")
-        except DataError as err:  # a folder without its config, or data no longer there
+            config = read_config(run_dir)
+        except DataError as err:  # a folder without its config
             print(f"warning: no baselines for {dataset}, {split} split, seed {seed}: {err}")
             continue
+        rows = json.dumps([rows_config(config), seed], sort_keys=True, default=str)
         folder = output / "baselines" / f"{dataset}_{split}_{val_split}_w{window}_{experiment or 'none'}_s{seed}"
+        datamodule = None
         for model in lacking:
-            print(f"fitting {model} for {dataset}, {split} split, window {window}, {experiment or '-'}, seed {seed}")
-            summary = fit_baseline(model, datamodule, int(seed), list(run.get("tags") or []))
+            if (rows, model) not in fitted:
+                if datamodule is None:
+                    try:
+                        datamodule = build_datamodule(config, run_dir / "config.yaml")
+                        datamodule.setup("fit")
+                    except DataError as err:  # data no longer there
+                        print(f"warning: no baselines for {dataset}, {split} split, seed {seed}: {err}")
+                        break
+                print(
+                    f"fitting {model} for {dataset}, {split} split, window {window}, {experiment or '-'}, seed {seed}"
+                )
+                fitted[rows, model] = fit_baseline(model, datamodule, int(seed), [])
+            summary = fitted[rows, model] | {"tags": list(run.get("tags") or [])}
             atomic_write_json(folder / model / "metrics.json", summary)
             added.append({**with_defaults(summary), "experiment": experiment, "run_dir": str(folder / model)})
     return added

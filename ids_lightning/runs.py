@@ -85,6 +85,12 @@ def _section(config: dict, key: str, targets: set[str] | dict, source: Path) -> 
     return target, {k: plain(v, f"{key}.{k}", source) for k, v in node.items() if k != "_target_"}
 
 
+def rows_config(config: dict) -> dict:
+    """What decides a run's rows and features (its dataset config, less where it reads and
+    writes): two runs with equal ones trained, validated and tested on the same rows."""
+    return {k: v for k, v in (config.get("dataset") or {}).items() if k not in ("output_dir", "data_dir")}
+
+
 def build_net(config: dict, source: Path, num_features: int, num_classes: int, window: int = 1) -> nn.Module:
     """The run's net from ``model.net``: one of the project's nets, plain arguments only."""
     target, args = _section(config, "model.net", NET_TARGETS, source)

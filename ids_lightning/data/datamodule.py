@@ -310,17 +310,22 @@ class FlowDataModule(L.LightningDataModule):
         names, an unseen malware family's labels) fare against the types it saw (``known``),
         given the predicted class of the first ``len(predicted)`` test samples (all of them,
         unless the test was limited): ``detected`` = called any attack class, ``recall`` =
-        called its own class, and the record counts. Empty where the dataset's layout has no
-        attack types."""
-        if self._test_types is None:
-            return {}
-        types, seen = self._test_types
-        types, y = types[: len(predicted)], self.tensors["test"][1].numpy()[: len(predicted)]
+        called its own class, and the record counts. With a benign class, also ``binary_acc``:
+        the accuracy of benign vs attack when every attack class counts as "attack" (the
+        binary figure of a multi-class model). Empty where the dataset's layout has no attack
+        types and no benign class."""
+        y = self.tensors["test"][1].numpy()[: len(predicted)]
         benign = [i for i, name in enumerate(self.class_names) if self.spec.is_benign(name)]
+        scores: dict = {}
+        if benign and len(predicted):
+            scores["test/binary_acc"] = float((np.isin(predicted, benign) == np.isin(y, benign)).mean())
+        if self._test_types is None:
+            return scores
+        types, seen = self._test_types
+        types = types[: len(predicted)]
         attack = ~np.array([self.spec.is_benign(t) for t in types], dtype=bool)
         known_type = np.isin(types, sorted(seen))
         detected = ~np.isin(predicted, benign)
-        scores: dict = {}
         for group, mask in (("novel", attack & ~known_type), ("known", attack & known_type)):
             scores[f"test/{group}_types/records"] = int(mask.sum())
             if mask.any():

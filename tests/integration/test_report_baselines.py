@@ -24,3 +24,18 @@ def test_the_report_fits_missing_baselines_on_the_runs_rows_once(tmp_path_factor
     again = report([folder])  # the sweep now holds them: nothing is fitted twice
     assert "fitting" not in capsys.readouterr().out
     assert {row["model"]: row["n_seeds"] for row in again} == {m: 1 for m in by_model}
+
+
+def test_protocols_reading_the_same_rows_share_one_baseline_fit(tmp_path_factory, capsys):
+    """An ablation's loss or width variants differ in their tags (the report's experiment), not
+    in their rows: each gets baseline rows, from one fit per model."""
+    runs = [
+        trained_run(tmp_path_factory, name, *SMALL_RUN, "trainer.max_epochs=1", f"tags=[{name}]", *extra)[0]
+        for name, extra in (("wide", ["model.net.hidden=32"]), ("narrow", ["model.net.hidden=8"]))
+    ]
+    output = tmp_path_factory.mktemp("report")
+    table = report(runs, output)
+    assert capsys.readouterr().out.count("fitting hist_gradient_boosting") == 1
+    rows = {(row["model"], row["experiment"]): row for row in table}
+    for model in ("random_forest", "hist_gradient_boosting"):
+        assert rows[model, "wide"]["test/acc_mean"] == rows[model, "narrow"]["test/acc_mean"] > 0.5

@@ -4,6 +4,7 @@ names, an unseen IoT-23 family), for deep runs and baselines alike."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ids_lightning.datasets import get_spec
 from tests.helpers import NSL_KDD_TEST, NSL_KDD_TRAIN, datamodule
@@ -25,9 +26,11 @@ def test_kddtest_attacks_of_names_kddtrain_lacks_are_counted_apart():
     normal = dm.class_names.index("normal")
     blind = dm.unseen_type_scores(np.full(len(y), normal))
     assert blind["test/novel_types/detected"] == blind["test/known_types/detected"] == 0.0
+    assert perfect["test/binary_acc"] == 1.0 and blind["test/binary_acc"] == pytest.approx((y == normal).mean())
     # another attack class than its own: detected, not recalled
     wrong = dm.unseen_type_scores(np.where(y == normal, normal, (y % (len(dm.class_names) - 1)) + 1))
     assert wrong["test/novel_types/detected"] == 1.0 and wrong["test/novel_types/recall"] < 1.0
+    assert wrong["test/binary_acc"] == 1.0  # the wrong attack class is still an attack
 
 
 def test_an_unseen_iot23_family_is_novel_and_the_seen_ones_are_not():
