@@ -47,7 +47,8 @@ def check_members(states: list[Preprocessor], names: list[str]) -> None:
 class Rescale(nn.Module):
     """Inputs scaled by ``base`` to the scaling of ``member``: numeric columns are affine maps of
     each other (same transform, other minimum and span), clipped as the member clips;
-    label-encoded categories are looked up (base code -> the member's value of that category);
+    label-encoded and embedded categories are looked up (base code -> the member's value of
+    that category);
     one-hot columns, and a window's padding, are left as they are."""
 
     def __init__(self, base: Preprocessor, member: Preprocessor):
@@ -65,15 +66,17 @@ class Rescale(nn.Module):
         self.register_buffer("shift", shift)
         self.register_buffer("numeric", numeric)
         self.clip, self.windowed = member.clip, base.window > 1
-        # label encoding: column n + j holds code / len(categories); a lookup per column
+        # label encoding: column n + j holds code / len(categories), embedding the code itself;
+        # a lookup per column from the base's code to the member's value of that category
         self.categories = []
-        if base.encoding == "label":
+        if base.encoding in ("label", "embedding"):
             for j, name in enumerate(base.categorical_names):
                 known = {c: i for i, c in enumerate(member.categories[name], start=1)}
-                size = max(len(member.categories[name]), 1)
-                values = [known.get(c, 0) / size for c in base.categories[name]]
+                divisor = max(len(member.categories[name]), 1) if base.encoding == "label" else 1
+                values = [known.get(c, 0) / divisor for c in base.categories[name]]
                 self.register_buffer(f"lookup_{j}", torch.tensor([0.0, *values]))
-                self.categories.append((n + j, max(len(base.categories[name]), 1)))
+                size = max(len(base.categories[name]), 1) if base.encoding == "label" else 1
+                self.categories.append((n + j, size, len(base.categories[name])))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mapped = x * self.scale + self.shift
@@ -82,8 +85,8 @@ class Rescale(nn.Module):
         out = torch.where(self.numeric, mapped, x)
         if self.categories:
             columns = list(out.unbind(-1))
-            for j, (column, size) in enumerate(self.categories):
-                code = (x[..., column] * size).round().clamp(0, size).long()
+            for j, (column, scale, codes) in enumerate(self.categories):
+                code = (x[..., column] * scale).round().clamp(0, codes).long()
                 columns[column] = getattr(self, f"lookup_{j}")[code]
             out = torch.stack(columns, dim=-1)
         return out * x[..., -1:] if self.windowed else out  # padding rows stay zero

@@ -22,6 +22,7 @@ from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.data import FlowDataModule
 from ids_lightning.deploy import ProbabilityHead, load_net_weights
 from ids_lightning.models import nets
+from ids_lightning.models.nets import build_for
 
 NETS = {cls.__name__: cls for cls in (nets.CNN, nets.LSTM, nets.CNNLSTM, nets.CNNBiLSTM, nets.Transformer)}
 NET_TARGETS = {
@@ -91,11 +92,17 @@ def rows_config(config: dict) -> dict:
     return {k: v for k, v in (config.get("dataset") or {}).items() if k not in ("output_dir", "data_dir")}
 
 
-def build_net(config: dict, source: Path, num_features: int, num_classes: int, window: int = 1) -> nn.Module:
-    """The run's net from ``model.net``: one of the project's nets, plain arguments only."""
+def build_net(config: dict, source: Path, pre: Preprocessor) -> nn.Module:
+    """The run's net from ``model.net`` (one of the project's nets, plain arguments only), sized
+    for the model input of its preprocessing ``pre``."""
     target, args = _section(config, "model.net", NET_TARGETS, source)
     try:
-        return NET_TARGETS[target](num_features=num_features, num_classes=num_classes, window=window, **args)
+        return build_for(
+            lambda width: NET_TARGETS[target](
+                num_features=width, num_classes=len(pre.class_names), window=pre.window, **args
+            ),
+            pre,
+        )
     except (TypeError, ValueError) as err:
         raise RunFolderError(f"{source}: model.net does not build a {target}: {err}") from err
 
@@ -123,13 +130,13 @@ def rebuild(run_dir: Path, data_dir: str | Path | None = None) -> tuple[dict, Fl
     config = read_config(run_dir)
     datamodule = build_datamodule(config, run_dir / "config.yaml", data_dir)
     datamodule.setup("test")
-    net = best_net(run_dir, config, datamodule.num_features, datamodule.num_classes, datamodule.window)
+    net = best_net(run_dir, config, datamodule.preprocessor)
     return config, datamodule, net
 
 
-def best_net(run_dir: Path, config: dict, num_features: int, num_classes: int, window: int = 1) -> nn.Module:
+def best_net(run_dir: Path, config: dict, pre: Preprocessor) -> nn.Module:
     """The run's net, sized as trained, with the best checkpoint's weights, in eval mode."""
-    net = build_net(config, run_dir / "config.yaml", num_features, num_classes, window)
+    net = build_net(config, run_dir / "config.yaml", pre)
     return load_net_weights(net, best_checkpoint(run_dir)).eval()
 
 
@@ -137,7 +144,7 @@ def load_best_model(run_dir: Path) -> nn.Module:
     """A finished run's best net as the exported model (probabilities out), sized from
     ``preprocess.json``: no data files needed."""
     pre = Preprocessor.load(run_dir / "preprocess.json")
-    net = best_net(run_dir, read_config(run_dir), pre.num_features, len(pre.class_names), pre.window)
+    net = best_net(run_dir, read_config(run_dir), pre)
     return ProbabilityHead(net, len(pre.class_names) == 2).eval()
 
 

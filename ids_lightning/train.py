@@ -32,6 +32,7 @@ from ids_lightning.console import quiet, run_summary
 from ids_lightning.core.errors import ConfigError, RunInUseError
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
 from ids_lightning.models.module import best_epoch
+from ids_lightning.models.nets import build_for
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -100,11 +101,11 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    net = instantiate(
-        cfg.model.net,
-        num_features=datamodule.num_features,
-        num_classes=datamodule.num_classes,
-        window=datamodule.window,
+    net = build_for(
+        lambda width: instantiate(
+            cfg.model.net, num_features=width, num_classes=datamodule.num_classes, window=datamodule.window
+        ),
+        datamodule.preprocessor,
     )
     model = instantiate(cfg.model, net=net, class_names=datamodule.class_names, class_weights=datamodule.class_weights)
     n_params = sum(p.numel() for p in net.parameters())

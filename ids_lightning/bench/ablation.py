@@ -43,6 +43,7 @@ VARIANTS = {
     "minmax": ["dataset.scaler=minmax"],
     "quantile": ["dataset.scaler=quantile"],
     "onehot": ["dataset.categorical=onehot"],
+    "embedding": ["dataset.categorical=embedding"],
     "class_weight": ["dataset.balance=class_weight"],
     "focal": ["model.loss=focal"],
     "label_smoothing": ["model.label_smoothing=0.1"],

@@ -94,7 +94,7 @@ class Lab:
         dm.setup()
         dm.preprocessor.save(folder / "preprocess.json")
         torch.manual_seed(0)
-        net = build_net(config, folder, dm.num_features, dm.num_classes, dm.window).eval()
+        net = build_net(config, folder, dm.preprocessor).eval()
         (folder / "checkpoints").mkdir()
         state = {f"net.{k}": v for k, v in net.state_dict().items()}
         torch.save({"state_dict": state}, folder / "checkpoints" / "epoch_000.ckpt")

@@ -5,6 +5,12 @@ threshold at ``fpr`` (:mod:`ids_lightning.core.novelty`), saved as ``novelty.jso
 folder for the detector. ``metrics.json`` gets the threshold, the benign false-alarm rate of the
 unknown flag on the test set, and the share of test attacks of types training never saw that are
 flagged, as an attack class or as unknown, beside the same for the seen types.
+
+The deployed score (max-softmax) is compared with the energy score and a feature-space score
+(Mahalanobis distance on the penultimate layer, fitted on up to ``fit_rows`` training rows),
+each calibrated the same way: ``test/novelty/<score>/...`` (benign false alarms, novel attack
+types flagged, the share of the novel attacks called benign that the flag catches, and the
+threshold-free ROC-AUC of novel attacks against benign rows).
 """
 
 from __future__ import annotations
@@ -15,43 +21,87 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from torch import nn
 
-from ids_lightning.core.novelty import Novelty
+from ids_lightning.core.novelty import Mahalanobis, Novelty, energy_scores, novelty_scores, threshold_at
+from ids_lightning.models.nets import to_probabilities
 
 log = logging.getLogger(__name__)
 NOVELTY_FILE = "novelty.json"
+COMPARED = ("max_softmax", "energy", "mahalanobis")
+
+
+def _last_layer(net: nn.Module) -> nn.Module | None:
+    """The head's final linear layer: its input is the penultimate activation."""
+    head = getattr(net, "head", None)
+    last = head[-1] if isinstance(head, nn.Sequential) and len(head) else None
+    return last if isinstance(last, nn.Linear) else None
 
 
 class NoveltyCalibration(L.Callback):
-    def __init__(self, output_dir: str, fpr: float = 0.01, batch_rows: int = 4096):
+    def __init__(self, output_dir: str, fpr: float = 0.01, batch_rows: int = 4096, fit_rows: int = 20_000):
         if not 0 < fpr < 1:
             raise ValueError(f"novelty.fpr must lie strictly between 0 and 1, not {fpr}")
-        self.output_dir, self.fpr, self.batch_rows = Path(output_dir), fpr, batch_rows
+        self.output_dir, self.fpr, self.batch_rows, self.fit_rows = Path(output_dir), fpr, batch_rows, fit_rows
         self.summary: dict = {}
         self._tested: list[torch.Tensor] = []
+        self._captured: list[tuple[torch.Tensor, torch.Tensor]] = []  # (penultimate, logits) per forward
+        self._test_captured: list[tuple[torch.Tensor, torch.Tensor]] = []  # per test batch
+        self._hook = None
+
+    def _capture(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        self._captured.append((inputs[0].detach().cpu(), output.detach().cpu()))
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._tested = []
+        self._tested, self._captured, self._test_captured = [], [], []
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        last = _last_layer(pl_module.net)
+        if last is not None:  # the test pass's own activations: no second pass over the test set
+            self._hook = last.register_forward_hook(self._capture)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._tested.append(outputs.cpu())  # the test pass's probabilities: no second pass over test
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+            self._test_captured.append(self._captured[-1])
+        self._captured = []
+
+    def _test_activations(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(penultimate, logits) of the rows tested, when the net has a linear head."""
+        if len(self._test_captured) != len(self._tested):
+            return None
+        features, logits = (torch.cat(part).float().numpy() for part in zip(*self._test_captured))
+        return features, logits
 
     @torch.no_grad()
-    def _probabilities(self, pl_module, x) -> np.ndarray:
+    def _forward(self, pl_module, x) -> tuple[np.ndarray, np.ndarray]:
+        """(penultimate, logits) of rows ``x`` (the penultimate empty without a linear head)."""
         pl_module.eval()
-        parts = [
-            pl_module.probabilities(pl_module.net(x[i : i + self.batch_rows].to(pl_module.device))).cpu()
-            for i in range(0, len(x), self.batch_rows)
-        ]
-        return torch.cat(parts).numpy()
+        last = _last_layer(pl_module.net)
+        hook = last.register_forward_hook(self._capture) if last is not None else None
+        try:
+            for i in range(0, len(x), self.batch_rows):
+                logits = pl_module.net(x[i : i + self.batch_rows].to(pl_module.device))
+                if hook is None:
+                    self._captured.append((torch.zeros(len(logits), 0), logits.cpu()))
+        finally:
+            if hook is not None:
+                hook.remove()
+        features, logits = (torch.cat(part).float().numpy() for part in zip(*self._captured))
+        self._captured = []
+        return features, logits
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = trainer.datamodule
+        tested = self._test_activations()
         if datamodule is None or not hasattr(datamodule, "unseen_type_scores") or not self._tested:
             return
         benign = [i for i, name in enumerate(datamodule.class_names) if datamodule.spec.is_benign(name)]
         x_val, y_val = datamodule.tensors["val"]
-        val_probabilities = self._probabilities(pl_module, x_val)
+        val_features, val_logits = self._forward(pl_module, x_val)
+        val_probabilities = to_probabilities(torch.from_numpy(val_logits), pl_module.binary).numpy()
         benign_val = np.isin(y_val.cpu().numpy(), benign)
         if not benign_val.any():
             log.warning("no benign validation rows: novelty threshold not calibrated")
@@ -81,9 +131,54 @@ class NoveltyCalibration(L.Callback):
                 self.summary[f"test/{group}_types/missed_flagged_unknown"] = (
                     (caught - detected) / (1 - detected) if detected < 1 else None
                 )
+        if tested is not None and len(tested[1]) == len(probabilities):
+            self.summary |= self._compare(
+                pl_module, datamodule, (val_features, val_logits), tested, benign_val, y, benign
+            )
         log.info(
             "novelty threshold %.4f (%.1f%% of benign validation rows flagged); test: %s",
             novelty.threshold,
             100 * self.summary["val/novelty/benign_flagged"],
-            ", ".join(f"{k} {v:.3f}" for k, v in self.summary.items() if k.startswith("test/") and v is not None),
+            ", ".join(
+                f"{k} {v:.3f}"
+                for k, v in self.summary.items()
+                if k.startswith("test/") and k.count("/") == 2 and v is not None
+            ),
         )
+
+    def _compare(self, pl_module, datamodule, val: tuple, test: tuple, benign_val, y_test, benign) -> dict:
+        """Each compared score, calibrated on benign validation rows at ``fpr``, on the test rows."""
+        from sklearn.metrics import roc_auc_score
+
+        (val_features, val_logits), (test_features, test_logits) = val, test
+        scores = {
+            "max_softmax": [
+                novelty_scores(to_probabilities(torch.from_numpy(z), pl_module.binary).numpy())
+                for z in (val_logits, test_logits)
+            ],
+            "energy": [energy_scores(val_logits), energy_scores(test_logits)],
+        }
+        if val_features.shape[1]:
+            x_train, y_train = datamodule.tensors["train"]
+            rows = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(0))[: self.fit_rows]
+            train_features, _ = self._forward(pl_module, x_train[rows])
+            density = Mahalanobis.fit(train_features, y_train[rows].cpu().numpy())
+            scores["mahalanobis"] = [density.scores(val_features), density.scores(test_features)]
+        predicted = test_logits.argmax(1) if not pl_module.binary else (test_logits[:, 0] > 0).astype(int)
+        called_benign = np.isin(predicted, benign)
+        benign_test = np.isin(y_test, benign)
+        novel = datamodule.novel_type_rows(len(y_test))
+        novel = novel if novel is not None and novel.any() else None
+        out = {}
+        for name, (val_scores, test_scores) in scores.items():
+            unknown = test_scores > threshold_at(val_scores[benign_val], self.fpr)
+            prefix = f"test/novelty/{name}"
+            out[f"{prefix}/benign_flagged"] = float(unknown[benign_test].mean()) if benign_test.any() else None
+            if novel is None:
+                continue
+            out[f"{prefix}/novel_types_flagged"] = float((~called_benign | unknown)[novel].mean())
+            missed = novel & called_benign
+            out[f"{prefix}/novel_missed_flagged_unknown"] = float(unknown[missed].mean()) if missed.any() else None
+            both = novel | benign_test
+            out[f"{prefix}/auroc_novel_vs_benign"] = float(roc_auc_score(novel[both], test_scores[both]))
+        return out

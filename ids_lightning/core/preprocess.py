@@ -18,7 +18,8 @@ from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.core.table import RawTable
 
 UNKNOWN = "<unknown>"
-ENCODINGS = ("label", "onehot")
+ENCODINGS = ("label", "onehot", "embedding")
+MAX_EMBEDDING_DIM = 8  # per categorical column: min(this, its codes) learned dimensions
 SCALERS = ("minmax", "log_minmax", "quantile")
 QUANTILES = 1001  # knots of the quantile scaler per column (as scikit-learn's QuantileTransformer)
 FORMAT_VERSION = 1
@@ -31,7 +32,9 @@ class Preprocessor:
 
     ``label`` encoding maps a category to ``code / len(categories)`` (0 = unknown), so it lies
     in [0, 1] like the scaled numbers; ``onehot`` gives one column per category plus one for
-    unknown. Numbers go through ``log1p`` first with ``log_minmax``, then to [0, 1] by the
+    unknown; ``embedding`` passes the code itself (0 = unknown, 1.. = the categories), which
+    the net looks up in a learned table (:class:`ids_lightning.models.nets.EmbeddedInputs`).
+    Numbers go through ``log1p`` first with ``log_minmax``, then to [0, 1] by the
     training minimum and maximum (clipped to [0, 1] when ``clip``: values beyond the training
     range saturate instead of leaving the box attacks and quantisation assume). ``quantile``
     maps each number to its level among the training values instead (piecewise linear between
@@ -106,7 +109,7 @@ class Preprocessor:
     def feature_names(self) -> list[str]:
         names = list(self.numeric_names)
         for name in self.categorical_names:
-            if self.encoding == "label":
+            if self.encoding in ("label", "embedding"):
                 names.append(name)
             else:
                 names.extend(f"{name}={value}" for value in [UNKNOWN, *self.categories[name]])
@@ -120,6 +123,13 @@ class Preprocessor:
     def input_shape(self) -> tuple[int, ...]:
         """One model input without the batch axis: ``(features,)`` or ``(window, features + 1)``."""
         return (self.num_features,) if self.window == 1 else (self.window, self.num_features + 1)
+
+    @property
+    def embedding_sizes(self) -> list[int]:
+        """Codes per categorical column (unknown included) under ``embedding``; else none."""
+        if self.encoding != "embedding":
+            return []
+        return [len(self.categories[name]) + 1 for name in self.categorical_names]
 
     @property
     def categorical_mask(self) -> list[bool]:
@@ -175,6 +185,8 @@ class Preprocessor:
             column = codes[:, j].astype(np.int64)
             if self.encoding == "label":
                 blocks.append((column / max(known, 1)).astype(np.float32)[:, None])
+            elif self.encoding == "embedding":
+                blocks.append(column.astype(np.float32)[:, None])
             else:
                 blocks.append(np.eye(known + 1, dtype=np.float32)[column])
         return np.concatenate(blocks, axis=1)

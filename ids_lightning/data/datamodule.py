@@ -321,18 +321,28 @@ class FlowDataModule(L.LightningDataModule):
             scores["test/binary_acc"] = float((np.isin(predicted, benign) == np.isin(y, benign)).mean())
         if self._test_types is None:
             return scores
-        types, seen = self._test_types
-        types = types[: len(predicted)]
-        attack = ~np.array([self.spec.is_benign(t) for t in types], dtype=bool)
-        known_type = np.isin(types, sorted(seen))
+        types, attack, novel = self._test_attacks(len(predicted))
         detected = ~np.isin(predicted, benign)
-        for group, mask in (("novel", attack & ~known_type), ("known", attack & known_type)):
+        for group, mask in (("novel", novel), ("known", attack & ~novel)):
             scores[f"test/{group}_types/records"] = int(mask.sum())
             if mask.any():
                 scores[f"test/{group}_types/detected"] = float(detected[mask].mean())
                 scores[f"test/{group}_types/recall"] = float((predicted[mask] == y[mask]).mean())
-        scores["novel_types"] = dict(Counter(types[attack & ~known_type].tolist()).most_common())
+        scores["novel_types"] = dict(Counter(types[novel].tolist()).most_common())
         return scores
+
+    def novel_type_rows(self, rows: int) -> np.ndarray | None:
+        """Per test sample (the first ``rows``): an attack of a type training never saw. None
+        where the dataset's layout has no attack types."""
+        return None if self._test_types is None else self._test_attacks(rows)[2]
+
+    def _test_attacks(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first ``rows`` test samples' attack types, whether each is an attack, and whether
+        an attack of a type training never saw."""
+        types, seen = self._test_types
+        types = types[:rows]
+        attack = ~np.array([self.spec.is_benign(t) for t in types], dtype=bool)
+        return types, attack, attack & ~np.isin(types, sorted(seen))
 
     def windows_of(self, tables: dict[str, RawTable]) -> dict[str, np.ndarray]:
         """Each split's windows (``[rows, window]``, numbers of rows of that split's own table),

@@ -13,10 +13,13 @@ otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from ids_lightning.core.errors import ConfigError
+from ids_lightning.core.preprocess import MAX_EMBEDDING_DIM, Preprocessor
 
 
 def output_size(num_classes: int) -> int:
@@ -54,6 +57,43 @@ def _head(in_features: int, hidden: int, num_classes: int, dropout: float) -> nn
 def _check_window(window: int) -> None:
     if window < 1:
         raise ConfigError(f"window must be at least 1, got {window}")
+
+
+class EmbeddedInputs(nn.Module):
+    """A net behind learned embeddings of the categorical columns (``dataset.categorical=
+    embedding``): the input holds each category's code (0 = unknown) after the numeric columns;
+    each code becomes ``min(8, codes)`` learned numbers, and ``net`` (built for the numeric
+    columns plus those) sees them in place of the code. Over a window, padding flows stay
+    zero."""
+
+    def __init__(self, net: nn.Module, num_numeric: int, sizes: list[int], window: int = 1):
+        super().__init__()
+        self.net, self.num_numeric, self.windowed = net, num_numeric, window > 1
+        self.tables = nn.ModuleList(nn.Embedding(size, embedding_dim(size)) for size in sizes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, codes = self.num_numeric, len(self.tables)
+        looked_up = [table(x[..., n + j].long()) for j, table in enumerate(self.tables)]
+        embedded = torch.cat(looked_up, dim=-1)
+        rest = x[..., n + codes :]  # the presence channel of a window, else nothing
+        if self.windowed:
+            embedded = embedded * rest
+        return self.net(torch.cat([x[..., :n], embedded, rest], dim=-1))
+
+
+def embedding_dim(codes: int) -> int:
+    return min(MAX_EMBEDDING_DIM, codes)
+
+
+def build_for(make_net: Callable[[int], nn.Module], pre: Preprocessor) -> nn.Module:
+    """``make_net(num_features)`` sized for the model input the preprocessing ``pre`` produces:
+    under ``embedding`` encoding wrapped in :class:`EmbeddedInputs`, the net sized for what
+    the embeddings make of the input."""
+    sizes = pre.embedding_sizes
+    if not sizes:
+        return make_net(pre.num_features)
+    width = len(pre.numeric_names) + sum(embedding_dim(size) for size in sizes)
+    return EmbeddedInputs(make_net(width), len(pre.numeric_names), sizes, pre.window)
 
 
 class WindowConv(nn.Module):

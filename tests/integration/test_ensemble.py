@@ -53,6 +53,8 @@ def test_the_detector_scores_with_an_ensemble_folder(members, tmp_path):
 
 def test_validation_scores_only_when_the_members_held_out_the_same_rows(members, tmp_path, tmp_path_factory):
     assert "val/acc" not in ensemble(members, tmp_path / "across_splits")  # seed 1's val rows train seed 2
-    same_split = trained_run(tmp_path_factory, "split1", *SMALL_RUN, "trainer.max_epochs=2", "seed=2", "dataset.seed=1")[0]
+    same_split = trained_run(
+        tmp_path_factory, "split1", *SMALL_RUN, "trainer.max_epochs=2", "seed=2", "dataset.seed=1"
+    )[0]
     metrics = ensemble([members[0], same_split], tmp_path / "same_split")
     assert metrics["val/acc"] > 0.5 and metrics["val/f1_macro"] > 0

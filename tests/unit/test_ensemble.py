@@ -25,8 +25,10 @@ def table(numeric: np.ndarray, categories: list[str]) -> RawTable:
     )
 
 
-def fit(rows: RawTable, scaler: str = "log_minmax", window: int = 1) -> Preprocessor:
-    return Preprocessor.fit(rows, dataset="d", task="t", class_names=["a", "b"], scaler=scaler, window=window)
+def fit(rows: RawTable, scaler: str = "log_minmax", window: int = 1, encoding: str = "label") -> Preprocessor:
+    return Preprocessor.fit(
+        rows, dataset="d", task="t", class_names=["a", "b"], scaler=scaler, window=window, encoding=encoding
+    )
 
 
 @pytest.mark.parametrize("scaler", ["minmax", "log_minmax"])
@@ -50,10 +52,11 @@ def test_rescale_keeps_window_padding_at_zero():
     assert torch.equal(out[:, 0], torch.zeros_like(out[:, 0])) and torch.equal(out[..., -1], x[..., -1])
 
 
-def test_label_encoded_categories_are_looked_up_in_each_members_list():
+@pytest.mark.parametrize("encoding", ["label", "embedding"])
+def test_categories_are_looked_up_in_each_members_list(encoding):
     raw = table(np.arange(60, dtype=float).reshape(30, 2), ["p", "q", "r"] * 10)
-    base = fit(raw.take(np.arange(0, 30)))  # p, q, r
-    member = fit(raw.take(np.flatnonzero(raw.categorical[:, 0] != "p")))  # q, r only
+    base = fit(raw.take(np.arange(0, 30)), encoding=encoding)  # p, q, r
+    member = fit(raw.take(np.flatnonzero(raw.categorical[:, 0] != "p")), encoding=encoding)  # q, r only
     got = Rescale(base, member)(torch.from_numpy(base.transform(raw)[0]))
     want = member.transform(raw)[0]  # p is unknown (code 0) to the member
     torch.testing.assert_close(got[:, 2], torch.from_numpy(want[:, 2]))

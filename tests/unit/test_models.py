@@ -128,3 +128,27 @@ def test_epoch_statistics_equal_torchmetrics():
     ]:
         expected = metric(4, average="macro")(predicted, target)
         assert float(scores[name]) == pytest.approx(float(expected), abs=1e-6), name
+
+
+@pytest.mark.parametrize("window", [1, 4])
+def test_embedded_categories_feed_the_net_learned_vectors_in_place_of_codes(window):
+    from ids_lightning.core.preprocess import Preprocessor
+    from ids_lightning.models.nets import EmbeddedInputs, build_for
+
+    pre = Preprocessor(
+        dataset="d", task="t", class_names=["a", "b", "c"], numeric_names=["x", "y"], categorical_names=["proto"],
+        categories={"proto": ["icmp", "tcp", "udp"]}, encoding="embedding", scaler="minmax", clip=True,
+        numeric_min=[0.0, 0.0], numeric_max=[1.0, 1.0], numeric_integer=[False, False], window=window,
+    )  # fmt: skip
+    net = build_for(lambda width: CNNLSTM(num_features=width, num_classes=3, window=window), pre)
+    assert isinstance(net, EmbeddedInputs) and net.tables[0].weight.shape == (4, 4)  # 3 protocols + unknown
+    flows = torch.tensor([[0.5, 0.2, 2.0], [0.5, 0.2, 3.0]])  # the same numbers, tcp and udp
+    x = flows if window == 1 else torch.cat([flows, torch.ones(2, 1)], dim=1)[:, None].repeat(1, window, 1)
+    if window > 1:
+        x[:, 0] = 0  # a padding flow: its embedding must stay zero
+        captured = []
+        net.net.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0]))
+    logits = net(x)
+    assert logits.shape == (2, 3) and not torch.allclose(logits[0], logits[1])  # the category matters
+    if window > 1:
+        assert captured[0].shape[-1] == 2 + 4 + 1 and captured[0][:, 0].abs().sum() == 0
