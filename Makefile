@@ -10,7 +10,7 @@ ARGS ?=
 # pytest processes for `make test` (one per core, one thread each: see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install demo example train test test-slow test-all bench bench-windows bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
+.PHONY: install demo example train test test-slow test-all bench bench-windows ablation bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,14 @@ bench: install
 ## gradient boosting on flow and context features -> outputs/bench/windows.{json,csv} (about an hour on 2 CPUs)
 bench-windows: install
 	$(PY) -m ids_lightning.bench.windows $(ARGS)
+
+## the NSL-KDD ablation: scaler, encoding, balancing, loss, width/depth, validation protocol and
+## a seed ensemble, 3 seeds each, ranked by validation -> outputs/ablation/report.{csv,md}
+## (about 2 hours on 2 CPUs), then the novelty scores compared on the base runs
+ablation: install
+	$(PY) -m ids_lightning.bench.ablation $(ARGS)
+	$(PY) -m ids_lightning.bench.novelty outputs/ablation/base/s1 outputs/ablation/base/s2 outputs/ablation/base/s3 \
+		--output outputs/ablation/novelty.json
 
 ## Zeek parser rows/s and peak memory vs pandas.read_csv -> outputs/bench/parse.json
 bench-parse: install

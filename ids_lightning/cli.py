@@ -6,7 +6,18 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ("train", "parse", "edge", "detector", "adversarial_training", "windows", "chaos", "results")
+BENCHES = (
+    "train",
+    "parse",
+    "edge",
+    "detector",
+    "adversarial_training",
+    "windows",
+    "ablation",
+    "novelty",
+    "chaos",
+    "results",
+)
 # command -> (module, one line); modules are imported only when their command runs, so the
 # edge install (numpy + onnxruntime) can run `ids detect` and `ids edge-bench`
 COMMANDS = {

@@ -195,3 +195,31 @@ def test_the_detector_flags_unknown_records_with_the_calibrated_novelty_threshol
     assert all((r["novelty"] > novelty["threshold"]) <= r["unknown"] for r in records)
     assert summary["unknown_records"] == sum(r["unknown"] for r in records) > 0
     assert summary["novelty_threshold"] == novelty["threshold"]
+
+
+def test_every_run_compares_its_novelty_score_with_energy_and_mahalanobis(nsl_run, tmp_path):
+    from ids_lightning.bench.novelty import main as compare_scores
+
+    _, metrics = nsl_run
+    deployed = "test/novelty/max_softmax"
+    assert metrics[f"{deployed}/benign_flagged"] == pytest.approx(metrics["test/novelty/benign_flagged"])
+    assert metrics[f"{deployed}/novel_types_flagged"] == pytest.approx(metrics["test/novel_types/flagged"])
+    for score in ("max_softmax", "energy", "mahalanobis"):
+        assert metrics[f"test/novelty/{score}/benign_flagged"] < 0.05  # calibrated to 1 % on validation
+        assert 0.6 < metrics[f"test/novelty/{score}/auroc_novel_vs_benign"] <= 1
+    # the bench re-tests the same checkpoint: the same figures
+    rows = compare_scores([str(nsl_run[0]), "--output", str(tmp_path / "novelty.json")])
+    by_score = {row["score"]: row for row in rows}
+    for score in ("max_softmax", "energy", "mahalanobis"):
+        for measure in ("benign_flagged", "auroc_novel_vs_benign"):
+            assert by_score[score][f"{measure}_mean"] == pytest.approx(metrics[f"test/novelty/{score}/{measure}"])
+    assert (tmp_path / "novelty.csv").read_text().startswith("score,runs,benign_flagged_mean")
+
+
+def test_a_run_with_learned_category_embeddings_exports_and_detects(tmp_path_factory, tmp_path, data_dir):
+    folder, metrics = trained_run(
+        tmp_path_factory, "embedding", "debug=limit", "trainer.limit_test_batches=1.0", "dataset.categorical=embedding"
+    )
+    assert metrics["onnx/parity_ok"] and metrics["test/acc"] > 0.6
+    summary = detect(folder, NSL_KDD_TEST, tmp_path / "alerts.jsonl", progress=False)
+    assert summary["accuracy"] == pytest.approx(metrics["test/acc"], abs=2e-4)

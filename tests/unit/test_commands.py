@@ -24,6 +24,8 @@ COMMANDS = [
     "ids_lightning.bench.detector",
     "ids_lightning.bench.adversarial_training",
     "ids_lightning.bench.windows",
+    "ids_lightning.bench.ablation",
+    "ids_lightning.bench.novelty",
     "ids_lightning.bench.results",
     "ids_lightning.bench.chaos",
     "ids_lightning.demo",
