@@ -83,7 +83,7 @@ edge-bench: install
 reproduce: install
 	$(PY) train.py -m experiment=paper hydra.sweep.dir=outputs/multirun/paper $(ARGS)
 	$(PY) train.py -m experiment=official hydra.sweep.dir=outputs/multirun/official $(ARGS)
-	$(PY) -m ids_lightning.report outputs/multirun/paper outputs/multirun/official --output outputs/multirun/report
+	$(PY) -m ids_lightning.report outputs/multirun/paper outputs/multirun/official --ensembles --output outputs/multirun/report
 
 QUICK = trainer.max_epochs=3 seed=1 callbacks.adversarial_eval.max_rows=1024 \
 	callbacks.adversarial_eval.pgd_steps=5

@@ -12,6 +12,9 @@ validation × window × experiment × seed of the deep runs that the folders do 
 and a ``hist_gradient_boosting`` run of, the report fits them itself on that run's rows (its
 saved config rebuilds the same DataModule) and writes their ``metrics.json`` under
 ``<output>/baselines/`` (found again by the next report; ``--no-baselines`` skips this).
+With ``--ensembles`` each deep row of two or more seeds gains an ``ensemble`` row: its seeds'
+runs averaged in one ONNX graph (:mod:`ids_lightning.ensemble`), built once under
+``<output>/ensembles/``.
 """
 
 from __future__ import annotations
@@ -260,13 +263,45 @@ def add_baselines(runs: list[dict], output: Path) -> list[dict]:
     return added
 
 
+def add_ensembles(runs: list[dict], output: Path) -> list[dict]:
+    """For each deep row with two or more seeds, the ensemble of its seeds' runs (one ONNX graph
+    averaging their probabilities) under ``<output>/ensembles/``, unless the folders hold it."""
+    from ids_lightning.ensemble import ensemble  # the training stack, only when building
+
+    held = {tuple(sorted(run.get("members") or [])) for run in runs if run.get("model") == "ensemble"}
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for run in runs:
+        if run.get("seed") is not None and run.get("model") not in (*BASELINES, "ensemble"):
+            groups[tuple(run.get(k) for k in KEYS)].append(run)
+    added = []
+    for key, members in sorted(groups.items(), key=lambda item: tuple(map(str, item[0]))):
+        run_dirs = sorted({m["run_dir"] for m in members})
+        if len(run_dirs) < 2 or tuple(run_dirs) in held:
+            continue
+        folder = output / "ensembles" / "_".join(str(v) for v in key if v is not None)
+        print(f"building the ensemble of {len(run_dirs)} seeds: {', '.join(f'{k} {v}' for k, v in zip(KEYS, key))}")
+        try:
+            summary = ensemble([Path(d) for d in run_dirs], folder)
+        except DataError as err:  # e.g. quantile-scaled members: reported, not fatal
+            print(f"warning: no ensemble for {key}: {err}")
+            continue
+        added.append({**with_defaults(summary), "experiment": key[KEYS.index("experiment")], "run_dir": str(folder)})
+    return added
+
+
 def report(
-    folders: list[Path], output: Path | None = None, metrics: list[str] | None = None, baselines: bool = True
+    folders: list[Path],
+    output: Path | None = None,
+    metrics: list[str] | None = None,
+    baselines: bool = True,
+    ensembles: bool = False,
 ) -> list[dict]:
     metrics = metrics or METRICS
     output = output or folders[0]
     output.mkdir(parents=True, exist_ok=True)
     runs = collect(folders)
+    if ensembles:
+        runs += add_ensembles(runs, output)
     if baselines:
         runs += add_baselines(runs, output)
     table = summarise(runs, metrics)
@@ -287,8 +322,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument(
         "--no-baselines", action="store_true", help="do not fit the classical baselines a protocol lacks"
     )
+    parser.add_argument(
+        "--ensembles",
+        action="store_true",
+        help="add a row for the ensemble of each row's seeds (built once under <output>/ensembles/)",
+    )
     args = parser.parse_args(argv)
-    return report(args.folders, args.output, args.metrics, baselines=not args.no_baselines)
+    return report(args.folders, args.output, args.metrics, baselines=not args.no_baselines, ensembles=args.ensembles)
 
 
 if __name__ == "__main__":

@@ -58,3 +58,14 @@ def test_validation_scores_only_when_the_members_held_out_the_same_rows(members,
     )[0]
     metrics = ensemble([members[0], same_split], tmp_path / "same_split")
     assert metrics["val/acc"] > 0.5 and metrics["val/f1_macro"] > 0
+
+
+def test_the_report_adds_the_ensemble_of_each_rows_seeds_once(members, tmp_path, capsys):
+    from ids_lightning.report import report
+
+    table = report(members, tmp_path, baselines=False, ensembles=True)
+    rows = {row["model"]: row for row in table}
+    assert rows["cnn"]["n_seeds"] == 2 and rows["ensemble"]["test/acc_mean"] > 0.5
+    assert "building the ensemble of 2 seeds" in capsys.readouterr().out
+    report([*members, tmp_path / "ensembles"], tmp_path, baselines=False, ensembles=True)  # it is held now
+    assert "building" not in capsys.readouterr().out
