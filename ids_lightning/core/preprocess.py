@@ -75,34 +75,77 @@ class Preprocessor:
         clip: bool = True,
         window: int = 1,
     ) -> Preprocessor:
-        if encoding not in ENCODINGS:
-            raise ConfigError(f"unknown categorical encoding {encoding!r}; expected {ENCODINGS}")
-        if scaler not in SCALERS:
-            raise ConfigError(f"unknown scaler {scaler!r}; expected one of {SCALERS}")
+        _check_choices(encoding, scaler)
+        if scaler != "quantile":  # the centralised fit is the one-site case of the merge
+            return cls.merge(
+                [site_statistics(train, scaler)],
+                dataset=dataset, task=task, class_names=class_names, encoding=encoding, scaler=scaler, clip=clip,
+                window=window,
+            )  # fmt: skip
         if len(train) == 0:
             raise DataError("cannot fit preprocessing on an empty training split")
-        transformed = _log(train.numeric) if scaler == "log_minmax" else train.numeric
-        knots = [_quantile_knots(column) for column in transformed.T] if scaler == "quantile" else []
-        categories = {
-            name: sorted({str(v) for v in train.categorical[:, j]} - {UNKNOWN})
-            for j, name in enumerate(train.categorical_names)
-        }
+        knots = [_quantile_knots(column) for column in train.numeric.T]
         return cls(
             dataset=dataset,
             task=task,
             class_names=list(class_names),
             numeric_names=list(train.numeric_names),
             categorical_names=list(train.categorical_names),
-            categories=categories,
+            categories=_categories(train),
             encoding=encoding,
             scaler=scaler,
             clip=clip,
-            numeric_min=transformed.min(axis=0).tolist(),
-            numeric_max=transformed.max(axis=0).tolist(),
+            numeric_min=train.numeric.min(axis=0).tolist(),
+            numeric_max=train.numeric.max(axis=0).tolist(),
             numeric_integer=np.all(train.numeric == np.round(train.numeric), axis=0).tolist(),
             window=window,
             numeric_quantiles=[values for values, _ in knots],
             numeric_levels=[levels for _, levels in knots],
+        )
+
+    @classmethod
+    def merge(
+        cls,
+        sites: list[dict],
+        *,
+        dataset: str,
+        task: str,
+        class_names: list[str],
+        encoding: str = "label",
+        scaler: str = "minmax",
+        clip: bool = True,
+        window: int = 1,
+    ) -> Preprocessor:
+        """The preprocessing of the union of several sites' training rows, from each site's
+        :func:`site_statistics` alone: minima of minima, maxima of maxima, the union of
+        categories (equal to fitting on the pooled rows; no row leaves a site)."""
+        _check_choices(encoding, scaler)
+        sites = [site for site in sites if site["rows"]]
+        if not sites:
+            raise DataError("cannot fit preprocessing on an empty training split")
+        for site in sites[1:]:
+            for key in ("scaler", "numeric_names", "categorical_names"):
+                if site[key] != sites[0][key]:
+                    raise DataError(f"sites differ in {key}: their statistics cannot be merged")
+        if sites[0]["scaler"] != scaler:
+            raise DataError(f"site statistics were taken for scaler {sites[0]['scaler']!r}, not {scaler!r}")
+        categorical_names = list(sites[0]["categorical_names"])
+        return cls(
+            dataset=dataset,
+            task=task,
+            class_names=list(class_names),
+            numeric_names=list(sites[0]["numeric_names"]),
+            categorical_names=categorical_names,
+            categories={
+                name: sorted(set().union(*(s["categories"][name] for s in sites))) for name in categorical_names
+            },
+            encoding=encoding,
+            scaler=scaler,
+            clip=clip,
+            numeric_min=np.min([s["numeric_min"] for s in sites], axis=0).tolist(),
+            numeric_max=np.max([s["numeric_max"] for s in sites], axis=0).tolist(),
+            numeric_integer=np.all([s["numeric_integer"] for s in sites], axis=0).tolist(),
+            window=window,
         )
 
     @property
@@ -230,6 +273,41 @@ class Preprocessor:
         except (RecursionError, ValueError) as err:  # nesting or integers beyond what is read
             raise PreprocessStateError(f"{path}: not a preprocessing state ({type(err).__name__})") from err
         return cls.from_dict(state, source=str(path))
+
+
+def _check_choices(encoding: str, scaler: str) -> None:
+    if encoding not in ENCODINGS:
+        raise ConfigError(f"unknown categorical encoding {encoding!r}; expected {ENCODINGS}")
+    if scaler not in SCALERS:
+        raise ConfigError(f"unknown scaler {scaler!r}; expected one of {SCALERS}")
+
+
+def site_statistics(train: RawTable, scaler: str = "minmax") -> dict:
+    """What one site's training rows contribute to shared preprocessing, as plain JSON: the row
+    count, per numeric column the minimum and maximum (after ``log1p`` under ``log_minmax``) and
+    whether every value is whole, per categorical column the categories seen. Quantile knots need
+    every row and cannot be merged exactly: refused."""
+    if scaler not in ("minmax", "log_minmax"):
+        raise ConfigError(f"site statistics merge exactly under minmax or log_minmax, not {scaler!r}")
+    transformed = _log(train.numeric) if scaler == "log_minmax" else train.numeric
+    empty = len(train) == 0
+    return {
+        "rows": len(train),
+        "scaler": scaler,
+        "numeric_names": list(train.numeric_names),
+        "categorical_names": list(train.categorical_names),
+        "numeric_min": [] if empty else transformed.min(axis=0).tolist(),
+        "numeric_max": [] if empty else transformed.max(axis=0).tolist(),
+        "numeric_integer": [] if empty else np.all(train.numeric == np.round(train.numeric), axis=0).tolist(),
+        "categories": _categories(train),
+    }
+
+
+def _categories(train: RawTable) -> dict[str, list[str]]:
+    return {
+        name: sorted({str(v) for v in train.categorical[:, j]} - {UNKNOWN})
+        for j, name in enumerate(train.categorical_names)
+    }
 
 
 def _log(values: np.ndarray) -> np.ndarray:
