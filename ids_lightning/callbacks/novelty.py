@@ -38,6 +38,12 @@ def _last_layer(net: nn.Module) -> nn.Module | None:
     return last if isinstance(last, nn.Linear) else None
 
 
+def _stacked(captured: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-batch (penultimate, logits) pairs as two arrays over all rows."""
+    features, logits = (torch.cat(part).float().numpy() for part in zip(*captured))
+    return features, logits
+
+
 class NoveltyCalibration(L.Callback):
     def __init__(self, output_dir: str, fpr: float = 0.01, batch_rows: int = 4096, fit_rows: int = 20_000):
         if not 0 < fpr < 1:
@@ -72,8 +78,7 @@ class NoveltyCalibration(L.Callback):
         """(penultimate, logits) of the rows tested, when the net has a linear head."""
         if len(self._test_captured) != len(self._tested):
             return None
-        features, logits = (torch.cat(part).float().numpy() for part in zip(*self._test_captured))
-        return features, logits
+        return _stacked(self._test_captured)
 
     @torch.no_grad()
     def _forward(self, pl_module, x) -> tuple[np.ndarray, np.ndarray]:
@@ -89,9 +94,8 @@ class NoveltyCalibration(L.Callback):
         finally:
             if hook is not None:
                 hook.remove()
-        features, logits = (torch.cat(part).float().numpy() for part in zip(*self._captured))
-        self._captured = []
-        return features, logits
+        stacked, self._captured = _stacked(self._captured), []
+        return stacked
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = trainer.datamodule

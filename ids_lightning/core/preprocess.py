@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -76,29 +76,19 @@ class Preprocessor:
         window: int = 1,
     ) -> Preprocessor:
         _check_choices(encoding, scaler)
-        if scaler != "quantile":  # the centralised fit is the one-site case of the merge
-            return cls.merge(
-                [site_statistics(train, scaler)],
-                dataset=dataset, task=task, class_names=class_names, encoding=encoding, scaler=scaler, clip=clip,
-                window=window,
-            )  # fmt: skip
-        if len(train) == 0:
-            raise DataError("cannot fit preprocessing on an empty training split")
-        knots = [_quantile_knots(column) for column in train.numeric.T]
-        return cls(
-            dataset=dataset,
-            task=task,
-            class_names=list(class_names),
-            numeric_names=list(train.numeric_names),
-            categorical_names=list(train.categorical_names),
-            categories=_categories(train),
-            encoding=encoding,
-            scaler=scaler,
-            clip=clip,
-            numeric_min=train.numeric.min(axis=0).tolist(),
-            numeric_max=train.numeric.max(axis=0).tolist(),
-            numeric_integer=np.all(train.numeric == np.round(train.numeric), axis=0).tolist(),
+        # the centralised fit is the one-site case of the merge; quantile knots come on top
+        ranged = "log_minmax" if scaler == "log_minmax" else "minmax"
+        fitted = cls.merge(
+            [site_statistics(train, ranged)],
+            dataset=dataset, task=task, class_names=class_names, encoding=encoding, scaler=ranged, clip=clip,
             window=window,
+        )  # fmt: skip
+        if scaler != "quantile":
+            return fitted
+        knots = [_quantile_knots(column) for column in train.numeric.T]
+        return replace(
+            fitted,
+            scaler=scaler,
             numeric_quantiles=[values for values, _ in knots],
             numeric_levels=[levels for _, levels in knots],
         )
