@@ -24,6 +24,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
+from ids_lightning.baseline import BASELINES
 from ids_lightning.config import compose
 from ids_lightning.console import quiet
 from ids_lightning.core.errors import DataError
@@ -89,7 +90,7 @@ def plan(
 def ranking(table: list[dict]) -> list[dict]:
     """The deep variants (and the ensemble) by mean validation macro-F1, best first; ``by_family``
     and other unranked variants after them."""
-    rows = [r for r in table if r["model"] not in ("random_forest", "hist_gradient_boosting")]
+    rows = [r for r in table if r["model"] not in BASELINES]
     for row in rows:
         row["variant"] = row["experiment"].removeprefix("ablation+")
     ranked = sorted(
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         ensemble(members, combined, args.data_dir)
     table = report([args.runs_dir])
     ranked = ranking(table)
-    references = [r for r in table if r["model"] in ("random_forest", "hist_gradient_boosting")]
+    references = [r for r in table if r["model"] in BASELINES]
     plot(ranked, [r for r in references if r["experiment"] == "ablation+base"], args.runs_dir / "ablation.png")
     print(f"\nvariants by mean validation macro-F1 ({', '.join(sorted(UNRANKED))}: other validation rows, not ranked):")
     for row in ranked:
