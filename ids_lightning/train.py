@@ -31,6 +31,7 @@ from ids_lightning.config import (
 from ids_lightning.console import quiet, run_summary
 from ids_lightning.core.errors import ConfigError, RunInUseError
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
+from ids_lightning.federation.apps import simulate
 from ids_lightning.models.module import best_epoch
 from ids_lightning.models.nets import build_for
 
@@ -98,6 +99,11 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
     # The resolved config beside the results, first: tools rebuild the run's net from it.
     atomic_write_bytes(output_dir / "config.yaml", OmegaConf.to_yaml(_without_hydra(cfg), resolve=True).encode())
     L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.get("federated"):  # experiment=federated: the sites train, on Flower's simulation engine
+        summary = simulate(cfg, output_dir)
+        atomic_write_json(finished, summary)
+        log.info(run_summary(summary, output_dir))
+        return summary
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")

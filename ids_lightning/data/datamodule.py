@@ -233,10 +233,20 @@ class FlowDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.preprocessor is not None:
             return
-        tables, class_names = self.load_splits()
+        self.build(*self.load_splits())
+
+    def build(
+        self, tables: dict[str, RawTable], class_names: list[str], preprocessor: Preprocessor | None = None
+    ) -> None:
+        """Tensors of the given splits (any of train, val, test), with ``preprocessor`` or, when
+        None, the one fitted on ``tables["train"]``. A federated site builds its own train and
+        validation rows with the merged preprocessing; the server only its test rows."""
+        tables = dict(tables)
+        stages = [s for s in STAGES if s in tables]
         windows = self.windows_of(tables)
-        samples, dropped = {"train": np.arange(len(tables["train"]))}, {}
-        for stage_name in ("val", "test"):
+        samples: dict[str, np.ndarray] = {"train": np.arange(len(tables["train"]))} if "train" in tables else {}
+        dropped: dict[str, int] = {}
+        for stage_name in (s for s in ("val", "test") if s in tables):
             labels = tables[stage_name].labels
             known = np.isin(labels.astype(str), class_names)
             dropped[stage_name] = int((~known).sum())
@@ -254,10 +264,10 @@ class FlowDataModule(L.LightningDataModule):
                 tables[stage_name] = tables[stage_name].take(samples[stage_name])
                 samples[stage_name] = np.arange(len(samples[stage_name]))
         self._test_types = None
-        if all(ATTACK_TYPE in tables[s].meta for s in ("train", "test")):
+        if all(s in tables and ATTACK_TYPE in tables[s].meta for s in ("train", "test")):
             seen = {str(t) for t in tables["train"].meta[ATTACK_TYPE].tolist()}
             self._test_types = (tables["test"].meta[ATTACK_TYPE][samples["test"]].astype(str), seen)
-        self.preprocessor = Preprocessor.fit(
+        self.preprocessor = preprocessor or Preprocessor.fit(
             tables["train"],
             dataset=self.name,
             task=self.task,
@@ -267,14 +277,14 @@ class FlowDataModule(L.LightningDataModule):
             clip=self.clip,
             window=self.window,
         )
-        unknown_rows, notes = {}, []
-        for stage_name in STAGES:
+        unknown_rows, notes, counts_before = {}, [], {}
+        for stage_name in stages:
             table, kept = tables[stage_name], samples[stage_name]
             scaled, codes = self.preprocessor.scale(table)
             y = self.preprocessor.encode_labels(table.labels[kept])
             unknown_rows[stage_name] = int((codes == 0).any(axis=1).sum())
             if stage_name == "train":
-                counts_before = self._counts(y, class_names)
+                counts_before = {"train": self._counts(y, class_names)}
             if self.window > 1:
                 rows = pointing_at_pad(windows[stage_name][kept], len(table)).astype(np.int32)
                 table_tensor = torch.from_numpy(padded_table(self.preprocessor.encode(scaled, codes)))
@@ -290,8 +300,8 @@ class FlowDataModule(L.LightningDataModule):
         skipped_rows = sorted({row for table in tables.values() for row in table.skipped})
         self.stats = {
             "balance": self.balance,
-            "class_counts_before_balance": {"train": counts_before},
-            "class_counts": {s: self._counts(self.tensors[s][1].numpy(), class_names) for s in STAGES},
+            "class_counts_before_balance": counts_before,
+            "class_counts": {s: self._counts(self.tensors[s][1].numpy(), class_names) for s in stages},
             "balance_notes": notes,
             "rows_skipped": len(skipped_rows),
             "rows_skipped_examples": [f"{src}:{line}: {why}" for src, line, why in skipped_rows[:20]],
@@ -361,7 +371,7 @@ class FlowDataModule(L.LightningDataModule):
         return dict(zip(class_names, np.bincount(y, minlength=len(class_names)).tolist()))
 
     def _log_summary(self) -> None:
-        if self.balance not in ("none", "class_weight"):
+        if self.balance not in ("none", "class_weight") and self.stats["class_counts_before_balance"]:
             log.info(
                 "%s train split before %s: %s",
                 self.name,
@@ -372,8 +382,8 @@ class FlowDataModule(L.LightningDataModule):
             log.warning("%s balancing: %s", self.name, note)
         if self.class_weights is not None:
             log.info("%s class weights: %s", self.name, [round(w, 3) for w in self.class_weights])
-        for stage_name in STAGES:
-            log.info("%s %s split: %s", self.name, stage_name, self.stats["class_counts"][stage_name])
+        for stage_name, counts in self.stats["class_counts"].items():
+            log.info("%s %s split: %s", self.name, stage_name, counts)
         if self.stats["rows_skipped"]:
             log.warning(
                 "%s: skipped %d malformed rows (bad_rows=skip), e.g. %s",

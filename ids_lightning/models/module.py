@@ -103,6 +103,7 @@ class IDSLitModule(L.LightningModule):
         self.register_buffer("_train_loss_sum", torch.zeros((), dtype=torch.float64), persistent=False)
         weights = None if class_weights is None else torch.tensor(list(class_weights), dtype=torch.float32)
         self.register_buffer("class_weights", weights, persistent=False)
+        self._proximal: tuple[float, list[torch.Tensor]] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -143,13 +144,23 @@ class IDSLitModule(L.LightningModule):
             x = self._with_adversarial_rows(x, y)
         logits = self.net(x)
         loss = self.loss(logits, y)
-        self.manual_backward(loss)
+        self.manual_backward(loss if self._proximal is None else loss + self._proximal_term())
         with torch.no_grad():
             predicted = (logits.squeeze(-1) > 0).long() if self.binary else logits.argmax(dim=-1)
             self._train_loss_sum.add_(loss.detach() * y.shape[0])
             cells = y * self.num_classes + predicted
             self._train_confusion.view(-1).scatter_add_(0, cells, torch.ones_like(cells))
         return loss
+
+    def anchor(self, mu: float) -> None:
+        """FedProx (Li et al. 2020): from now on training minimises the loss plus
+        ``mu / 2 * ||w - w_anchor||^2``, with ``w_anchor`` the net's weights now (the round's
+        global model), so that a site's local epochs cannot drift far from it. ``mu = 0`` removes it."""
+        self._proximal = (float(mu), [p.detach().clone() for p in self.net.parameters()]) if mu else None
+
+    def _proximal_term(self) -> torch.Tensor:
+        mu, anchors = self._proximal
+        return mu / 2 * sum((p - a).pow(2).sum() for p, a in zip(self.net.parameters(), anchors))
 
     def _with_adversarial_rows(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Adversarial training: the first ``ratio`` of the batch replaced by FGSM/PGD examples

@@ -28,6 +28,7 @@ FLOORS = {
     "ids_lightning.deploy": 6,
     "ids_lightning.callbacks": 7,
     "ids_lightning.runs": 7,
+    "ids_lightning.federation": 7,  # Flower sites, server, apps: reuse data, models, export
     **{
         f"ids_lightning.{command}": 8
         for command in (
@@ -43,6 +44,7 @@ FLOORS = {
             "cli",
             "baseline",
             "ensemble",
+            "federated",
         )
     },
 }
