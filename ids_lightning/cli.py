@@ -32,6 +32,7 @@ COMMANDS = {
     "search": ("ids_lightning.search", "Optuna search over a validation metric (Hydra overrides)"),
     "baseline": ("ids_lightning.baseline", "random forest and gradient boosting on the same rows (Hydra overrides)"),
     "ensemble": ("ids_lightning.ensemble", "average the probabilities of several runs in one ONNX model"),
+    "federated": ("ids_lightning.federated", "Flower's deployment engine: SuperLink, a site's SuperNode, submit a run"),
     "bench": ("ids_lightning.bench", "benchmarks: " + ", ".join(BENCHES)),
 }
 

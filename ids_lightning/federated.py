@@ -69,7 +69,9 @@ def superlink(port: int, insecure: bool) -> list[str]:
     return [*command, "--insecure"] if insecure else command
 
 
-def supernode(superlink_address: str, site: int, sites: int, port: int, overrides: list[str], insecure: bool) -> list[str]:
+def supernode(
+    superlink_address: str, site: int, sites: int, port: int, overrides: list[str], insecure: bool
+) -> list[str]:
     node_config = f"partition-id={site} num-partitions={sites} overrides={_toml_string(shlex.join(overrides))}"
     command = [
         flower_command("flower-supernode"),
@@ -90,7 +92,9 @@ def submit(superlink_address: str, output_dir: Path, overrides: list[str], insec
             f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
             f'address = "{superlink_address}"\ninsecure = {str(insecure).lower()}\n'
         )
-        run_config = f"overrides={_toml_string(shlex.join(overrides))} output-dir={_toml_string(str(output_dir.resolve()))}"
+        run_config = (
+            f"overrides={_toml_string(shlex.join(overrides))} output-dir={_toml_string(str(output_dir.resolve()))}"
+        )
         command = [flower_command("flwr"), "run", str(app), CONNECTION, "--stream", "--run-config", run_config]
         result = subprocess.run(command, env={**environment(), "FLWR_HOME": str(home)}, check=False)
     if result.returncode == 0 and not (output_dir / "metrics.json").is_file():
@@ -110,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],
     )
-    parser.add_argument("--secure", action="store_true", help="TLS (pass the certificates with FLOWER_ARGS); default insecure, for loopback and tests")  # noqa: E501
+    parser.add_argument(
+        "--secure",
+        action="store_true",
+        help="TLS (pass the certificates with FLOWER_ARGS); default insecure, for loopback and tests",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     link = commands.add_parser("superlink", help="the server's process: sites connect to it, runs are submitted to it")
     link.add_argument("--port", type=int, default=9300, help="its HTTP API port (sites and submit connect here)")
@@ -118,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     node.add_argument("--superlink", required=True, help="HOST:PORT of the SuperLink")
     node.add_argument("--site", type=int, required=True, help="this site's number, from 0")
     node.add_argument("--sites", type=int, required=True, help="how many sites the federation has")
-    node.add_argument("--port", type=int, default=9400, help="the port of the site's local app API (one per site on a machine)")
+    node.add_argument("--port", type=int, default=9400, help="its local app API port (one per site on a machine)")
     node.add_argument("overrides", nargs="*", help="Hydra overrides of this site's config")
     run = commands.add_parser("submit", help="run federated training on a SuperLink and wait for it")
     run.add_argument("--superlink", required=True, help="HOST:PORT of the SuperLink")

@@ -7,6 +7,7 @@ Under ``CI`` hypothesis is derandomized (the same examples every run); locally i
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from hypothesis import settings
 from omegaconf import DictConfig
 
 from ids_lightning.config import compose
-from tests.helpers import DATA_DIR, NSL_KDD_TRAIN
+from tests.helpers import DATA_DIR, NSL_KDD_TEST, NSL_KDD_TRAIN
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
@@ -49,3 +50,16 @@ def make_config(tmp_path: Path, data_dir: Path):
         return compose(list(overrides), tmp_path, data_dir=DATA_DIR)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def nsl_kdd_slice(tmp_path_factory) -> Path:
+    """The first 6,000 training and 2,000 test rows of NSL-KDD, as the dataset's own files."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "nsl_kdd").mkdir()
+    for source, rows in ((NSL_KDD_TRAIN, 6000), (NSL_KDD_TEST, 2000)):
+        opener = gzip.open if source.suffix == ".gz" else open
+        with opener(source, "rt") as handle:
+            lines = [next(handle) for _ in range(rows)]
+        (root / "nsl_kdd" / source.name.removesuffix(".gz")).write_text("".join(lines))
+    return root

@@ -22,6 +22,9 @@ GOOD = (
     "0,0,0.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00,normal,21"
 )
 
+# Sites of the federated tests: near-IID, a validation share big enough for tiny slices
+FEDERATED_SITES = ["federated.partition=dirichlet", "federated.alpha=10", "dataset.val_fraction=0.2"]
+
 # No logger, no progress bar: what module-scoped runs and subprocess runs in tests share.
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
 

@@ -68,7 +68,9 @@ def by_column(values: np.ndarray, sites: int | None) -> tuple[list[np.ndarray], 
     names, inverse, counts = np.unique(np.asarray(values).astype(str), return_inverse=True, return_counts=True)
     sites = len(names) if sites is None else sites
     if not 1 <= sites <= len(names):
-        raise ConfigError(f"{len(names)} distinct values cannot make {sites} sites: set federated.clients ≤ {len(names)}")
+        raise ConfigError(
+            f"{len(names)} distinct values cannot make {sites} sites: set federated.clients ≤ {len(names)}"
+        )
     members: list[list[int]] = [[] for _ in range(sites)]
     sizes = np.zeros(sites, dtype=np.int64)
     for value in np.argsort(-counts, kind="stable"):

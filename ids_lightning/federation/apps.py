@@ -19,15 +19,15 @@ from pathlib import Path
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")  # no usage reports from a research tool
 
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict  # noqa: E402
-from flwr.clientapp import ClientApp  # noqa: E402
-from flwr.serverapp import Grid, ServerApp  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid, ServerApp
+from omegaconf import DictConfig, OmegaConf
 
-from ids_lightning.config import compose  # noqa: E402
-from ids_lightning.core.fileio import atomic_write_json  # noqa: E402
-from ids_lightning.federation import server  # noqa: E402
-from ids_lightning.federation.site import Site, site_count  # noqa: E402
+from ids_lightning.config import compose
+from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.federation import server
+from ids_lightning.federation.site import Site, site_count
 
 log = logging.getLogger(__name__)
 _SITES: dict[tuple[str, int, int], Site] = {}  # one per site and config, for the process's lifetime
@@ -70,7 +70,9 @@ def make_client_app(site_config: Callable[[Context], DictConfig]) -> ClientApp:
         site = site_of(context)
         site.use(json.loads(msg.content["config"]["preprocess"]))
         counts = site.confusion(msg.content["arrays"].to_torch_state_dict())
-        reply = MetricRecord({"num-examples": int(counts.sum()), "site": site.index, "confusion": counts.ravel().tolist()})
+        reply = MetricRecord(
+            {"num-examples": int(counts.sum()), "site": site.index, "confusion": counts.ravel().tolist()}
+        )
         return Message(RecordDict({"metrics": reply}), reply_to=msg)
 
     return app
@@ -79,7 +81,8 @@ def make_client_app(site_config: Callable[[Context], DictConfig]) -> ClientApp:
 def resolved(cfg: DictConfig) -> DictConfig:
     """The config without Hydra's own node, every interpolation resolved: plain data that a
     Ray actor or another process reads the same way."""
-    return OmegaConf.create(OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True))
+    without_hydra = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    return OmegaConf.create(OmegaConf.to_container(without_hydra, resolve=True))
 
 
 def _composed(overrides: str, output_dir: str) -> DictConfig:
@@ -130,8 +133,12 @@ def simulate(cfg: DictConfig, output_dir: Path) -> dict:
         backend_config={
             "client_resources": {"num_cpus": min(cfg.federated.client_cpus, cores), "num_gpus": 0.0},
             # the sites' errors come back as failed replies, which the server logs
-            "init_args": {"num_cpus": cores, "include_dashboard": False, "logging_level": logging.ERROR,
-                          "log_to_driver": False},
+            "init_args": {
+                "num_cpus": cores,
+                "include_dashboard": False,
+                "logging_level": logging.ERROR,
+                "log_to_driver": False,
+            },
         },
     )
     if not summary:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import time
 from collections import OrderedDict
@@ -53,7 +54,7 @@ def check(fed: DictConfig) -> None:
     if not 0 < fed.fraction <= 1:
         raise ConfigError(f"federated.fraction must lie in (0, 1], not {fed.fraction}")
     if fed.mu and fed.strategy != "fedprox":
-        raise ConfigError(f"federated.mu is FedProx's proximal weight: set federated.strategy=fedprox, not {fed.strategy}")
+        raise ConfigError("federated.mu is FedProx's proximal weight: set federated.strategy=fedprox")
 
 
 def payload_bytes(content: RecordDict) -> int:
@@ -90,7 +91,8 @@ class RoundLog:
         row = self._round(number)
         for reply in replies:
             if reply.has_error():
-                log.warning("round %d: site on node %s failed: %s", number, reply.metadata.src_node_id, reply.error.reason)
+                node = reply.metadata.src_node_id
+                log.warning("round %d: the site on node %s failed: %s", number, node, reply.error.reason)
                 continue
             row["received_bytes"] += payload_bytes(reply.content)
             metrics = reply.content["metrics"]
@@ -119,7 +121,7 @@ class RoundLog:
             self.best = (number, f1, OrderedDict((k, v.clone()) for k, v in state.items()))
         if number > 0:
             log.info(
-                "round %3d: val acc %.4f macro-F1 %.4f (all sites)  test acc %.4f  %.1f MB sent, %.1f MB received  %.0f s%s",
+                "round %3d: val acc %.4f macro-F1 %.4f (all sites)  test acc %.4f  %.1f MB out, %.1f MB in  %.0f s%s",
                 number, row.get("val_acc", float("nan")), f1 if f1 is not None else float("nan"), test["acc"],
                 row["sent_bytes"] / 1e6, row["received_bytes"] / 1e6, row["seconds"],
                 "  * new best" if self.best is not None and self.best[0] == number else "",
@@ -139,7 +141,7 @@ class RoundLog:
 
 
 def _scores(flat_confusion: np.ndarray) -> dict[str, float]:
-    classes = int(round(np.sqrt(flat_confusion.size)))
+    classes = math.isqrt(flat_confusion.size)
     scores = macro_scores(torch.as_tensor(np.asarray(flat_confusion).reshape(classes, classes)))
     return {"acc": float(scores["acc"]), "f1_macro": float(scores["f1_macro"])}
 
@@ -183,7 +185,9 @@ def _no_metrics(contents: list[RecordDict], weighted_by_key: str) -> MetricRecor
 
 def strategy(fed: DictConfig, sites: int, rounds: RoundLog):
     """The configured Flower strategy, sampling ``fraction`` of the sites each round."""
-    classes = {"fedavg": FedAvg, "fedprox": FedProx, "fedmedian": FedMedian, "fedtrimmedavg": FedTrimmedAvg, "krum": Krum}
+    classes = {
+        "fedavg": FedAvg, "fedprox": FedProx, "fedmedian": FedMedian, "fedtrimmedavg": FedTrimmedAvg, "krum": Krum,
+    }  # fmt: skip
     sampled = max(1, int(sites * fed.fraction))
     common = {
         "fraction_train": fed.fraction,

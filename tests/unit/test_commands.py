@@ -31,6 +31,7 @@ COMMANDS = [
     "ids_lightning.demo",
     "ids_lightning.baseline",
     "ids_lightning.ensemble",
+    "ids_lightning.federated",
 ]
 
 
