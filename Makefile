@@ -10,7 +10,7 @@ ARGS ?=
 # pytest processes for `make test` (one per core, one thread each: see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install demo example train test test-slow test-all bench bench-windows ablation bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
+.PHONY: install demo example train test test-slow test-all bench bench-windows bench-federated ablation bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ bench: install
 ## gradient boosting on flow and context features -> outputs/bench/windows.{json,csv} (about an hour on 2 CPUs)
 bench-windows: install
 	$(PY) -m ids_lightning.bench.windows $(ARGS)
+
+## federated training (Flower): IoT-23 capture sites vs centralised vs local-only, FedAvg vs FedProx
+## under Dirichlet(0.1), FedAvg vs median with a malicious site; 3 seeds -> outputs/federated/report.{csv,md}
+bench-federated: install
+	$(PY) -m ids_lightning.bench.federated $(ARGS)
 
 ## the NSL-KDD ablation: scaler, encoding, balancing, loss, width/depth, validation protocol and
 ## a seed ensemble, 3 seeds each, ranked by validation -> outputs/ablation/report.{csv,md}

@@ -6,7 +6,7 @@
     python -m ids_lightning.federated submit --superlink HOST:9300 --output-dir DIR [overrides...]
 
 ``overrides`` are the Hydra overrides of ``python train.py experiment=federated ...``: a site's
-choose its data (``dataset.files=[...] federated.partition=whole`` at a real site), the
+overrides choose its data (``dataset.files=[...] federated.partition=whole`` at a real site), the
 submitted ones the run (strategy, rounds). Sites and server must agree on the dataset, task,
 preprocessing options and model. On one machine, ``python train.py experiment=federated`` runs
 the same work on the simulation engine instead. See docs/federated.md for TLS and many machines.
@@ -80,7 +80,9 @@ def supernode(
     return [*command, "--insecure"] if insecure else command
 
 
-def submit(superlink_address: str, output_dir: Path, overrides: list[str], insecure: bool) -> int:
+def submit(
+    superlink_address: str, output_dir: Path, overrides: list[str], insecure: bool, root_certificates: Path | None
+) -> int:
     """``flwr run`` of the project's app against the SuperLink; returns its exit status. The
     connection lives in a private Flower home, so a user's ``~/.flwr`` is left alone."""
     with tempfile.TemporaryDirectory(prefix="ids-flower-") as tmp:
@@ -88,10 +90,11 @@ def submit(superlink_address: str, output_dir: Path, overrides: list[str], insec
         home.mkdir()
         app.mkdir()
         (app / "pyproject.toml").write_text(APP_MANIFEST)
-        (home / "config.toml").write_text(
-            f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
-            f'address = "{superlink_address}"\ninsecure = {str(insecure).lower()}\n'
-        )
+        connection = f"address = {_toml_string(superlink_address)}\ninsecure = {str(insecure).lower()}\n"
+        if root_certificates is not None:
+            connection += f"root-certificates = {_toml_string(str(root_certificates.resolve()))}\n"
+        connections = f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n{connection}'
+        (home / "config.toml").write_text(connections)
         run_config = (
             f"overrides={_toml_string(shlex.join(overrides))} output-dir={_toml_string(str(output_dir.resolve()))}"
         )
@@ -117,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--secure",
         action="store_true",
-        help="TLS (pass the certificates with FLOWER_ARGS); default insecure, for loopback and tests",
+        help="TLS: Flower's certificate options go in $FLOWER_ARGS (superlink, supernode) or --root-certificates "
+        "(submit); without it the processes talk unencrypted, which suits loopback and closed lab networks only",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     link = commands.add_parser("superlink", help="the server's process: sites connect to it, runs are submitted to it")
@@ -131,12 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("submit", help="run federated training on a SuperLink and wait for it")
     run.add_argument("--superlink", required=True, help="HOST:PORT of the SuperLink")
     run.add_argument("--output-dir", type=Path, required=True, help="the run folder, on the SuperLink's machine")
+    run.add_argument("--root-certificates", type=Path, help="the CA certificate of a SuperLink started with TLS")
     run.add_argument("overrides", nargs="*", help="Hydra overrides of the run's config")
     args = parser.parse_args(argv)
     insecure = not args.secure
     extra = shlex.split(os.environ.get("FLOWER_ARGS", ""))
     if args.command == "submit":
-        return submit(args.superlink, args.output_dir, args.overrides, insecure)
+        return submit(args.superlink, args.output_dir, args.overrides, insecure, args.root_certificates)
     if args.command == "superlink":
         command = superlink(args.port, insecure)
     else:

@@ -27,7 +27,7 @@ from flwr.serverapp.strategy import FedAvg, FedMedian, FedProx, FedTrimmedAvg, K
 from omegaconf import DictConfig
 
 from ids_lightning.callbacks.run_report import RunReport
-from ids_lightning.config import instantiate
+from ids_lightning.config import config_choice, instantiate
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import atomic_path, atomic_write_json
 from ids_lightning.core.preprocess import Preprocessor
@@ -331,7 +331,7 @@ def _report(cfg, output_dir, datamodule, model, rounds, best_round, best_f1, fit
         **metrics,
         "val/f1_macro_best": best_f1,
         **datamodule.facts(),
-        "model": cfg.model.net._target_.rsplit(".", 1)[-1],
+        "model": config_choice("model", default=cfg.model.net._target_.rsplit(".", 1)[-1]),
         "seed": cfg.seed,
         "tags": list(cfg.get("tags") or []),
         "epochs_run": cfg.federated.rounds,
