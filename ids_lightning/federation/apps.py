@@ -21,7 +21,10 @@ os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")  # no usage reports from a 
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
+from flwr.clientapp.mod import fixedclipping_mod
+from flwr.clientapp.typing import ClientAppCallable
 from flwr.serverapp import Grid, ServerApp
+from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.config import compose
@@ -31,6 +34,14 @@ from ids_lightning.federation.site import Site, site_count
 
 log = logging.getLogger(__name__)
 _SITES: dict[tuple[str, int, int], Site] = {}  # one per site and config, for the process's lifetime
+
+
+def _clip_when_asked(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Flower's client-side clipping of the update, in runs with differential privacy (the
+    server's strategy then sends the clipping norm with the weights)."""
+    if KEY_CLIPPING_NORM in msg.content["config"]:
+        return fixedclipping_mod(msg, context, call_next)
+    return call_next(msg, context)
 
 
 def make_client_app(site_config: Callable[[Context], DictConfig]) -> ClientApp:
@@ -51,7 +62,7 @@ def make_client_app(site_config: Callable[[Context], DictConfig]) -> ClientApp:
         content = ConfigRecord({"json": json.dumps(site.statistics()), "site": site.index})
         return Message(RecordDict({"statistics": content}), reply_to=msg)
 
-    @app.train()
+    @app.train(mods=[_clip_when_asked])
     def train(msg: Message, context: Context) -> Message:
         site = site_of(context)
         config = msg.content["config"]

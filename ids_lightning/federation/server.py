@@ -23,7 +23,14 @@ import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg, FedMedian, FedProx, FedTrimmedAvg, Krum
+from flwr.serverapp.strategy import (
+    DifferentialPrivacyClientSideFixedClipping,
+    FedAvg,
+    FedMedian,
+    FedProx,
+    FedTrimmedAvg,
+    Krum,
+)
 from omegaconf import DictConfig
 
 from ids_lightning.callbacks.run_report import RunReport
@@ -53,6 +60,11 @@ def check(fed: DictConfig) -> None:
         raise ConfigError("federated.rounds and federated.local_epochs must be at least 1")
     if not 0 < fed.fraction <= 1:
         raise ConfigError(f"federated.fraction must lie in (0, 1], not {fed.fraction}")
+    if fed.dp_clipping_norm is not None and (fed.strategy not in ("fedavg", "fedprox") or fed.dp_clipping_norm <= 0):
+        raise ConfigError(
+            "federated.dp_clipping_norm (differential privacy) must be positive and calibrates noise to an "
+            f"average: use it with fedavg or fedprox, not {fed.strategy}"
+        )
     if fed.mu and fed.strategy != "fedprox":
         raise ConfigError("federated.mu is FedProx's proximal weight: set federated.strategy=fedprox")
 
@@ -79,6 +91,7 @@ class RoundLog:
         self.sites: dict[int, int] = {}  # node id -> site index
         self.test, self.model, self.batch_size = test, model, batch_size
         self.best: tuple[int, float, OrderedDict] | None = None
+        self.previous: OrderedDict | None = None
         self.started = time.perf_counter()
 
     def _round(self, number: int) -> dict:
@@ -116,6 +129,10 @@ class RoundLog:
         test = _scores(confusion(self.model, *self.test, self.batch_size).ravel())
         row = self._round(number)
         row.update({f"test_{k}": v for k, v in test.items()}, seconds=time.perf_counter() - self.started)
+        if self.previous is not None:  # how far the round moved the global model (L2 over all weights)
+            moved = sum(float((state[k].double() - self.previous[k].double()).pow(2).sum()) for k in state)
+            row["update_norm"] = math.sqrt(moved)
+        self.previous = OrderedDict((k, v.clone()) for k, v in state.items())
         f1 = row.get("val_f1_macro")
         if number > 0 and f1 is not None and (self.best is None or f1 > self.best[1]):
             self.best = (number, f1, OrderedDict((k, v.clone()) for k, v in state.items()))
@@ -203,7 +220,26 @@ def strategy(fed: DictConfig, sites: int, rounds: RoundLog):
         "fedtrimmedavg": {"beta": float(fed.trim)},
         "krum": {"num_malicious_nodes": int(fed.malicious)},
     }.get(fed.strategy, {})
-    return _recording(classes[fed.strategy], rounds)(**common, **extra)
+    chosen = _recording(classes[fed.strategy], rounds)(**common, **extra)
+    if fed.dp_clipping_norm is None:
+        return chosen
+    return DifferentialPrivacyClientSideFixedClipping(
+        chosen, float(fed.dp_noise_multiplier), float(fed.dp_clipping_norm), num_sampled_clients=sampled
+    )
+
+
+def dp_facts(fed: DictConfig, sites: int) -> dict:
+    """What differential privacy did, for ``metrics.json``: the clipping norm, the noise
+    multiplier and the standard deviation of the Gaussian noise added to each round's average
+    (no privacy budget: accounting needs equal site weights and Google's dp-accounting)."""
+    if fed.dp_clipping_norm is None:
+        return {}
+    sampled = max(1, int(sites * fed.fraction))
+    return {
+        "federated/dp_clipping_norm": float(fed.dp_clipping_norm),
+        "federated/dp_noise_multiplier": float(fed.dp_noise_multiplier),
+        "federated/dp_noise_std": float(fed.dp_noise_multiplier) * float(fed.dp_clipping_norm) / sampled,
+    }
 
 
 def wait_for_sites(grid: Grid, sites: int) -> list[int]:
@@ -346,6 +382,7 @@ def _report(cfg, output_dir, datamodule, model, rounds, best_round, best_f1, fit
         "federated/received_bytes": received,
         "federated/target_val_acc": target,
         "federated/rounds_to_target": reached[0] if reached else None,
+        **dp_facts(cfg.federated, sites),
         **onnx,
     }
 
