@@ -4,8 +4,9 @@
 ``--runs-dir/<experiment>/<variant>/s<seed>`` (one ``python train.py`` process per run, so a
 re-run skips finished runs and resumes the rest):
 
-- ``iot23``: one site per IoT-23 training capture, FedAvg (with every site also trained alone:
-  the local-only rows), beside centralised training on the same split for as many epochs;
+- ``iot23``: one site per IoT-23 training capture, FedAvg for 20 rounds of 2 local epochs (with
+  every site also trained alone for 40 epochs: the local-only rows), beside centralised training
+  on the same split for 40 epochs;
 - ``dirichlet``: NSL-KDD's training rows in 10 sites of Dirichlet(0.1) label skew, FedAvg vs
   FedProx (mu 0.01, not tuned), tested on KDDTest+, beside centralised training;
 - ``malicious``: 10 near-IID NSL-KDD sites (alpha 10), FedAvg and the coordinate-wise median,
@@ -44,8 +45,8 @@ IOT23 = ["dataset=iot23", "dataset.scaler=log_minmax"]
 ATTACKED = ["federated.malicious=1", "federated.attack=scale", "federated.attack_scale=10"]
 EXPERIMENTS: dict[str, dict[str, list[str]]] = {
     "iot23": {
-        "fedavg": [*IOT23, *FEDERATED, "federated.rounds=10", "federated.local_only=true"],
-        "centralised": [*IOT23, "trainer.max_epochs=10"],
+        "fedavg": [*IOT23, *FEDERATED, "federated.rounds=20", "federated.local_epochs=2", "federated.local_only=true"],
+        "centralised": [*IOT23, "trainer.max_epochs=40"],
     },
     "dirichlet": {
         "fedavg": [*NSL_KDD, *SKEWED],
