@@ -267,16 +267,18 @@ class FlowDataModule(L.LightningDataModule):
         if all(s in tables and ATTACK_TYPE in tables[s].meta for s in ("train", "test")):
             seen = {str(t) for t in tables["train"].meta[ATTACK_TYPE].tolist()}
             self._test_types = (tables["test"].meta[ATTACK_TYPE][samples["test"]].astype(str), seen)
-        self.preprocessor = preprocessor or Preprocessor.fit(
-            tables["train"],
-            dataset=self.name,
-            task=self.task,
-            class_names=class_names,
-            encoding=self.categorical,
-            scaler=self.scaler,
-            clip=self.clip,
-            window=self.window,
-        )
+        if preprocessor is None:
+            preprocessor = Preprocessor.fit(
+                tables["train"],
+                dataset=self.name,
+                task=self.task,
+                class_names=class_names,
+                encoding=self.categorical,
+                scaler=self.scaler,
+                clip=self.clip,
+                window=self.window,
+            )
+        self.preprocessor = preprocessor
         unknown_rows, notes, counts_before = {}, [], {}
         for stage_name in stages:
             table, kept = tables[stage_name], samples[stage_name]

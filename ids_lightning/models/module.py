@@ -213,6 +213,7 @@ class IDSLitModule(L.LightningModule):
         return self.cuda_graph and self.device.type == "cuda"
 
     def on_fit_start(self) -> None:
+        self._graph = None  # a fit has optimizers of its own (a federated site fits once per round)
         datamodule = getattr(self.trainer, "datamodule", None)
         if self.adversarial["method"] != "none" and getattr(datamodule, "preprocessor", None) is not None:
             # adversarial examples for training obey the same constraints as the evaluation

@@ -152,3 +152,19 @@ def test_embedded_categories_feed_the_net_learned_vectors_in_place_of_codes(wind
     assert logits.shape == (2, 3) and not torch.allclose(logits[0], logits[1])  # the category matters
     if window > 1:
         assert captured[0].shape[-1] == 2 + 4 + 1 and captured[0][:, 0].abs().sum() == 0
+
+
+def test_fedprox_term_pulls_the_weights_back_to_the_round_s_global_model():
+    """After ``anchor(mu)`` the training loss gains mu/2 ||w - w_anchor||^2, whose gradient is
+    mu * (w - w_anchor) (the term's own backward, checked here); ``anchor(0)`` removes it."""
+    model = module(3)
+    model.anchor(0.5)
+    with torch.no_grad():
+        for parameter in model.net.parameters():
+            parameter.add_(1.0)
+    n_params = sum(p.numel() for p in model.net.parameters())
+    assert float(model._proximal_term()) == pytest.approx(0.5 / 2 * n_params)
+    model._proximal_term().backward()
+    assert all(torch.allclose(p.grad, torch.full_like(p, 0.5)) for p in model.net.parameters())
+    model.anchor(0)
+    assert model._proximal is None
