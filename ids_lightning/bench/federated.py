@@ -10,7 +10,7 @@ re-run skips finished runs and resumes the rest):
 - ``dirichlet``: NSL-KDD's training rows in 10 sites of Dirichlet(0.1) label skew, FedAvg vs
   FedProx (mu 0.01, not tuned), tested on KDDTest+, beside centralised training;
 - ``malicious``: 10 near-IID NSL-KDD sites (alpha 10), FedAvg and the coordinate-wise median,
-  clean and with site 0 sending ten times its update.
+  clean and with site 0 training on reversed labels and sending ten times its update.
 
 Then ``report.{csv,md}`` (mean ± std over seeds) and ``curves.png`` (global macro-F1 per round:
 validation, which chooses the round, and test, drawn only) go to the runs folder.
@@ -42,7 +42,7 @@ TEN_SITES = [*FEDERATED, "federated.partition=dirichlet", "federated.clients=10"
 SKEWED = [*TEN_SITES, "federated.alpha=0.1", "federated.rounds=20"]
 NEAR_IID = [*TEN_SITES, "federated.alpha=10", "federated.rounds=10"]
 IOT23 = ["dataset=iot23", "dataset.scaler=log_minmax"]
-ATTACKED = ["federated.malicious=1", "federated.attack=scale", "federated.attack_scale=10"]
+ATTACKED = ["federated.malicious=1", "federated.attack=label_flip", "federated.attack_scale=10"]
 EXPERIMENTS: dict[str, dict[str, list[str]]] = {
     "iot23": {
         "fedavg": [*IOT23, *FEDERATED, "federated.rounds=20", "federated.local_epochs=2", "federated.local_only=true"],

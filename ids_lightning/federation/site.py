@@ -133,8 +133,9 @@ class Site:
 
     def fit(self, weights: OrderedDict, server_round: int, epochs: int, mu: float) -> tuple[OrderedDict, dict]:
         """``epochs`` local epochs from the global ``weights`` (FedProx term ``mu``); the new
-        weights and the training loss. A malicious site under ``attack=scale`` sends its update
-        multiplied by ``attack_scale``."""
+        weights and the training loss. A malicious site sends its update (from honest training
+        under ``attack=scale``, from reversed labels under ``label_flip``) multiplied by
+        ``attack_scale``: boosted so that averaging does not dilute it."""
         seed = self.cfg.seed + 1000 * server_round + self.index
         L.seed_everything(seed, workers=True, verbose=False)
         self.datamodule.seed = seed  # a new data order every round
@@ -156,7 +157,7 @@ class Site:
         trainer.fit(self.model, datamodule=self.datamodule)
         self.model.anchor(0)
         new = OrderedDict((k, v.detach().cpu().clone()) for k, v in self.model.net.state_dict().items())
-        if self.malicious and self.cfg.federated.attack == "scale":
+        if self.malicious:
             factor = self.cfg.federated.attack_scale
             new = OrderedDict((k, weights[k] + factor * (v - weights[k])) for k, v in new.items())
         return new, {"train_loss": float(self.model.history[-1]["train/loss"])}
