@@ -28,6 +28,7 @@ from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.config import compose
+from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.federation import server
 from ids_lightning.federation.site import Site, site_count
@@ -114,6 +115,8 @@ def _deployed_server(grid: Grid, context: Context) -> None:
     output_dir = Path(str(context.run_config["output-dir"])).expanduser().resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     cfg = _composed(str(context.run_config.get("overrides", "")), str(output_dir))
+    if cfg.federated.partition == "whole" and not cfg.federated.clients:
+        raise ConfigError("with federated.partition=whole, say how many sites to wait for: federated.clients=N")
     sites = cfg.federated.clients or site_count(cfg)
     summary = server.run(cfg, grid, output_dir, sites)
     atomic_write_json(output_dir / "metrics.json", summary)

@@ -90,9 +90,11 @@ class Site:
             )
         tables, self.class_names = self.datamodule.load_splits()
         rows = site_rows(cfg, self.datamodule, tables)
-        if len(rows["train"]) != count:
+        whole = partition_kind(cfg, self.datamodule) == "whole"  # a real site: its files are its rows
+        if not whole and len(rows["train"]) != count:
             raise ConfigError(f"the partition makes {len(rows['train'])} sites, but {count} were started")
-        self.tables = {name: tables[name].take(rows[name][index]) for name in ("train", "val")}
+        part = 0 if whole else index
+        self.tables = {name: tables[name].take(rows[name][part]) for name in ("train", "val")}
         if not len(self.tables["train"]):
             raise DataError(f"site {index} holds no training rows")
         self.malicious = index < cfg.federated.malicious

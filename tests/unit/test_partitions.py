@@ -100,3 +100,14 @@ def test_sites_statistics_merge_to_the_centralised_preprocessing(nsl_kdd):
     alone = Preprocessor.merge([sites[0].statistics()], dataset="nsl_kdd", task=cfg.dataset.task,
                                class_names=class_names, scaler=cfg.dataset.scaler)  # fmt: skip
     assert alone.to_dict() != central.to_dict()
+
+
+def test_a_real_site_keeps_every_row_of_its_own_files(make_config):
+    """``partition=whole`` (a site of a real deployment, started as site 3 of 5): its own files'
+    training and validation rows, all of them."""
+    cfg = make_config("experiment=federated", "federated.partition=whole")
+    tables, _ = instantiate(cfg.dataset, output_dir=None).load_splits()
+    site = Site(cfg, 3, 5)
+    assert {name: len(t) for name, t in site.tables.items()} == {name: len(tables[name]) for name in ("train", "val")}
+    with pytest.raises(ConfigError, match="makes 10 sites, but 5 were started"):
+        Site(make_config("experiment=federated", "federated.clients=10"), 0, 5)
