@@ -66,8 +66,8 @@ EXPERIMENTS: dict[str, dict[str, list[str]]] = {
     },
 }
 COLUMNS = [
-    "experiment", "variant", "n_seeds", "test/acc", "test/f1_macro", "val/f1_macro_best", "best_round",
-    "rounds_to_target", "megabytes", "fit_seconds", "local_only/test/acc", "local_only/test/f1_macro",
+    "experiment", "variant", "n_seeds", "test/acc", "test/f1_macro", "val/f1_macro_best", "val_acc_over_rounds",
+    "best_round", "rounds_to_target", "megabytes", "fit_seconds", "local_only/test/acc", "local_only/test/f1_macro",
 ]  # fmt: skip
 
 
@@ -82,11 +82,12 @@ def run(experiment: str, variant: str, seed: int, runs_dir: Path, timeout: float
     return folder
 
 
-def _mean_std(values: list[float]) -> str:
+def _mean_std(values: list[float], digits: int = 4) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "–"
-    return f"{np.mean(values):.4f}" + (f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else "")
+    spread = f" ± {np.std(values, ddof=1):.{digits}f}" if len(values) > 1 else ""
+    return f"{np.mean(values):.{digits}f}{spread}"
 
 
 def report(runs_dir: Path, experiments: list[str], seeds: list[int]) -> list[dict]:
@@ -101,16 +102,18 @@ def report(runs_dir: Path, experiments: list[str], seeds: list[int]) -> list[dic
             if not metrics:
                 continue
 
-            def column(key: str, values: list[dict] = metrics) -> str:
-                return _mean_std([m.get(key) for m in values])
+            def column(key: str, digits: int = 4, metrics: list[dict] = metrics) -> str:
+                return _mean_std([m.get(key) for m in metrics], digits)
 
             row = {"experiment": experiment, "variant": variant, "n_seeds": len(metrics)}
-            for key in ("test/acc", "test/f1_macro", "val/f1_macro_best", "fit_seconds"):
+            for key in ("test/acc", "test/f1_macro", "val/f1_macro_best"):
                 row[key] = column(key)
-            row["best_round"] = column("federated/best_round")
-            row["rounds_to_target"] = column("federated/rounds_to_target")
+            row["val_acc_over_rounds"] = _mean_std(_over_rounds(runs_dir / experiment / variant, seeds))
+            row["fit_seconds"] = column("fit_seconds", 0)
+            row["best_round"] = column("federated/best_round", 1)
+            row["rounds_to_target"] = column("federated/rounds_to_target", 1)
             traffic = [m.get("federated/sent_bytes", 0) + m.get("federated/received_bytes", 0) for m in metrics]
-            row["megabytes"] = _mean_std([bytes_ / 1e6 for bytes_ in traffic if bytes_])
+            row["megabytes"] = _mean_std([bytes_ / 1e6 for bytes_ in traffic if bytes_], 1)
             row["local_only/test/acc"] = column("local_only/test/acc_mean")
             row["local_only/test/f1_macro"] = column("local_only/test/f1_macro_mean")
             rows.append(row)
@@ -125,6 +128,17 @@ def report(runs_dir: Path, experiments: list[str], seeds: list[int]) -> list[dic
     _curves(runs_dir, experiments, seeds)
     print("\n".join(lines))
     return rows
+
+
+def _over_rounds(variant_dir: Path, seeds: list[int]) -> list[float]:
+    """Per seed, the global validation accuracy averaged over the rounds: how good the model in
+    use during training was (an attacked FedAvg swings between rounds that the choice hides)."""
+    means = []
+    for seed in seeds:
+        path = variant_dir / f"s{seed}" / "federated.json"
+        if path.is_file():
+            means.append(float(np.mean([r["val_acc"] for r in json.loads(path.read_text())["rounds"][1:]])))
+    return means
 
 
 def _curves(runs_dir: Path, experiments: list[str], seeds: list[int]) -> None:
