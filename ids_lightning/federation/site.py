@@ -31,22 +31,24 @@ STRATEGIES = ("fedavg", "fedprox", "fedmedian", "fedtrimmedavg", "krum")
 ATTACKS = ("label_flip", "scale")
 
 
-def partition_kind(cfg: DictConfig, datamodule: FlowDataModule) -> str:
+def partition_kind(cfg: DictConfig, datamodule: FlowDataModule, train: RawTable) -> str:
     """``federated.partition`` with ``auto`` resolved: by the spec's partition column (IoT-23
-    captures, BoT-IoT source addresses) where it has one, else Dirichlet label skew."""
+    captures, BoT-IoT source addresses) where the training rows carry it, else Dirichlet label
+    skew (BoT-IoT's reduced-feature layout has no addresses)."""
     kind = cfg.federated.partition
     partitions_known = (*partitions.PARTITIONS, "auto")
     if kind not in partitions_known:
         raise ConfigError(f"federated.partition must be one of {partitions_known}, not {kind!r}")
     if kind == "auto":
-        return "column" if datamodule.spec.partition_columns else "dirichlet"
+        columns = datamodule.spec.partition_columns
+        return "column" if columns and columns[0] in train.meta else "dirichlet"
     return kind
 
 
 def site_rows(cfg: DictConfig, datamodule: FlowDataModule, tables: dict[str, RawTable]) -> dict[str, list[np.ndarray]]:
     """Per split (train, val), each site's row numbers under the configured partition."""
-    fed, kind = cfg.federated, partition_kind(cfg, datamodule)
     train, val = tables["train"], tables["val"]
+    fed, kind = cfg.federated, partition_kind(cfg, datamodule, train)
     if kind == "whole":
         return {name: [np.arange(len(tables[name]))] for name in ("train", "val")}
     if kind == "column":
@@ -59,11 +61,12 @@ def site_rows(cfg: DictConfig, datamodule: FlowDataModule, tables: dict[str, Raw
         val_values = np.asarray(val.meta[column]).astype(str)
         return {"train": rows, "val": [np.flatnonzero(np.isin(val_values, v)) for v in values]}
     sites = fed.clients or 10
-    if kind == "dirichlet":
-        split = lambda t, seed: partitions.dirichlet(t.labels.astype(str), sites, fed.alpha, seed)  # noqa: E731
-    else:
-        benign = set(datamodule.spec.benign)
-        split = lambda t, seed: partitions.by_family(t.labels, sites, benign, seed)  # noqa: E731
+
+    def split(table: RawTable, seed: int) -> list[np.ndarray]:
+        if kind == "dirichlet":
+            return partitions.dirichlet(table.labels.astype(str), sites, fed.alpha, seed)
+        return partitions.by_family(table.labels, sites, set(datamodule.spec.benign), seed)
+
     return {"train": split(train, cfg.seed), "val": split(val, cfg.seed + 1)}
 
 
@@ -90,7 +93,7 @@ class Site:
             )
         tables, self.class_names = self.datamodule.load_splits()
         rows = site_rows(cfg, self.datamodule, tables)
-        whole = partition_kind(cfg, self.datamodule) == "whole"  # a real site: its files are its rows
+        whole = partition_kind(cfg, self.datamodule, tables["train"]) == "whole"  # a real site: its own files
         if not whole and len(rows["train"]) != count:
             raise ConfigError(f"the partition makes {len(rows['train'])} sites, but {count} were started")
         part = 0 if whole else index

@@ -111,3 +111,16 @@ def test_a_real_site_keeps_every_row_of_its_own_files(make_config):
     assert {name: len(t) for name, t in site.tables.items()} == {name: len(tables[name]) for name in ("train", "val")}
     with pytest.raises(ConfigError, match="makes 10 sites, but 5 were started"):
         Site(make_config("experiment=federated", "federated.clients=10"), 0, 5)
+
+
+def test_bot_iot_sites_are_source_addresses_where_the_layout_has_them(make_config):
+    full = make_config("experiment=federated", "dataset=bot_iot",
+                       "dataset.files=[bot_iot/bot_iot_fullfeatures_normal_ddos_sample.csv*]")  # fmt: skip
+    datamodule = instantiate(full.dataset, output_dir=None)
+    tables, _ = datamodule.load_splits()
+    rows = site_rows(full, datamodule, tables)["train"]
+    addresses = [set(tables["train"].meta["saddr"][r].tolist()) for r in rows]
+    assert len(rows) == len(set().union(*addresses)) and all(len(a) == 1 for a in addresses)
+    reduced = make_config("experiment=federated", "dataset=bot_iot")  # no addresses: label skew instead
+    datamodule = instantiate(reduced.dataset, output_dir=None)
+    assert len(site_rows(reduced, datamodule, datamodule.load_splits()[0])["train"]) == 10
