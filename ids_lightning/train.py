@@ -32,8 +32,7 @@ from ids_lightning.console import quiet, run_summary
 from ids_lightning.core.errors import ConfigError, RunInUseError
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
 from ids_lightning.federation.apps import simulate
-from ids_lightning.models.module import best_epoch
-from ids_lightning.models.nets import build_for
+from ids_lightning.models.module import best_epoch, model_from_config
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -107,13 +106,8 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
     datamodule = instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    net = build_for(
-        lambda width: instantiate(
-            cfg.model.net, num_features=width, num_classes=datamodule.num_classes, window=datamodule.window
-        ),
-        datamodule.preprocessor,
-    )
-    model = instantiate(cfg.model, net=net, class_names=datamodule.class_names, class_weights=datamodule.class_weights)
+    model = model_from_config(cfg, datamodule.preprocessor, datamodule.class_weights)
+    net = model.net
     n_params = sum(p.numel() for p in net.parameters())
     log.info("model: %s, %s parameters", type(net).__name__, f"{n_params:,}")
     # FitRecord first: fit.json must be written before the other callbacks' fit-end work

@@ -42,8 +42,7 @@ from ids_lightning.data import FlowDataModule
 from ids_lightning.deploy import ProbabilityHead, export_run
 from ids_lightning.federation.site import ATTACKS, STRATEGIES, Site, confusion
 from ids_lightning.models.metrics import macro_scores
-from ids_lightning.models.module import IDSLitModule
-from ids_lightning.models.nets import build_for
+from ids_lightning.models.module import IDSLitModule, model_from_config
 
 log = logging.getLogger(__name__)
 QUERY_STATISTICS = "query.statistics"
@@ -284,7 +283,7 @@ def run(cfg: DictConfig, grid: Grid, output_dir: Path, sites: int) -> dict:
     preprocessor = merged_preprocessing(cfg, grid, nodes, class_names)
     preprocessor.save(output_dir / "preprocess.json")
     datamodule.build({"test": tables["test"]}, class_names, preprocessor)
-    model = _model(cfg, datamodule)
+    model = model_from_config(cfg, preprocessor)
     log.info(
         "federated %s: %d sites, %d rounds of %d local epochs, %s of the sites per round",
         fed.strategy, sites, fed.rounds, fed.local_epochs, fed.fraction,
@@ -317,16 +316,6 @@ def run(cfg: DictConfig, grid: Grid, output_dir: Path, sites: int) -> dict:
             summary[f"local_only/test/{key}_mean"] = float(np.mean([site[f"test_{key}"] for site in alone]))
             summary[f"local_only/test/{key}_best"] = float(max(site[f"test_{key}"] for site in alone))
     return summary
-
-
-def _model(cfg: DictConfig, datamodule: FlowDataModule) -> IDSLitModule:
-    net = build_for(
-        lambda width: instantiate(
-            cfg.model.net, num_features=width, num_classes=datamodule.num_classes, window=datamodule.window
-        ),
-        datamodule.preprocessor,
-    )
-    return instantiate(cfg.model, net=net, class_names=datamodule.class_names, class_weights=None)
 
 
 def _report(cfg, output_dir, datamodule, model, rounds, best_round, best_f1, fit_seconds, sites) -> dict:

@@ -23,8 +23,7 @@ from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.preprocess import Preprocessor, site_statistics
 from ids_lightning.core.table import RawTable
 from ids_lightning.data import FlowDataModule
-from ids_lightning.models.module import IDSLitModule
-from ids_lightning.models.nets import build_for
+from ids_lightning.models.module import IDSLitModule, model_from_config
 
 log = logging.getLogger(__name__)
 STRATEGIES = ("fedavg", "fedprox", "fedmedian", "fedtrimmedavg", "krum")
@@ -120,16 +119,7 @@ class Site:
         if self.malicious and self.cfg.federated.attack == "label_flip":
             x, y = self.datamodule.tensors["train"]
             self.datamodule.tensors["train"] = (x, len(self.class_names) - 1 - y)
-        cfg = self.cfg
-        net = build_for(
-            lambda width: instantiate(
-                cfg.model.net, num_features=width, num_classes=len(self.class_names), window=self.datamodule.window
-            ),
-            preprocessor,
-        )
-        self.model = instantiate(
-            cfg.model, net=net, class_names=self.class_names, class_weights=self.datamodule.class_weights
-        )
+        self.model = model_from_config(self.cfg, preprocessor, self.datamodule.class_weights)
         self._key = key
 
     @property
