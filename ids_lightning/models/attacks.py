@@ -88,6 +88,17 @@ class Constraints:
             return cls(torch.ones(input_shape[0], dtype=torch.bool), box=False)
         return cls(torch.ones(input_shape[-1] - 1, dtype=torch.bool), box=False).over_windows()
 
+    def to(self, device: torch.device | str) -> Constraints:
+        """The same constraints with their tensors on ``device``: moved once, not on every
+        projection (a copy from the host cannot be captured in a CUDA graph)."""
+
+        def move(values: torch.Tensor | None) -> torch.Tensor | None:
+            return None if values is None else values.to(device)
+
+        return Constraints(
+            move(self.mutable), move(self.integer), move(self.low), move(self.span), self.log, self.box, self.windowed
+        )
+
     def project(self, adversarial: torch.Tensor, clean: torch.Tensor, eps: float) -> torch.Tensor:
         """Into the eps-ball around ``clean``, the valid box, and onto whole numbers where asked.
 
@@ -122,6 +133,27 @@ def input_gradients():
         yield
 
 
+@contextmanager
+def without_dropout(net: torch.nn.Module):
+    """Attacks during training: the net stays in train mode, so RNNs keep cuDNN's kernels (whose
+    backward pass needs it) and a CUDA graph can capture the attack, but every dropout is off,
+    so the attack sees the same function as one made in eval mode (the nets have no batch norm)."""
+    saved = []
+    for module in net.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            saved.append((module, "p", module.p))
+            module.p = 0.0
+        elif isinstance(module, torch.nn.RNNBase):
+            saved.append((module, "dropout", module.dropout))
+            module.dropout = 0.0
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
+
+
 def _gradient(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     # clones: tensors made under inference mode cannot take part in autograd
     x = x.detach().clone().requires_grad_(True)
@@ -131,12 +163,20 @@ def _gradient(model: torch.nn.Module, loss_fn: LossFn, x: torch.Tensor, y: torch
 
 
 def fgsm(
-    model, loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor, eps: float, constraints: Constraints
+    model,
+    loss_fn: LossFn,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    constraints: Constraints,
+    gradients: Callable = input_gradients,
 ) -> torch.Tensor:
-    """One signed-gradient step of size ``eps`` (Goodfellow et al. 2015), then projected."""
+    """One signed-gradient step of size ``eps`` (Goodfellow et al. 2015), then projected.
+    ``gradients`` is the context the input gradient is taken in (a training step passes
+    ``lambda: without_dropout(net)``)."""
     if eps == 0:
         return x.clone()
-    with input_gradients():
+    with gradients():
         grad = _gradient(model, loss_fn, x, y)
     return constraints.project(x + eps * grad.sign(), x, eps).detach()
 
@@ -152,6 +192,7 @@ def pgd(
     step_size: float | None = None,
     random_start: bool = True,
     generator: torch.Generator | None = None,
+    gradients: Callable = input_gradients,
 ) -> torch.Tensor:
     """Projected gradient descent (Madry et al. 2018): ``steps`` signed steps of ``step_size``
     (default 2.5 * eps / steps), each projected; with one step, no random start and
@@ -163,7 +204,7 @@ def pgd(
     if random_start:
         noise = torch.rand(x.shape, generator=generator, device=x.device if generator is None else generator.device)
         adversarial = constraints.project(x + (2 * noise.to(x.device) - 1) * eps, x, eps)
-    with input_gradients():
+    with gradients():
         for _ in range(steps):
             grad = _gradient(model, loss_fn, adversarial, y)
             adversarial = constraints.project(adversarial + step_size * grad.sign(), x, eps)

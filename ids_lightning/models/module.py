@@ -7,7 +7,6 @@ import time
 import warnings
 from collections.abc import Callable
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.trainer.states import TrainerFn
@@ -20,8 +19,8 @@ from ids_lightning.batches import StepChunk
 from ids_lightning.config import instantiate
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.preprocess import Preprocessor
-from ids_lightning.models.attacks import Constraints, fgsm, pgd
-from ids_lightning.models.cuda_graph import CUDAGraphTrainStep
+from ids_lightning.models.attacks import Constraints, fgsm, pgd, without_dropout
+from ids_lightning.models.cuda_graph import ChunkedTraining
 from ids_lightning.models.metrics import classification_metrics, macro_scores, per_class_scores
 from ids_lightning.models.nets import build_for, to_probabilities
 
@@ -38,7 +37,7 @@ def best_epoch(history: list[dict]) -> int | None:
     return -max(scored)[1] if scored else None
 
 
-class IDSLitModule(L.LightningModule):
+class IDSLitModule(ChunkedTraining):
     """Trains a plain net on flow features.
 
     Two classes use one logit and binary cross-entropy, more classes softmax and cross-entropy;
@@ -47,8 +46,9 @@ class IDSLitModule(L.LightningModule):
 
     Training runs several optimizer steps per Lightning batch (a :class:`StepChunk`) under
     manual optimization, and keeps its epoch statistics (loss sum, confusion matrix) on the
-    device, so a step never waits for the host. With ``cuda_graph`` every full-size step is a
-    replay of one captured CUDA graph (see :mod:`ids_lightning.models.cuda_graph`).
+    device, so a step never waits for the host. With ``cuda_graph`` full-size steps are replays
+    of captured CUDA graphs, ``graph_steps`` steps per replay (see
+    :mod:`ids_lightning.models.cuda_graph`), adversarial training included.
     """
 
     def __init__(
@@ -59,6 +59,7 @@ class IDSLitModule(L.LightningModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         monitor: str = "val/f1_macro",
         cuda_graph: bool = False,
+        graph_steps: int = 8,
         class_weights: list[float] | None = None,
         adversarial: dict | None = None,
         loss: str = "cross_entropy",
@@ -76,12 +77,12 @@ class IDSLitModule(L.LightningModule):
         self.adversarial = {"method": "none", "eps": 0.1, "ratio": 0.5, "steps": 3, **(adversarial or {})}
         if self.adversarial["method"] not in ("none", "fgsm", "pgd"):
             raise ConfigError(f"model.adversarial.method must be none, fgsm or pgd, not {self.adversarial['method']!r}")
-        if cuda_graph and self.adversarial["method"] != "none":
-            raise ConfigError("model.cuda_graph cannot be combined with adversarial training")
+        if graph_steps < 1:
+            raise ConfigError(f"model.graph_steps must be at least 1, not {graph_steps}")
         self._attack_constraints: Constraints | None = None
         self.automatic_optimization = False
-        self.cuda_graph = cuda_graph
-        self._graph: CUDAGraphTrainStep | None = None
+        self.cuda_graph, self.graph_steps = cuda_graph, int(graph_steps)
+        self._reset_graphs()
         self.class_names = [str(name) for name in class_names]
         # Plain values only: checkpoints must load with torch.load(weights_only=True).
         self.save_hyperparameters({"class_names": self.class_names, "monitor": monitor}, logger=False)
@@ -138,21 +139,28 @@ class IDSLitModule(L.LightningModule):
         return probs
 
     # --- training ------------------------------------------------------------------------------
-    def _train_math(self, features: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def _train_math(self, features: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> None:
         """One step's gather, forward, loss, backward and statistics; no host synchronisation,
         so that it can also be captured in a CUDA graph."""
+        self.step_math(features, labels, index, self.manual_backward)
+
+    def step_math(self, features: torch.Tensor, labels: torch.Tensor, index: torch.Tensor, backward) -> None:
+        """:meth:`_train_math` with the backward call given (a module training several seeds
+        at once drives its members' steps with its own)."""
         x, y = features[index], labels[index]
         if self.adversarial["method"] != "none":
             x = self._with_adversarial_rows(x, y)
         logits = self.net(x)
         loss = self.loss(logits, y)
-        self.manual_backward(loss if self._proximal is None else loss + self._proximal_term())
+        backward(loss if self._proximal is None else loss + self._proximal_term())
         with torch.no_grad():
             predicted = (logits.squeeze(-1) > 0).long() if self.binary else logits.argmax(dim=-1)
             self._train_loss_sum.add_(loss.detach() * y.shape[0])
             cells = y * self.num_classes + predicted
             self._train_confusion.view(-1).scatter_add_(0, cells, torch.ones_like(cells))
-        return loss
+
+    def _running_statistics(self) -> list[torch.Tensor]:
+        return [self._train_confusion, self._train_loss_sum]
 
     def anchor(self, mu: float) -> None:
         """FedProx (Li et al. 2020): from now on training minimises the loss plus
@@ -166,60 +174,40 @@ class IDSLitModule(L.LightningModule):
 
     def _with_adversarial_rows(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Adversarial training: the first ``ratio`` of the batch replaced by FGSM/PGD examples
-        made against the current weights (parameter gradients are not touched)."""
+        made against the current weights (parameter gradients are not touched), with dropout
+        off and the net in train mode (see :func:`without_dropout`): what an eval-mode attack
+        computes, on cuDNN's RNN kernels and inside the CUDA graph."""
         count = round(self.adversarial["ratio"] * len(y))
         if count == 0:
             return x
         if self._attack_constraints is None:
-            self._attack_constraints = Constraints.none(tuple(x.shape[1:]))
+            self._attack_constraints = Constraints.none(tuple(x.shape[1:])).to(x.device)
         eps, constraints = self.adversarial["eps"], self._attack_constraints
+        args = (self.net, self.loss, x[:count], y[:count], eps, constraints)
+        gradients = lambda: without_dropout(self.net)  # noqa: E731
         if self.adversarial["method"] == "fgsm":
-            attacked = fgsm(self.net, self.loss, x[:count], y[:count], eps, constraints)
+            attacked = fgsm(*args, gradients=gradients)
         else:
-            attacked = pgd(self.net, self.loss, x[:count], y[:count], eps, constraints, steps=self.adversarial["steps"])
+            attacked = pgd(*args, steps=self.adversarial["steps"], gradients=gradients)
         return torch.cat([attacked, x[count:]])
 
+    def prepare_attacks(self, datamodule) -> None:
+        """Adversarial examples for training obey the same constraints as the evaluation, with
+        the constraint tensors on the training device once."""
+        if self.adversarial["method"] != "none" and getattr(datamodule, "preprocessor", None) is not None:
+            self._attack_constraints = Constraints.from_preprocessor(datamodule.preprocessor).to(self.device)
+        elif self._attack_constraints is not None:
+            self._attack_constraints = self._attack_constraints.to(self.device)
+
     def training_step(self, batch: StepChunk | tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        optimizer = self.optimizers()
         if not isinstance(batch, StepChunk):  # a plain (x, y) batch from a user's own loader
             x, y = batch
             batch = StepChunk(x, y, [torch.arange(len(y), device=y.device)])
-        for index in batch.index:
-            # The graph is captured for the first batch size it sees; the short last batch of
-            # an epoch runs the same maths eagerly.
-            if self._use_graph and (self._graph is None or len(index) == len(self._graph.index)):
-                self._graph_step(batch, optimizer, index)
-            else:
-                optimizer.zero_grad(set_to_none=not self.cuda_graph)  # graph grads are static buffers
-                self._train_math(batch.features, batch.labels, index)
-                optimizer.step()
-
-    def _graph_step(self, batch: StepChunk, optimizer, index: torch.Tensor) -> None:
-        if self._graph is None or self._graph.features is not batch.features:
-            self._graph = CUDAGraphTrainStep(
-                self._train_math,
-                optimizer.optimizer,
-                batch.features,
-                batch.labels,
-                len(index),
-                reset=[self._train_confusion, self._train_loss_sum],
-            )
-        self._graph.replay(index)
-        # Lightning counts a step when its optimizer wrapper steps; the graph stepped by itself.
-        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-        progress.increment_ready()
-        progress.increment_completed()
-
-    @property
-    def _use_graph(self) -> bool:
-        return self.cuda_graph and self.device.type == "cuda"
+        self._run_chunk(batch)
 
     def on_fit_start(self) -> None:
-        self._graph = None  # a fit has optimizers of its own (a federated site fits once per round)
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if self.adversarial["method"] != "none" and getattr(datamodule, "preprocessor", None) is not None:
-            # adversarial examples for training obey the same constraints as the evaluation
-            self._attack_constraints = Constraints.from_preprocessor(datamodule.preprocessor)
+        self._reset_graphs()  # a fit has optimizers of its own (a federated site fits once per round)
+        self.prepare_attacks(getattr(self.trainer, "datamodule", None))
         if self.cuda_graph and self.device.type != "cuda":
             rank_zero_warn("model.cuda_graph=true needs a CUDA device; training eagerly on " + str(self.device))
 
@@ -326,17 +314,7 @@ class IDSLitModule(L.LightningModule):
             torch.cuda.set_rng_state_all(rng["cuda"])
 
     def configure_optimizers(self):
-        if not self._use_graph:
-            optimizer = self.optimizer_factory(params=self.parameters())
-        elif self.scheduler_factory is not None:
-            raise ConfigError("model.cuda_graph does not support learning-rate schedulers (the lr is baked in)")
-        elif self.trainer.precision != "32-true":
-            raise ConfigError(f"model.cuda_graph needs trainer.precision=32-true, not {self.trainer.precision}")
-        else:
-            optimizer = self.optimizer_factory(params=self.parameters(), fused=True, capturable=True)
-        if self.scheduler_factory is None:
-            return optimizer
-        return [optimizer], [self.scheduler_factory(optimizer=optimizer)]
+        return optimizers_for(self, self.parameters())
 
     def _step_scheduler(self) -> None:
         """Manual optimization steps schedulers itself: once per epoch, after validation."""
@@ -349,6 +327,23 @@ class IDSLitModule(L.LightningModule):
                 scheduler.step(monitored)
         else:
             scheduler.step()
+
+
+def optimizers_for(module: IDSLitModule | ChunkedTraining, params) -> object:
+    """``configure_optimizers``' answer for ``params`` under ``module``'s optimizer and scheduler
+    factories: under a CUDA graph a fused, capturable optimizer (which the graph can replay)."""
+    optimizer_factory, scheduler_factory = module.optimizer_factory, module.scheduler_factory
+    if not module._use_graph:
+        optimizer = optimizer_factory(params=params)
+    elif scheduler_factory is not None:
+        raise ConfigError("model.cuda_graph does not support learning-rate schedulers (the lr is baked in)")
+    elif module.trainer.precision != "32-true":
+        raise ConfigError(f"model.cuda_graph needs trainer.precision=32-true, not {module.trainer.precision}")
+    else:
+        optimizer = optimizer_factory(params=params, fused=True, capturable=True)
+    if scheduler_factory is None:
+        return optimizer
+    return [optimizer], [scheduler_factory(optimizer=optimizer)]
 
 
 def _thin(curve: torch.Tensor) -> list[float]:

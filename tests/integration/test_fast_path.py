@@ -109,7 +109,7 @@ def test_windowed_cuda_graph_steps_match_eager_steps():
     net = CNNLSTM(12, 3, dropout=0.0, window=4).cuda()
     eager, _ = fit_module(copy.deepcopy(net), gathered, y, 32, seed=3, epochs=2, accelerator="gpu")
     graph, _ = fit_module(net, gathered, y, 32, seed=3, epochs=2, cuda_graph=True, accelerator="gpu")
-    assert graph._graph is not None
+    assert graph._graphs
     for got, want in zip(graph.net.parameters(), eager.net.parameters()):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
@@ -121,7 +121,7 @@ def test_cuda_graph_steps_match_eager_steps():
     net = CNNLSTM(12, 3, dropout=0.0).cuda()
     eager, _ = fit_module(copy.deepcopy(net), x, y, 32, seed=3, epochs=2, accelerator="gpu")
     graph, trainer = fit_module(net, x, y, 32, seed=3, epochs=2, cuda_graph=True, accelerator="gpu")
-    assert graph._graph is not None and trainer.global_step == 2 * 11
+    assert graph._graphs and trainer.global_step == 2 * 11
     for got, want in zip(graph.net.parameters(), eager.net.parameters()):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(
