@@ -7,7 +7,7 @@ hands Lightning :class:`StepChunk` s of several steps, which amortises its per-b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -69,7 +69,8 @@ Features = torch.Tensor | WindowedFeatures
 
 @dataclass(frozen=True)
 class StepChunk:
-    """Several training steps at once: step ``i`` uses rows ``index[i]`` of ``features``/``labels``.
+    """Several training steps at once: step ``i`` uses rows ``index[i]`` of ``features``/``labels``
+    (``[batch]``, or ``[seeds, batch]`` when several seeds train together, one row order each).
 
     Handing Lightning a chunk of steps per loop iteration amortises its per-batch overhead
     (hooks, progress bar, logging), which at batch 64 on a GPU costs more than the step itself.
@@ -81,7 +82,7 @@ class StepChunk:
     index: list[torch.Tensor]
 
     def __len__(self) -> int:
-        return sum(len(i) for i in self.index)
+        return sum(i.numel() for i in self.index)
 
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for index in self.index:
@@ -94,13 +95,12 @@ class StepChunk:
         here = self.features.device
         if here.type == device.type and device.index in (None, here.index):
             return self
-        rows = torch.cat(self.index)
-        sizes = [len(i) for i in self.index]
-        local = torch.arange(len(rows), device=device)
+        rows = torch.cat([i.reshape(-1) for i in self.index])
+        local = torch.arange(len(rows), device=device).split([i.numel() for i in self.index])
         return StepChunk(
             self.features[rows].to(device, *args, **kwargs),
             self.labels[rows].to(device, *args, **kwargs),
-            list(local.split(sizes)),
+            [part.reshape(i.shape) for part, i in zip(local, self.index)],
         )
 
 
@@ -109,8 +109,10 @@ class InMemoryBatches:
     ``steps_per_chunk`` batches each for training.
 
     Shuffling draws a permutation from a generator seeded with ``(seed, epoch)``, so the order
-    of any epoch is reproducible, also after a resume. Under DDP each rank takes every
-    ``world_size``-th row of the permutation (equal shares; the tail is dropped).
+    of any epoch is reproducible, also after a resume. With a list of seeds (several seeds
+    trained together) a chunk's step indices are ``[seeds, batch]``: row ``k`` is the order
+    that seed ``k`` alone would give. Under DDP each rank takes every ``world_size``-th row of
+    the permutation (equal shares; the tail is dropped).
     """
 
     def __init__(
@@ -119,7 +121,7 @@ class InMemoryBatches:
         y: torch.Tensor,
         batch_size: int,
         shuffle: bool = False,
-        seed: int = 0,
+        seed: int | Sequence[int] = 0,
         epoch: Callable[[], int] = lambda: 0,
         rank: int = 0,
         world_size: int = 1,
@@ -129,6 +131,10 @@ class InMemoryBatches:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if steps_per_chunk is not None and steps_per_chunk < 1:
             raise ValueError(f"steps_per_chunk must be positive, got {steps_per_chunk}")
+        # several seeds (a list, or the ListConfig a config makes of one): one row order each
+        self.seeds = None if isinstance(seed, int) else [int(s) for s in seed]
+        if self.seeds is not None and not (shuffle and steps_per_chunk is not None):
+            raise ValueError("a list of seeds needs shuffled chunks of steps (one row order per seed)")
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.seed, self.epoch = batch_size, shuffle, seed, epoch
         self.rank, self.world_size = rank, world_size
@@ -156,21 +162,25 @@ class InMemoryBatches:
         n, device = len(self.x), self.x.device
         order = None
         if self.shuffle:
-            generator = torch.Generator(device=device)
-            generator.manual_seed(self.seed * 1_000_003 + self.epoch())
-            order = torch.randperm(n, generator=generator, device=device)
+            orders = [self._permutation(n, seed, device) for seed in self.seeds or [self.seed]]
+            order = orders[0] if self.seeds is None else torch.stack(orders)
         if self.world_size > 1:
             base = order if order is not None else torch.arange(n, device=device)
-            order = base[self.rank : self._rows() * self.world_size : self.world_size]
+            order = base[..., self.rank : self._rows() * self.world_size : self.world_size]
         if order is None and self.steps_per_chunk is not None:
             order = torch.arange(n, device=device)
         return order
+
+    def _permutation(self, n: int, seed: int, device: torch.device) -> torch.Tensor:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed * 1_000_003 + self.epoch())
+        return torch.randperm(n, generator=generator, device=device)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor] | StepChunk]:
         order = self._order()
         starts = range(0, self._rows(), self.batch_size)
         if self.steps_per_chunk is not None:
-            index = [order[s : s + self.batch_size] for s in starts]
+            index = [order[..., s : s + self.batch_size] for s in starts]
             for c in range(0, len(index), self.steps_per_chunk):
                 yield StepChunk(self.x, self.y, index[c : c + self.steps_per_chunk])
         elif order is None:  # contiguous views, no copy

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import json
 import logging
 import os
 import shutil
+import statistics
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -14,11 +16,12 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.callbacks import OnnxExport
-from ids_lightning.callbacks.checkpoint import FitRecord, resumable, scalar_metrics
+from ids_lightning.callbacks.checkpoint import FitRecord, RunCheckpoint, resumable, scalar_metrics
 from ids_lightning.config import (
     CONFIG_DIR,
     config_choice,
@@ -33,28 +36,33 @@ from ids_lightning.core.errors import ConfigError, RunInUseError
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
 from ids_lightning.federation.apps import simulate
 from ids_lightning.models.module import best_epoch, model_from_config
+from ids_lightning.models.replicas import ReplicaLitModule
 
 log = logging.getLogger(__name__)
 register_resolvers()
 FIT_RECORD = "fit.json"
+SEEDS_SUMMARY = "replicas.json"
 
 
-def train(cfg: DictConfig) -> dict:
+def train(cfg: DictConfig, datamodule=None) -> dict:
     """Fit, test the best checkpoint, export, write ``metrics.json``; return what it holds.
 
     A run is finished when ``metrics.json`` exists, and it is written last. A re-run of an
     unfinished run resumes the fit from the newest checkpoint that loads, or, when the fit had
     finished (``fit.json``), completes what is missing: test, export, figures, metrics.
+    With ``seeds=[...]`` the seeds train together and each gets a run folder of its own (see
+    :func:`train_seeds`); ``replicas.json`` then marks the whole as finished. ``datamodule``:
+    one already set up for this config.
     """
     output_dir = Path(cfg.paths.output_dir)
-    finished = output_dir / "metrics.json"
+    finished = output_dir / (SEEDS_SUMMARY if cfg.get("seeds") else "metrics.json")
     if cfg.get("skip_finished") and finished.is_file():
         log.info("%s exists: this run already finished, skipping it", finished)
         return json.loads(finished.read_text())
     try:
         check_config(cfg)
         with run_lock(output_dir):
-            return _train(cfg, output_dir)
+            return _train(cfg, output_dir, datamodule)
     except Exception:
         _remove_if_empty(output_dir)
         raise
@@ -91,7 +99,7 @@ def run_lock(output_dir: Path) -> Iterator[None]:
         yield
 
 
-def _train(cfg: DictConfig, output_dir: Path) -> dict:
+def _train(cfg: DictConfig, output_dir: Path, datamodule=None) -> dict:
     finished = output_dir / "metrics.json"
     quiet()
     log.info("run folder: %s", output_dir)
@@ -103,7 +111,9 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
         atomic_write_json(finished, summary)
         log.info(run_summary(summary, output_dir))
         return summary
-    datamodule = instantiate(cfg.dataset)
+    if cfg.get("seeds"):
+        return train_seeds(cfg, output_dir)
+    datamodule = datamodule or instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")
     model = model_from_config(cfg, datamodule.preprocessor, datamodule.class_weights)
@@ -133,6 +143,7 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
         "epochs_run": fitted["epochs_run"],
         "best_epoch": best_epoch(fitted["history"]),
         "fit_seconds": fitted["fit_seconds"],
+        **({"batched_seeds": fitted["batched_seeds"]} if fitted.get("batched_seeds") else {}),
         "n_params": n_params,
         **datamodule.stats,
         **{k: v for cb in callbacks for k, v in getattr(cb, "summary", {}).items()},
@@ -143,8 +154,83 @@ def _train(cfg: DictConfig, output_dir: Path) -> dict:
     return summary
 
 
+def train_seeds(cfg: DictConfig, output_dir: Path) -> dict:
+    """``seeds=[...]``: the seeds' nets train together (:class:`ReplicaLitModule`) on the split,
+    resampling and preprocessing of ``dataset.seed``; each seed differs in initialisation, data
+    order and dropout. Seed ``k``'s run folder ``seed_<k>`` then gets what a separate run with
+    ``seed=k dataset.seed=<dataset.seed>`` gets: it is tested, exported and reported from its fit
+    record, like a run whose fit had finished. ``replicas.json`` summarises the seeds."""
+    seeds = [int(seed) for seed in cfg.seeds]
+    configs = [_seed_config(cfg, seed, output_dir / f"seed_{seed}") for seed in seeds]
+    folders = [Path(config.paths.output_dir) for config in configs]
+    datamodule = instantiate(cfg.dataset, shuffle_seed=seeds)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    if not all((folder / FIT_RECORD).is_file() for folder in folders):
+        _fit_seeds(cfg, configs, datamodule, output_dir)
+    runs = []
+    for config, folder in zip(configs, folders):
+        datamodule.preprocessor.save(folder / "preprocess.json")
+        runs.append(train(config, datamodule))
+    summary = _seeds_summary(seeds, folders, runs)
+    atomic_write_json(output_dir / SEEDS_SUMMARY, summary)
+    keys = [key for key in ("test/acc", "test/f1_macro") if key in summary]
+    shown = ", ".join(f"{key} {summary[key]:.4f} ± {summary[key + '_std']:.4f}" for key in keys)
+    log.info("seeds %s trained together in %.1f s: %s (runs in %s)", seeds, summary["fit_seconds"], shown, output_dir)
+    return summary
+
+
+def _seed_config(cfg: DictConfig, seed: int, folder: Path) -> DictConfig:
+    config = copy.deepcopy(cfg)
+    config.dataset.seed = int(cfg.dataset.seed)  # one split for every seed
+    config.seed, config.seeds, config.paths.output_dir = seed, None, str(folder)
+    return config
+
+
+def _fit_seeds(cfg: DictConfig, configs: list[DictConfig], datamodule, output_dir: Path) -> None:
+    """Fit the seeds together; the members' ``fit.json`` mark the fit as done."""
+    members, selection, stopping, states = [], [], [], []
+    for config in configs:
+        callbacks = config.get("callbacks") or {}
+        if callbacks.get("model_checkpoint") is None:
+            raise ConfigError("seeds=[...] needs callbacks.model_checkpoint: each seed is tested from its best weights")
+        L.seed_everything(config.seed, workers=True, verbose=False)
+        members.append(model_from_config(config, datamodule.preprocessor, datamodule.class_weights))
+        states.append(torch.get_rng_state())
+        selection.append(instantiate(callbacks.model_checkpoint))
+        stopping.append(instantiate(callbacks.early_stopping) if callbacks.get("early_stopping") else None)
+    folders = [Path(config.paths.output_dir) for config in configs]
+    model = ReplicaLitModule(members, [c.seed for c in configs], folders, selection, stopping, states)
+    checkpoints = output_dir / "checkpoints"
+    last = RunCheckpoint(dirpath=checkpoints, save_last=True, save_top_k=0, monitor=None)
+    bar = (cfg.get("callbacks") or {}).get("progress_bar")
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[last, *([instantiate(bar)] if bar else [])], logger=False)
+    if trainer.world_size > 1:
+        raise ConfigError("seeds=[...] trains in one process: use one device (trainer.devices=1)")
+    resume = resumable(checkpoints) if cfg.get("auto_resume") and checkpoints.is_dir() else None
+    if resume is not None:
+        log.info("resuming the interrupted seeds from %s", resume)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+
+
+def _seeds_summary(seeds: list[int], folders: list[Path], runs: list[dict]) -> dict:
+    """Mean and standard deviation over the seeds of every validation and test number."""
+    summary: dict = {"seeds": seeds, "runs": [folder.name for folder in folders], "fit_seconds": runs[0]["fit_seconds"]}
+    for key in sorted(runs[0]):
+        values = [run.get(key) for run in runs]
+        if key.startswith(("val/", "test/")) and all(isinstance(v, (int, float)) for v in values):
+            summary[key] = statistics.fmean(values)
+            summary[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return summary
+
+
 def check_config(cfg: DictConfig) -> None:
     """Refuse settings that would train nothing, split wrongly or select on the test set."""
+    seeds = cfg.get("seeds")
+    if seeds is not None and (len(seeds) == 0 or len(set(seeds)) != len(seeds)):
+        raise ConfigError(f"seeds must be a list of distinct seeds, not {list(seeds)}")
+    if seeds and cfg.get("federated"):
+        raise ConfigError("seeds=[...] and experiment=federated do not combine: run the federation once per seed")
     if cfg.trainer.get("max_epochs") is not None and cfg.trainer.max_epochs < 1 and not cfg.trainer.get("max_steps"):
         raise ConfigError(f"trainer.max_epochs must be at least 1, not {cfg.trainer.max_epochs}")
     for key in ("val_fraction", "test_fraction"):
@@ -167,6 +253,11 @@ def fit(cfg: DictConfig, trainer: L.Trainer, model, datamodule, callbacks: list,
         record = json.loads(record_path.read_text())
         log.info("the fit finished earlier (%s): completing test, export and report", record_path)
         model.history = record["history"]
+        if record.get("batched_seeds"):  # trained beside other seeds: its curves were never logged
+            for row in record["history"]:
+                values = {k: v for k, v in row.items() if v is not None}
+                for logger in trainer.loggers:
+                    logger.log_metrics(values, step=row["epoch"])
         best = str(output_dir / record["best_checkpoint"]) if record["best_checkpoint"] else ""
         for callback in callbacks:
             if isinstance(callback, OnnxExport):

@@ -90,6 +90,7 @@ class FlowDataModule(L.LightningDataModule):
         balance: str = "none",
         k_neighbors: int = 5,
         seed: int = 42,
+        shuffle_seed: int | list[int] | None = None,
         bad_rows: str = "error",
         output_dir: str | None = None,
         window: int = 1,
@@ -136,6 +137,8 @@ class FlowDataModule(L.LightningDataModule):
         self.balance, self.k_neighbors = balance, k_neighbors
         self.class_weights: list[float] | None = None
         self.seed, self.bad_rows = seed, bad_rows
+        # the training order's seed: the run's seed, also where several seeds share one split
+        self.shuffle_seed = seed if shuffle_seed is None else shuffle_seed
         self.output_dir = Path(output_dir) if output_dir else None
         self.preprocessor: Preprocessor | None = None
         self._test_types: tuple[np.ndarray, set[str]] | None = None
@@ -463,7 +466,7 @@ class FlowDataModule(L.LightningDataModule):
             self.batch_size,
             # overfit_batches must see the same batches every epoch
             shuffle=not (trainer is not None and trainer.overfit_batches),
-            seed=self.seed,
+            seed=self.shuffle_seed,
             epoch=(lambda: trainer.current_epoch) if trainer is not None else (lambda: 0),
             rank=trainer.global_rank if distributed else 0,
             world_size=trainer.world_size if distributed else 1,

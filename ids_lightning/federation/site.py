@@ -133,7 +133,7 @@ class Site:
         ``attack_scale``: boosted so that averaging does not dilute it."""
         seed = self.cfg.seed + 1000 * server_round + self.index
         L.seed_everything(seed, workers=True, verbose=False)
-        self.datamodule.seed = seed  # a new data order every round
+        self.datamodule.shuffle_seed = seed  # a new data order every round
         self.model.net.load_state_dict(weights)
         self.model.anchor(mu)
         self.model.history = []
