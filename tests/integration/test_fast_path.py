@@ -54,8 +54,10 @@ def toy_windows(window=4, device="cpu"):
     return gathered.to(device), materialised.to(device), y.to(device)
 
 
-def fit_module(net, x, y, batch_size, seed, epochs, cuda_graph=False, accelerator="cpu"):
-    module = IDSLitModule(net, optimizer=torch.optim.Adam, class_names=["a", "b", "c"], cuda_graph=cuda_graph)
+def fit_module(net, x, y, batch_size, seed, epochs, cuda_graph=False, accelerator="cpu", **module_options):
+    module = IDSLitModule(
+        net, optimizer=torch.optim.Adam, class_names=["a", "b", "c"], cuda_graph=cuda_graph, **module_options
+    )
     trainer = L.Trainer(
         max_epochs=epochs,
         accelerator=accelerator,
@@ -127,6 +129,43 @@ def test_cuda_graph_steps_match_eager_steps():
     torch.testing.assert_close(
         trainer.callback_metrics["train/loss"].cpu(), _loss_of(eager).cpu(), rtol=1e-4, atol=1e-5
     )
+
+
+@cuda
+@pytest.mark.parametrize(
+    "options",
+    [{"graph_steps": 2}, {"adversarial": {"method": "fgsm", "eps": 0.1, "ratio": 0.5}}],
+    ids=["two_steps_per_replay", "fgsm_training"],
+)
+def test_cuda_graph_variants_match_eager_steps(options):
+    """Several steps per replay, and adversarial training captured in the graph: the weights of
+    eager training (chunks of 4 steps: two replays of two, or the attack inside each step)."""
+    x, y = toy_data(n=333, device="cuda")
+    torch.manual_seed(0)
+    net = CNNLSTM(12, 3, dropout=0.0).cuda()
+    eager, _ = fit_module(copy.deepcopy(net), x, y, 32, seed=3, epochs=2, accelerator="gpu", **options)
+    graph, trainer = fit_module(net, x, y, 32, seed=3, epochs=2, cuda_graph=True, accelerator="gpu", **options)
+    assert graph._graphs and trainer.global_step == 2 * 11
+    for got, want in zip(graph.net.parameters(), eager.net.parameters()):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@cuda
+def test_batched_seeds_in_one_cuda_graph_match_eager_batched_seeds(tmp_path, data_dir):
+    """The seeds' streams inside one graph compute what they compute eagerly (dropout off)."""
+    from ids_lightning.config import compose
+    from ids_lightning.train import train
+
+    common = ["debug=limit", "trainer=gpu", "seeds=[1,2]", "model.net.dropout=0", "logger=none"]
+    histories = {}
+    for graph in (False, True):
+        folder = tmp_path / f"graph_{graph}"
+        train(compose([*common, f"model.cuda_graph={graph}"], folder, data_dir=data_dir))
+        histories[graph] = [json.loads((folder / f"seed_{s}" / "fit.json").read_text())["history"] for s in (1, 2)]
+    for eager_rows, graph_rows in zip(histories[False], histories[True]):
+        for want, got in zip(eager_rows, graph_rows, strict=True):
+            assert got["train/loss"] == pytest.approx(want["train/loss"], rel=1e-3)
+            assert got["val/acc"] == pytest.approx(want["val/acc"], abs=2e-3)
 
 
 def _loss_of(module):

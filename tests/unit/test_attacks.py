@@ -79,3 +79,28 @@ def test_rounding_under_the_quantile_scaler_is_refused():
     assert Constraints.from_preprocessor(pre).mutable.tolist() == [True, True, False, False, False]
     with pytest.raises(ValueError, match="round_integers=false"):
         Constraints.from_preprocessor(pre, round_integers=True)
+
+
+@pytest.mark.parametrize("method", ["fgsm", "pgd"])
+def test_training_attacks_equal_eval_mode_attacks(method):
+    """Adversarial training attacks in train mode (cuDNN's RNN kernels, capturable in a CUDA
+    graph) with dropout off: the examples of an eval-mode attack, and dropout comes back."""
+    torch.manual_seed(0)
+    net = CNNLSTM(12, 3, dropout=0.5)
+    net.lstm.dropout = 0.5  # between its two layers too
+    adversarial = {"method": method, "eps": 0.1, "ratio": 0.5, "steps": 2}
+    module = IDSLitModule(net, torch.optim.Adam, ["normal", "b", "c"], adversarial=adversarial)
+    x, y = torch.rand(64, 12), torch.randint(0, 3, (64,))
+    net.train()
+    torch.manual_seed(1)  # PGD's random start
+    mixed = module._with_adversarial_rows(x, y)
+    assert net.training and net.lstm.dropout == 0.5 and [m.p for m in net.modules() if hasattr(m, "p")] == [0.5]
+    net.eval()
+    constraints = Constraints.none((12,))
+    torch.manual_seed(1)
+    if method == "fgsm":
+        reference = fgsm(net, module.loss, x[:32], y[:32], 0.1, constraints)
+    else:
+        reference = pgd(net, module.loss, x[:32], y[:32], 0.1, constraints, steps=2)
+    torch.testing.assert_close(mixed[:32], reference, rtol=0, atol=1e-6)
+    assert torch.equal(mixed[32:], x[32:]) and not torch.equal(mixed[:32], x[:32])

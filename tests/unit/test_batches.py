@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ids_lightning.batches import InMemoryBatches, StepChunk
@@ -38,3 +39,20 @@ def test_host_resident_chunk_moves_only_its_rows():
     assert moved.features.shape == (3, 1) and moved.features.device.type == "meta"
     assert [len(i) for i in moved.index] == [2, 1]
     assert [b[1].tolist() for b in chunk.batches()] == [[3, 7], [11]]
+
+
+def test_several_seeds_each_get_the_order_of_their_own_run():
+    x, y = torch.zeros(10, 1), torch.arange(10)
+    epoch = {"n": 2}
+    chunks = list(InMemoryBatches(x, y, 4, shuffle=True, seed=[5, 6], epoch=lambda: epoch["n"], steps_per_chunk=2))
+    for row, seed in enumerate((5, 6)):
+        alone = InMemoryBatches(x, y, 4, shuffle=True, seed=seed, epoch=lambda: epoch["n"], steps_per_chunk=2)
+        want = [index for chunk in alone for index in chunk.index]
+        got = [index[row] for chunk in chunks for index in chunk.index]
+        assert [g.tolist() for g in got] == [w.tolist() for w in want]
+    assert sum(len(chunk) for chunk in chunks) == 2 * 10  # rows of both seeds counted
+
+
+def test_several_seeds_need_shuffled_chunks():
+    with pytest.raises(ValueError, match="shuffled chunks"):
+        InMemoryBatches(torch.zeros(4, 1), torch.arange(4), 2, shuffle=True, seed=[1, 2])
