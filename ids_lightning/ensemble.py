@@ -15,6 +15,7 @@ first run's test rows (the same KDDTest+ or held-out captures for every seed of 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -115,7 +116,25 @@ def build(run_dirs: list[Path]) -> tuple[Ensemble, Preprocessor]:
     return Ensemble(members, [Rescale(states[0], s) for s in states]).eval(), states[0]
 
 
+def member_runs(folders: list[Path]) -> list[Path]:
+    """Run folders, a folder of seeds trained together (``seeds=[...]``, with ``replicas.json``)
+    standing for its seeds' runs: those share one split, so the ensemble also gets validation
+    scores."""
+    runs = []
+    for folder in folders:
+        summary = folder / "replicas.json"
+        if not summary.is_file():
+            runs.append(folder)
+            continue
+        names = json.loads(summary.read_text()).get("runs")
+        if not isinstance(names, list) or not all(isinstance(n, str) and Path(n).name == n != ".." for n in names):
+            raise DataError(f"{summary}: 'runs' must list the seeds' run folders by name")
+        runs += [folder / name for name in names]
+    return runs
+
+
 def ensemble(run_dirs: list[Path], output: Path, data_dir: str | None = None) -> dict:
+    run_dirs = member_runs(run_dirs)
     if len(run_dirs) < 2:
         raise DataError("an ensemble needs at least two runs")
     model, state = build(run_dirs)
@@ -159,7 +178,9 @@ def ensemble(run_dirs: list[Path], output: Path, data_dir: str | None = None) ->
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", type=Path, help="finished run folders (same protocol, other seeds)")
+    parser.add_argument(
+        "runs", nargs="+", type=Path, help="finished run folders (same protocol, other seeds), or a seeds=[...] folder"
+    )
     parser.add_argument("--output", type=Path, required=True, help="the ensemble's run folder")
     parser.add_argument("--data-dir", default=None, help="data root (default: $IDS_DATA_DIR, else the first run's)")
     args = parser.parse_args(argv)

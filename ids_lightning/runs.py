@@ -88,8 +88,10 @@ def _section(config: dict, key: str, targets: set[str] | dict, source: Path) -> 
 
 def rows_config(config: dict) -> dict:
     """What decides a run's rows and features (its dataset config, less where it reads and
-    writes): two runs with equal ones trained, validated and tested on the same rows."""
-    return {k: v for k, v in (config.get("dataset") or {}).items() if k not in ("output_dir", "data_dir")}
+    writes, and the training order's seed): two runs with equal ones trained, validated and
+    tested on the same rows."""
+    ignored = ("output_dir", "data_dir", "shuffle_seed")
+    return {k: v for k, v in (config.get("dataset") or {}).items() if k not in ignored}
 
 
 def build_net(config: dict, source: Path, pre: Preprocessor) -> nn.Module:

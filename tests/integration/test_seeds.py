@@ -9,6 +9,7 @@ import torch
 
 from ids_lightning.config import compose
 from ids_lightning.core.errors import ConfigError
+from ids_lightning.ensemble import ensemble
 from ids_lightning.train import train
 
 # Dropout on, PGD adversarial training (random starts), early stopping that stops the seeds at
@@ -81,6 +82,9 @@ def test_an_interrupted_batched_run_completes_without_fitting_again(tmp_path, ns
     assert last.stat().st_mtime_ns == fitted_at
     assert again["test/acc"] == pytest.approx(first["test/acc"])
     assert json.loads((tmp_path / "seed_4" / "metrics.json").read_text())["seed"] == 4
+    # the folder feeds an ensemble of its seeds, scored on validation too (one split)
+    metrics = ensemble([tmp_path], tmp_path.parent / "ensemble")
+    assert metrics["test/acc"] > 0.5 and "val/acc" in metrics
 
 
 @pytest.mark.parametrize("seeds", ["[1,1]", "[]"])
