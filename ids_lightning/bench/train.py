@@ -1,25 +1,32 @@
-"""Training throughput of three paths on the current device, plus the seed protocol end to end.
+"""Training throughput of the project's paths on the current device, plus the seed protocol end to end.
 
 ``python -m ids_lightning.bench.train`` measures, with the same net (the seed paper's CNN-LSTM)
 on the same real NSL-KDD rows, samples/s of
 
 - ``project``: this project's path (device-resident splits, chunks of index-slice steps,
-  manual optimization; a CUDA-graph step on GPUs),
+  manual optimization; CUDA-graph replays on GPUs),
 - ``lightning_dataloader``: a textbook LightningModule fed by ``DataLoader(TensorDataset)``,
 - ``hand_loop``: a hand-written PyTorch loop over device-resident tensors,
+- ``batched_seeds``: the project's path training ``--seeds`` seeds together (samples of every
+  seed counted; ``vs_one_seed_time``: its time per step over the ``project`` path's),
+- ``adversarial_pgd``: the project's path with PGD-3 adversarial training on half of each
+  batch (``vs_project``: its speed over the plain path's),
 
 at each batch size (the median of ``--repeats`` interleaved measurements), then times
-``experiment=seed_protocol`` (50 epochs, batch 64, validation every epoch) through ``train.py``.
+``experiment=seed_protocol`` (50 epochs, batch 64, validation every epoch) through ``train.py``,
+for one seed and for ``--seeds`` seeds trained together (``seeds=[...]``).
 Prints a table and writes ``outputs/bench/train.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import platform
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +42,10 @@ from ids_lightning.config import PROJECT_ROOT, compose, instantiate
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.data import FlowDataModule
 from ids_lightning.models import CNNLSTM, IDSLitModule
+from ids_lightning.models.replicas import ReplicaLitModule
+
+SEEDS = 3  # seeds of the batched_seeds path (--seeds)
+PGD = {"method": "pgd", "eps": 0.1, "ratio": 0.5, "steps": 3}
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +124,44 @@ def _trainer(device: torch.device, batches: int, timer: StepTimer) -> L.Trainer:
     )
 
 
-def bench_project(x, y, batch, steps, device, class_names, steps_per_chunk=16, window=1) -> float:
+def _module(x, class_names, device, window=1, **options) -> IDSLitModule:
     net = CNNLSTM(x.shape[-1] - (window > 1), len(class_names), window=window)
-    module = IDSLitModule(net, torch.optim.Adam, class_names, cuda_graph=device.type == "cuda")
+    return IDSLitModule(net, torch.optim.Adam, class_names, cuda_graph=device.type == "cuda", **options)
+
+
+def _fit_chunks(module, x, y, batch, steps, device, steps_per_chunk=16, seed: int | list[int] = 0) -> float:
     warmup = 2
     timer = StepTimer(warmup)
     chunks = warmup + max(1, steps // steps_per_chunk)
-    batches = InMemoryBatches(x.to(device), y.to(device), batch, shuffle=True, steps_per_chunk=steps_per_chunk)
+    batches = InMemoryBatches(
+        x.to(device), y.to(device), batch, shuffle=True, seed=seed, steps_per_chunk=steps_per_chunk
+    )
     _trainer(device, chunks, timer).fit(module, train_dataloaders=batches)
     return timer.rows / timer.seconds
+
+
+def bench_project(x, y, batch, steps, device, class_names, steps_per_chunk=16, window=1) -> float:
+    module = _module(x, class_names, device, window)
+    return _fit_chunks(module, x, y, batch, steps, device, steps_per_chunk)
+
+
+def bench_adversarial_pgd(x, y, batch, steps, device, class_names) -> float:
+    return _fit_chunks(_module(x, class_names, device, adversarial=PGD), x, y, batch, steps, device)
+
+
+def bench_batched_seeds(x, y, batch, steps, device, class_names, seeds: int = SEEDS) -> float:
+    """``seeds`` seeds in one step; samples/s counts the rows of every seed."""
+    seeds = list(range(seeds))
+    with tempfile.TemporaryDirectory() as folder:  # the members' fit records land here
+        members = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            members.append(_module(x, class_names, device))
+        folders = [Path(folder) / str(seed) for seed in seeds]
+        selection = [L.pytorch.callbacks.ModelCheckpoint(dirpath=f) for f in folders]
+        states = [torch.get_rng_state()] * len(seeds)
+        module = ReplicaLitModule(members, seeds, folders, selection, [None] * len(seeds), states)
+        return _fit_chunks(module, x, y, batch, steps, device, seed=seeds)
 
 
 def bench_lightning_dataloader(x, y, batch, steps, device, class_names) -> float:
@@ -158,14 +198,21 @@ PATHS = {
     "project": bench_project,
     "lightning_dataloader": bench_lightning_dataloader,
     "hand_loop": bench_hand_loop,
+    "batched_seeds": bench_batched_seeds,
+    "adversarial_pgd": bench_adversarial_pgd,
 }
+BASELINES = ("project", "lightning_dataloader", "hand_loop")
 
 
-def bench_seed_protocol(device: torch.device, data_dir: str, out_dir: Path, epochs: int) -> dict:
+def bench_seed_protocol(device: torch.device, data_dir: str, out_dir: Path, epochs: int, seeds: int = 1) -> dict:
+    """``experiment=seed_protocol`` through ``train.py``: one seed, or ``seeds`` seeds trained
+    together (``seeds=[1,...]``; its ``test/acc`` is their mean)."""
     from ids_lightning.train import train
 
-    run_dir = out_dir / f"seed_protocol_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    run_dir = out_dir / f"seed_protocol_{stamp}" if seeds == 1 else out_dir / f"seed_protocol_{seeds}_seeds_{stamp}"
     overrides = [
+        *([f"seeds=[{','.join(str(s) for s in range(1, seeds + 1))}]"] if seeds > 1 else []),
         "experiment=seed_protocol",
         f"trainer.max_epochs={epochs}",
         "logger=none",
@@ -178,8 +225,9 @@ def bench_seed_protocol(device: torch.device, data_dir: str, out_dir: Path, epoc
     metrics = train(compose(overrides, run_dir, data_dir=data_dir))
     return {
         "path": "seed_protocol",
+        "seeds": seeds,
         "batch": 64,
-        "epochs": metrics["epochs_run"],
+        "epochs": epochs,
         "seconds": round(time.perf_counter() - started, 2),
         "fit_seconds": metrics["fit_seconds"],
         "test/acc": metrics["test/acc"],
@@ -227,7 +275,10 @@ def bench_windows(windows: list[int], batches: list[int], rows: int, repeats: in
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=[64, 1024], help="batch sizes (default: %(default)s)")
+    parser.add_argument(
+        "--batches", type=int, nargs="+", default=[64, 512, 1024], help="batch sizes (default: %(default)s)"
+    )
+    parser.add_argument("--seeds", type=int, default=SEEDS, help="seeds trained together (default: %(default)s)")
     parser.add_argument(
         "--rows",
         type=int,
@@ -265,9 +316,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     results = []
     for batch in args.batches:
         steps = max(20, rows_per_run // batch)
-        measured = {path: [] for path in PATHS}
+        paths = dict(PATHS, batched_seeds=functools.partial(bench_batched_seeds, seeds=args.seeds))
+        measured = {path: [] for path in paths}
         for _ in range(args.repeats):  # in turn, so that a slow moment of a shared machine hits every path
-            for path, run in PATHS.items():
+            for path, run in paths.items():
                 L.seed_everything(0, verbose=False)
                 measured[path].append(run(x, y, batch, steps, device, datamodule.class_names))
         speeds = {path: statistics.median(values) for path, values in measured.items()}
@@ -281,18 +333,23 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     "repeats": [round(v, 1) for v in values],
                 }
             )
-        for row in results[-3:]:
-            row["vs_hand_loop"] = round(row["samples_per_s"] / speeds["hand_loop"], 3)
-            row["vs_lightning_dataloader"] = round(row["samples_per_s"] / speeds["lightning_dataloader"], 3)
+        for row in results[-len(PATHS) :]:
+            if row["path"] in BASELINES:
+                row["vs_hand_loop"] = round(row["samples_per_s"] / speeds["hand_loop"], 3)
+                row["vs_lightning_dataloader"] = round(row["samples_per_s"] / speeds["lightning_dataloader"], 3)
+            elif row["path"] == "batched_seeds":
+                row["seeds"] = args.seeds
+                row["vs_one_seed_time"] = round(args.seeds * speeds["project"] / row["samples_per_s"], 3)
+            else:
+                row["vs_project"] = round(row["samples_per_s"] / speeds["project"], 3)
     if args.windows:
         results += bench_windows(args.windows, args.batches, rows_per_run, args.repeats, device, args.data_dir)
     if args.seed_epochs:
-        results.append(
-            {
-                "device": name,
-                **bench_seed_protocol(device, args.data_dir, args.output.parent, args.seed_epochs),
-            }
-        )
+        one = bench_seed_protocol(device, args.data_dir, args.output.parent, args.seed_epochs)
+        results.append({"device": name, **one})
+        if args.seeds > 1:
+            batched = bench_seed_protocol(device, args.data_dir, args.output.parent, args.seed_epochs, args.seeds)
+            results.append({"device": name, **batched, "vs_one_seed": round(batched["seconds"] / one["seconds"], 3)})
     atomic_write_json(args.output, results)
     _print(results, args.output)
     return results
@@ -300,18 +357,20 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 def _print(results: list[dict], output: Path) -> None:
     table = Table(title=f"Training throughput — {results[0]['device']}")
-    for column in ("path", "batch", "samples/s", "× hand loop", "× Lightning+DataLoader"):
-        table.add_column(column, justify="right" if column != "path" else "left")
+    for column in ("path", "batch", "samples/s", "compared"):
+        table.add_column(column, justify="left" if column in ("path", "compared") else "right")
     for row in results:
         if row["path"] in ("seed_protocol", "windowed"):
             continue
-        table.add_row(
-            row["path"],
-            str(row["batch"]),
-            f"{row['samples_per_s']:,.0f}",
-            f"{row['vs_hand_loop']:.2f}",
-            f"{row['vs_lightning_dataloader']:.2f}",
-        )
+        if "vs_hand_loop" in row:
+            compared = (
+                f"{row['vs_hand_loop']:.2f}× hand loop, {row['vs_lightning_dataloader']:.2f}× Lightning+DataLoader"
+            )
+        elif "vs_one_seed_time" in row:
+            compared = f"{row['seeds']} seeds in {row['vs_one_seed_time']:.2f}× one seed's time"
+        else:
+            compared = f"{row['vs_project']:.2f}× the plain project step"
+        table.add_row(row["path"], str(row["batch"]), f"{row['samples_per_s']:,.0f}", compared)
     console = Console()
     console.print(table)
     windowed = [row for row in results if row["path"] == "windowed"]
@@ -330,10 +389,11 @@ def _print(results: list[dict], output: Path) -> None:
         console.print(table)
     for row in results:
         if row["path"] == "seed_protocol":
+            together = f"{row['seeds']} seeds together" if row["seeds"] > 1 else "one seed"
             console.print(
-                f"seed protocol ({row['epochs']} epochs, batch 64, validation every epoch): "
-                f"{row['seconds']:.1f} s end to end, fit {row['fit_seconds']:.1f} s, "
-                f"test/acc {row['test/acc']:.4f}"
+                f"seed protocol, {together} ({row['epochs']} epochs, batch 64, validation every epoch): "
+                f"{row['seconds']:.1f} s end to end, fit {row['fit_seconds']:.1f} s, test/acc {row['test/acc']:.4f}"
+                + (f", {row['vs_one_seed']:.2f}× one seed's time" if "vs_one_seed" in row else "")
             )
     console.print(f"written to {output}")
 
