@@ -10,7 +10,7 @@ ARGS ?=
 # pytest processes for `make test` (one per core, one thread each: see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install demo example train test test-slow test-all bench bench-windows bench-federated ablation bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
+.PHONY: install demo example train test test-slow test-all bench gpu-check bench-windows bench-federated ablation bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ test-all: install
 ## seed protocol end to end -> outputs/bench/train.json (takes long on CPU; see README)
 bench: install
 	$(PY) -m ids_lightning.bench.train $(ARGS)
+
+## the GPU checks in one prepared script (about 12 minutes on an H100/H200): CUDA-only tests,
+## make bench, adversarial training at the official scale -> outputs/gpu/
+gpu-check: install
+	PY=$(PY) bash scripts/gpu_check.sh
 
 ## windows on unseen families: IoT-23 held-out captures x window 1/8/32 x 3 seeds, beside
 ## gradient boosting on flow and context features -> outputs/bench/windows.{json,csv} (about an hour on 2 CPUs)

@@ -57,7 +57,8 @@ class ReplicaLitModule(ChunkedTraining):
     ):
         super().__init__()
         first = members[0]
-        if first.scheduler_factory is not None and "ReduceLROnPlateau" in repr(first.scheduler_factory):
+        scheduler = getattr(first.scheduler_factory, "func", first.scheduler_factory)  # a partial's class
+        if isinstance(scheduler, type) and issubclass(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             raise ConfigError("seeds=[...] trains one optimizer for every seed: ReduceLROnPlateau would need one each")
         self.members = nn.ModuleList(members)
         self.seeds, self.folders = list(seeds), [Path(f) for f in folders]
@@ -76,10 +77,6 @@ class ReplicaLitModule(ChunkedTraining):
         self._improved: set[int] = set()
         self._streams: list = []
         self._started = time.perf_counter()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[members, batch, outputs]``: every member's logits."""
-        return torch.stack([member(x) for member in self.members])
 
     @property
     def active(self) -> list[int]:

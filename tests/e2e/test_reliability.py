@@ -35,16 +35,20 @@ def last_epoch(run_dir) -> int:
         return -1
 
 
-def test_killed_run_resumes_to_the_same_numbers(tmp_path, data_dir):
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    reference = run_train(whole)
-    victim = run_train(killed)
+def kill_after_epoch_one(run_dir, *overrides) -> None:
+    victim = run_train(run_dir, *overrides)
     deadline = time.time() + 300
-    while last_epoch(killed) < 1:  # a checkpoint after epoch 1 exists: epoch 2 is under way
+    while last_epoch(run_dir) < 1:  # a checkpoint after epoch 1 exists: epoch 2 is under way
         assert victim.poll() is None and time.time() < deadline, victim.stderr.read().decode()[-2000:]
         time.sleep(0.2)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+
+
+def test_killed_run_resumes_to_the_same_numbers(tmp_path, data_dir):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    reference = run_train(whole)
+    kill_after_epoch_one(killed)
     assert not (killed / "metrics.json").exists()
     resumed = run_train(killed)  # same folder: resumes from checkpoints/last.ckpt
     assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()[-2000:]
@@ -59,3 +63,25 @@ def test_killed_run_resumes_to_the_same_numbers(tmp_path, data_dir):
             assert b[key] == value, key
     history = json.loads((killed / "evaluation.json").read_text())["history"]
     assert [row["epoch"] for row in history] == [0, 1, 2, 3]
+
+
+def test_killed_batched_seeds_resume_to_the_same_numbers(tmp_path, data_dir):
+    """Seeds trained together: each seed's history, random streams and early-stopping state
+    continue where the kill left them."""
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    seeds = ("seeds=[1,2]",)  # the CNN's dropout (0.3) draws from each seed's own stream
+    reference = run_train(whole, *seeds)
+    kill_after_epoch_one(killed, *seeds)
+    assert not (killed / "replicas.json").exists()
+    resumed = run_train(killed, *seeds)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read().decode()[-2000:]
+    assert reference.wait(timeout=600) == 0, reference.stderr.read().decode()[-2000:]
+    for seed in (1, 2):
+        a = json.loads((whole / f"seed_{seed}" / "metrics.json").read_text())
+        b = json.loads((killed / f"seed_{seed}" / "metrics.json").read_text())
+        assert a["epochs_run"] == b["epochs_run"] == 4
+        for key, value in comparable(a).items():
+            if isinstance(value, float):
+                assert b[key] == pytest.approx(value, abs=1e-6), (seed, key)
+            else:
+                assert b[key] == value, (seed, key)
