@@ -186,7 +186,7 @@ class ReplicaLitModule(ChunkedTraining):
             if should_stop:
                 self._stopping.add(k)
 
-    def _save_best(self, k: int, score: float) -> None:
+    def _save_best(self, k: int, score: float | None) -> None:
         selection, member = self.selection[k], self.members[k]
         path = Path(selection.format_checkpoint_name({"epoch": self.current_epoch, "step": self.global_step}))
         checkpoint = {
@@ -240,10 +240,14 @@ class ReplicaLitModule(ChunkedTraining):
             )
 
     def on_fit_end(self) -> None:
-        """Each member's ``fit.json``: what the ``FitRecord`` of a separate run would write."""
+        """Each member's ``fit.json``: what the ``FitRecord`` of a separate run would write. A
+        member that never validated (no validation batches) keeps its last weights, which a
+        separate run would test."""
         seconds = round(time.perf_counter() - self._started, 3)
         for k, member in enumerate(self.members):
             folder = self.folders[k]
+            if not self.best[k]["path"]:
+                self._save_best(k, None)
             best = self.best[k]["path"]
             record = {
                 "metrics": dict(sorted(self.logged[k].items())),

@@ -91,3 +91,13 @@ def test_an_interrupted_batched_run_completes_without_fitting_again(tmp_path, ns
 def test_seeds_must_be_distinct(tmp_path, seeds):
     with pytest.raises(ConfigError, match="distinct seeds"):
         train(compose([f"seeds={seeds}"], tmp_path))
+
+
+def test_seeds_without_validation_test_their_last_weights_like_separate_runs(tmp_path, nsl_kdd_slice):
+    quick = ["debug=limit", "trainer.max_epochs=1", "trainer.limit_val_batches=0", "logger=none"]
+    quick += ["callbacks.onnx_export=null", "callbacks.novelty=null", "callbacks.early_stopping=null"]
+    together = train(compose([*quick, "seeds=[1,2]"], tmp_path / "together", data_dir=nsl_kdd_slice))
+    alone = train(compose([*quick, "seed=2", f"dataset.seed={SPLIT_SEED}"], tmp_path / "alone", data_dir=nsl_kdd_slice))
+    second = json.loads((tmp_path / "together" / "seed_2" / "metrics.json").read_text())
+    assert second["test/acc"] == pytest.approx(alone["test/acc"], abs=1e-4)
+    assert together["test/acc_std"] >= 0 and second["epochs_run"] == 1
