@@ -207,6 +207,8 @@ class IDSLitModule(ChunkedTraining):
 
     def on_fit_start(self) -> None:
         self._reset_graphs()  # a fit has optimizers of its own (a federated site fits once per round)
+        if self.trainer.ckpt_path is None:  # a resumed fit keeps the best of its checkpoint's epochs
+            self.val_f1_best.reset()
         self.prepare_attacks(getattr(self.trainer, "datamodule", None))
         if self.cuda_graph and self.device.type != "cuda":
             rank_zero_warn("model.cuda_graph=true needs a CUDA device; training eagerly on " + str(self.device))
@@ -255,9 +257,6 @@ class IDSLitModule(ChunkedTraining):
             f"val loss {show('val/loss')}  val acc {show('val/acc')}  val macro-F1 {show('val/f1_macro')}  "
             f"{seconds:5.1f} s" + ("  * new best" if best else "")
         )
-
-    def on_train_start(self) -> None:
-        self.val_f1_best.reset()  # forget the sanity-check batches
 
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()

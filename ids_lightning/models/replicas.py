@@ -127,10 +127,8 @@ class ReplicaLitModule(ChunkedTraining):
         self._started = time.perf_counter()
         for member in self.members:
             member.prepare_attacks(getattr(self.trainer, "datamodule", None))
-
-    def on_train_start(self) -> None:
-        for member in self.members:
-            member.val_f1_best.reset()
+            if self.trainer.ckpt_path is None:  # a resumed fit keeps the best of its checkpoint's epochs
+                member.val_f1_best.reset()
 
     def on_train_epoch_start(self) -> None:
         for member in self.members:
