@@ -181,6 +181,8 @@ def train_seeds(cfg: DictConfig, output_dir: Path) -> dict:
 
 
 def _seed_config(cfg: DictConfig, seed: int, folder: Path) -> DictConfig:
+    """Seed ``seed``'s own config: what ``train.py seed=<seed> dataset.seed=<the shared split's>``
+    would compose, with its run folder ``folder`` (its config.yaml says so)."""
     config = copy.deepcopy(cfg)
     config.dataset.seed = int(cfg.dataset.seed)  # one split for every seed
     config.seed, config.seeds, config.paths.output_dir = seed, None, str(folder)
