@@ -35,3 +35,14 @@ def test_tables_come_from_the_files(tmp_path):
 
 def test_docs_results_md_is_generated_from_docs_results():
     assert (RESULTS.parent / "results.md").read_text() == render(RESULTS)
+
+
+def test_the_adversarial_bench_shows_its_runs_and_the_clean_cost_and_robust_gain(tmp_path):
+    runs = [{"adversarial_training": "none", "test/acc": 0.75}, {"adversarial_training": "pgd", "test/acc": 0.74}]
+    report = {"device": "toy CPU", "runs": runs, "clean_cost": 0.01, "robust_gain_fgsm": 0.2}
+    (tmp_path / "adversarial.json").write_text(json.dumps(report))
+    common = {"command": "make x", "machine": "toy CPU", "date": "2026-11-27", "load": "0.1 0.1 0.1"}
+    (tmp_path / "manifest.json").write_text(json.dumps([{"file": "adversarial.json", "title": "t", **common}]))
+    text = render(tmp_path)
+    assert "| pgd | 0.74 |" in text
+    assert "clean cost +0.0100, robust gain under FGSM +0.2000" in text
