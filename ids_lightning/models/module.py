@@ -30,6 +30,16 @@ LOSSES = ("cross_entropy", "focal")
 HISTORY_KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/f1_macro")
 
 
+def history_row(epoch: int, values, validated: bool) -> dict[str, float | None]:
+    """One epoch of the history: its training numbers, and its validation numbers when
+    validation ran in that epoch."""
+    row: dict[str, float | None] = {"epoch": epoch}
+    for key in HISTORY_KEYS:
+        fresh = key.startswith("train/") or validated
+        row[key] = float(values[key]) if fresh and key in values else None
+    return row
+
+
 def best_epoch(history: list[dict]) -> int | None:
     """The epoch (from 0) of the best validation macro-F1, the earliest on a tie: the checkpoint
     that is tested."""
@@ -229,17 +239,17 @@ class IDSLitModule(ChunkedTraining):
 
     # Metrics are computed once per epoch rather than logged on every step: per-step logging
     # would cost more than a batch-64 step on a GPU and would force a host synchronisation.
-    def on_train_epoch_end(self) -> None:
+    def train_scores(self) -> dict[str, torch.Tensor]:
+        """The running epoch's training loss and macro scores, from the statistics on the device."""
         confusion = self._train_confusion
-        rows = confusion.sum()
-        self.log("train/loss", self._train_loss_sum / rows.clamp(min=1))
-        self.log_dict({f"train/{k}": v for k, v in macro_scores(confusion).items()})
+        loss = self._train_loss_sum / confusion.sum().clamp(min=1)
+        return {"train/loss": loss, **{f"train/{k}": v for k, v in macro_scores(confusion).items()}}
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict(self.train_scores())
         self._step_scheduler()
-        logged = self.trainer.callback_metrics
-        row: dict[str, float | None] = {"epoch": self.current_epoch}
-        for key in HISTORY_KEYS:
-            fresh = key.startswith("train/") or self._last_val_epoch == self.current_epoch
-            row[key] = float(logged[key]) if fresh and key in logged else None
+        validated = self._last_val_epoch == self.current_epoch
+        row = history_row(self.current_epoch, self.trainer.callback_metrics, validated)
         self.history.append(row)
         if not self.trainer.sanity_checking and self.trainer.is_global_zero:
             log.info(self._epoch_line(row))

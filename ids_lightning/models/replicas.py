@@ -28,8 +28,7 @@ from ids_lightning.batches import StepChunk
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.models.cuda_graph import ChunkedTraining
-from ids_lightning.models.metrics import macro_scores
-from ids_lightning.models.module import HISTORY_KEYS, IDSLitModule, optimizers_for
+from ids_lightning.models.module import IDSLitModule, history_row, optimizers_for
 
 log = logging.getLogger(__name__)
 FIT_RECORD = "fit.json"
@@ -205,14 +204,9 @@ class ReplicaLitModule(ChunkedTraining):
         lines = []
         for k in self.active:
             member = self.members[k]
-            confusion = member._train_confusion
-            train = {"train/loss": float(member._train_loss_sum / confusion.sum().clamp(min=1))}
-            train |= {f"train/{key}": float(value) for key, value in macro_scores(confusion).items()}
-            self.logged[k].update(train)
-            fresh = member._last_val_epoch == self.current_epoch
-            row: dict[str, float | None] = {"epoch": self.current_epoch}
-            for key in HISTORY_KEYS:
-                row[key] = self.logged[k].get(key) if key.startswith("train/") or fresh else None
+            self.logged[k].update({key: float(value) for key, value in member.train_scores().items()})
+            validated = member._last_val_epoch == self.current_epoch
+            row = history_row(self.current_epoch, self.logged[k], validated)
             member.history.append(row)
             lines.append(f"seed {self.seeds[k]} {_shown(row.get('val/f1_macro'))}{'*' if k in self._improved else ''}")
         self._improved = set()
