@@ -33,6 +33,8 @@ def quiet() -> None:
             logger.addFilter(_Drop(text))
     # Lightning's own code calls a deprecated torch API on every step; nothing for a user to do
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    # under DDP: the module logs epoch values its metrics (and train_scores) already summed over ranks
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\(.*sync_dist=True\)`")
 
 
 def run_summary(metrics: dict, output_dir: Path) -> str:

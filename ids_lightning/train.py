@@ -33,7 +33,7 @@ from ids_lightning.config import (
 )
 from ids_lightning.console import quiet, run_summary
 from ids_lightning.core.errors import ConfigError, RunInUseError
-from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
+from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json, is_primary_process
 from ids_lightning.federation.apps import simulate
 from ids_lightning.models.module import best_epoch, model_from_config
 from ids_lightning.models.replicas import ReplicaLitModule
@@ -59,6 +59,9 @@ def train(cfg: DictConfig, datamodule=None) -> dict:
     if cfg.get("skip_finished") and finished.is_file():
         log.info("%s exists: this run already finished, skipping it", finished)
         return json.loads(finished.read_text())
+    if not is_primary_process():  # a further rank of a distributed run: rank 0 owns the folder
+        check_config(cfg)
+        return _train(cfg, output_dir, datamodule)
     try:
         check_config(cfg)
         with run_lock(output_dir):
@@ -104,7 +107,8 @@ def _train(cfg: DictConfig, output_dir: Path, datamodule=None) -> dict:
     quiet()
     log.info("run folder: %s", output_dir)
     # The resolved config beside the results, first: tools rebuild the run's net from it.
-    atomic_write_bytes(output_dir / "config.yaml", OmegaConf.to_yaml(_without_hydra(cfg), resolve=True).encode())
+    if is_primary_process():
+        atomic_write_bytes(output_dir / "config.yaml", OmegaConf.to_yaml(_without_hydra(cfg), resolve=True).encode())
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("federated"):  # experiment=federated: the sites train, on Flower's simulation engine
         summary = simulate(cfg, output_dir)
@@ -116,6 +120,14 @@ def _train(cfg: DictConfig, output_dir: Path, datamodule=None) -> dict:
     datamodule = datamodule or instantiate(cfg.dataset)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    return _fit_and_test(cfg, output_dir, datamodule)
+
+
+def _fit_and_test(cfg: DictConfig, output_dir: Path, datamodule) -> dict:
+    """Fit (or complete a finished fit), test, export and write ``metrics.json``. A distributed
+    fit ends its process group; rank 0 then tests in one process, as a re-run of a finished fit
+    would, so that every test row counts once and the callbacks see the whole test split."""
+    finished = output_dir / "metrics.json"
     model = model_from_config(cfg, datamodule.preprocessor, datamodule.class_weights)
     net = model.net
     n_params = sum(p.numel() for p in net.parameters())
@@ -125,6 +137,12 @@ def _train(cfg: DictConfig, output_dir: Path, datamodule=None) -> dict:
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     fitted = fit(cfg, trainer, model, datamodule, callbacks, output_dir)
+    if trainer.world_size > 1:
+        trainer.strategy.barrier()  # fit.json and the checkpoints are written
+        torch.distributed.destroy_process_group()
+        if not trainer.is_global_zero:
+            return dict(fitted["metrics"])
+        return _fit_and_test(single_process(cfg), output_dir, datamodule)
     metrics = dict(fitted["metrics"])
 
     if cfg.get("test"):
@@ -143,6 +161,7 @@ def _train(cfg: DictConfig, output_dir: Path, datamodule=None) -> dict:
         "epochs_run": fitted["epochs_run"],
         "best_epoch": best_epoch(fitted["history"]),
         "fit_seconds": fitted["fit_seconds"],
+        "world_size": fitted.get("world_size", 1),
         **({"batched_seeds": fitted["batched_seeds"]} if fitted.get("batched_seeds") else {}),
         "n_params": n_params,
         **datamodule.stats,
@@ -152,6 +171,13 @@ def _train(cfg: DictConfig, output_dir: Path, datamodule=None) -> dict:
     atomic_write_json(finished, summary)
     log.info(run_summary(summary, output_dir))
     return summary
+
+
+def single_process(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with a trainer of one device in one process (testing after a distributed fit)."""
+    config = copy.deepcopy(cfg)
+    config.trainer.devices, config.trainer.num_nodes, config.trainer.strategy = 1, 1, "auto"
+    return config
 
 
 def train_seeds(cfg: DictConfig, output_dir: Path) -> dict:

@@ -98,6 +98,7 @@ class FitRecord(L.Callback):
             # relative to the run folder, so a moved folder still finds it
             "best_checkpoint": _relative(best, self.path.parent),
             "history": pl_module.history,
+            "world_size": trainer.world_size,  # processes that trained together (DDP)
         }
         if trainer.is_global_zero:
             atomic_write_json(self.path, self.record)

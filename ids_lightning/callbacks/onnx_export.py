@@ -34,7 +34,8 @@ class OnnxExport(L.Callback):
         self.summary: dict = {}
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero or trainer.datamodule is None:
+        # after a distributed fit, rank 0 exports when it completes the run in one process
+        if not trainer.is_global_zero or trainer.datamodule is None or trainer.world_size > 1:
             return
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         self.export(pl_module, trainer.datamodule, best)

@@ -152,3 +152,14 @@ def _resolves(host: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def is_primary_process() -> bool:
+    """Whether this process writes a run's shared files: the only process of a plain run, global
+    rank 0 of a distributed one. Read from the environment, so that it is known before a trainer
+    exists: torchrun sets ``RANK``, SLURM ``SLURM_PROCID``, Lightning's own launcher ``NODE_RANK``
+    and ``LOCAL_RANK`` for the processes it starts."""
+    for key in ("RANK", "SLURM_PROCID"):
+        if key in os.environ:
+            return os.environ[key] == "0"
+    return all(os.environ.get(key, "0") == "0" for key in ("NODE_RANK", "LOCAL_RANK"))

@@ -63,18 +63,36 @@ def write(tables: Iterable[RawTable], path: str | Path, fmt: str) -> dict:
     return {"rows": rows, "skipped": len(skipped)}
 
 
-def read(path: str | Path, fmt: str) -> RawTable:
-    """Read a file written by :func:`write`; refuse one of another dataset format."""
+def format_info(path: str | Path, fmt: str) -> dict:
+    """The project's metadata of a file written by :func:`write`; refuse one of another format."""
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(path)
-    raw = (parquet.metadata.metadata or {}).get(_FORMAT_KEY)
+    raw = (pq.ParquetFile(path).metadata.metadata or {}).get(_FORMAT_KEY)
     if raw is None:
         raise DataError(f"{path}: not a Parquet file written by `python -m ids_lightning.prepare`")
     info = json.loads(raw)
     if info["format"] != fmt:
         raise DataError(f"{path}: holds {info['format']} flows, not {fmt}")
-    data = parquet.read()
+    return info
+
+
+def row_groups(path: str | Path) -> list[int]:
+    """Rows of each row group of ``path`` (one per chunk that ``prepare`` wrote), from its footer."""
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
+    return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+
+
+def read(path: str | Path, fmt: str, row_group: int | None = None, skip_meta: tuple[str, ...] = ()) -> RawTable:
+    """Read a file written by :func:`write` (or one of its row groups), without the metadata
+    keys ``skip_meta``; refuse one of another dataset format."""
+    import pyarrow.parquet as pq
+
+    info = format_info(path, fmt)
+    parquet = pq.ParquetFile(path)
+    columns = [name for name in parquet.schema_arrow.names if name.removeprefix("meta:") not in skip_meta]
+    data = parquet.read(columns=columns) if row_group is None else parquet.read_row_group(row_group, columns=columns)
     column = {name: data.column(name).to_numpy(zero_copy_only=False) for name in data.column_names}
     n = data.num_rows
     return RawTable(
@@ -87,7 +105,8 @@ def read(path: str | Path, fmt: str) -> RawTable:
         categorical_names=list(info["categorical"]),
         line=column["line"].astype(np.int64),
         source=column["source"].astype(object),
-        skipped=[tuple(s) for s in info["skipped"]],
+        # a file's skip records belong to its whole, not to each row group
+        skipped=[tuple(s) for s in info["skipped"]] if row_group in (None, 0) else [],
         meta={
             name[5:]: values.astype(object) if values.dtype.kind in "OUS" else values
             for name, values in column.items()

@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.batches import Features, InMemoryBatches, WindowedFeatures
 from ids_lightning.core.errors import ConfigError, DataError, MissingDataError, check_choice
-from ids_lightning.core.fileio import download
+from ids_lightning.core.fileio import download, is_primary_process
 from ids_lightning.core.files import find_files, read_cached, resolve_files
 from ids_lightning.core.parquet import read as read_parquet
 from ids_lightning.core.preprocess import Preprocessor
@@ -317,7 +317,7 @@ class FlowDataModule(L.LightningDataModule):
             **self.extra_stats,
         }
         self._log_summary()
-        if self.output_dir is not None:
+        if self.output_dir is not None and is_primary_process():
             self.preprocessor.save(self.output_dir / "preprocess.json")
 
     def unseen_type_scores(self, predicted: np.ndarray) -> dict:
@@ -474,7 +474,18 @@ class FlowDataModule(L.LightningDataModule):
         )
 
     def val_dataloader(self) -> InMemoryBatches:
-        return InMemoryBatches(*self._place("val"), self.eval_batch_size)
+        return InMemoryBatches(*self._rank_share(*self._place("val")), self.eval_batch_size)
 
     def test_dataloader(self) -> InMemoryBatches:
-        return InMemoryBatches(*self._place("test"), self.eval_batch_size)
+        return InMemoryBatches(*self._rank_share(*self._place("test")), self.eval_batch_size)
+
+    def _rank_share(self, x: Features, y: torch.Tensor) -> tuple[Features, torch.Tensor]:
+        """Under DDP each rank evaluates every ``world_size``-th row (no row twice, none
+        dropped), and the metrics sum the ranks' counts: the numbers of one process."""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size == 1:
+            return x, y
+        rows = torch.arange(trainer.global_rank, len(y), trainer.world_size, device=y.device)
+        if isinstance(x, WindowedFeatures):
+            return WindowedFeatures(x.table, x.windows[rows]), y[rows]
+        return x[rows], y[rows]

@@ -145,7 +145,7 @@ class IDSLitModule(ChunkedTraining):
         logits = self(x)
         probs = self.probabilities(logits)
         getattr(self, f"{stage}_metrics").update(probs, y)
-        self.log(f"{stage}/loss", self.loss(logits, y), on_step=False, on_epoch=True, batch_size=len(y))
+        self.log(f"{stage}/loss", self.loss(logits, y), on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
         return probs
 
     # --- training ------------------------------------------------------------------------------
@@ -241,8 +241,11 @@ class IDSLitModule(ChunkedTraining):
     # would cost more than a batch-64 step on a GPU and would force a host synchronisation.
     def train_scores(self) -> dict[str, torch.Tensor]:
         """The running epoch's training loss and macro scores, from the statistics on the device."""
-        confusion = self._train_confusion
-        loss = self._train_loss_sum / confusion.sum().clamp(min=1)
+        confusion, loss_sum = self._train_confusion, self._train_loss_sum
+        if self._trainer is not None and self.trainer.world_size > 1:  # every rank's rows
+            confusion = self.trainer.strategy.reduce(confusion, reduce_op="sum")
+            loss_sum = self.trainer.strategy.reduce(loss_sum, reduce_op="sum")
+        loss = loss_sum / confusion.sum().clamp(min=1)
         return {"train/loss": loss, **{f"train/{k}": v for k, v in macro_scores(confusion).items()}}
 
     def on_train_epoch_end(self) -> None:
