@@ -77,6 +77,21 @@ def window_index(groups: np.ndarray, window: int) -> np.ndarray:
     return windows
 
 
+def rank_in_group(groups: np.ndarray) -> np.ndarray:
+    """Each row's place among the earlier rows of its group (0 for a group's first row)."""
+    order, rank = _sorted_by_group(groups)
+    ranks = np.empty(len(groups), dtype=np.int64)
+    ranks[order] = rank
+    return ranks
+
+
+def last_per_group(groups: np.ndarray, keep: int) -> np.ndarray:
+    """Row numbers, in row order, of the last ``keep`` rows of each group."""
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    from_end = counts[inverse.reshape(-1)] - 1 - rank_in_group(groups)
+    return np.flatnonzero(from_end < keep)
+
+
 def block_groups(groups: np.ndarray, block: int) -> np.ndarray:
     """Codes of consecutive blocks of ``block`` rows within each group (in row order): the units
     a random split of a windowed dataset moves, so that a window rarely straddles two splits."""

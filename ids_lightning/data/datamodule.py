@@ -37,11 +37,26 @@ from ids_lightning.core.windows import (
 )
 from ids_lightning.data.balance import METHODS as BALANCE_METHODS
 from ids_lightning.data.balance import class_weights, resample
+from ids_lightning.data.streaming import TEST, VAL, Chunk, ChunkReader, Scan, StreamBatches, out_of_core
 from ids_lightning.datasets import get_spec
 
 log = logging.getLogger(__name__)
 
 STAGES = ("train", "val", "test")
+
+
+TRAIN_SAMPLE_ROWS = 65_536  # out of core: the training rows kept in memory for fits that sample them
+
+
+def fold(labels: np.ndarray, kept: set[str]) -> np.ndarray:
+    """Labels outside ``kept`` become ``other``."""
+    return np.where(np.isin(labels, list(kept)), labels, OTHER).astype(object)
+
+
+def _rows(x: Features, y: torch.Tensor, index: torch.Tensor) -> tuple[Features, torch.Tensor]:
+    if isinstance(x, WindowedFeatures):
+        return WindowedFeatures(x.table, x.windows[index]), y[index]
+    return x[index], y[index]
 
 
 class FlowDataModule(L.LightningDataModule):
@@ -97,6 +112,8 @@ class FlowDataModule(L.LightningDataModule):
         context: bool = False,
         val_split: str = "random",
         val_partitions: list[str] | None = None,
+        in_memory: str = "auto",
+        shuffle_buffer: int = 262_144,
     ):
         super().__init__()
         self.spec: DatasetSpec = get_spec(spec)
@@ -140,6 +157,8 @@ class FlowDataModule(L.LightningDataModule):
         # the training order's seed: the run's seed, also where several seeds share one split
         self.shuffle_seed = seed if shuffle_seed is None else shuffle_seed
         self.output_dir = Path(output_dir) if output_dir else None
+        self.in_memory, self.shuffle_buffer = str(in_memory).lower(), shuffle_buffer
+        self.stream: tuple[list[Chunk], ChunkReader] | None = None  # out of core: the training chunks
         self.preprocessor: Preprocessor | None = None
         self._test_types: tuple[np.ndarray, set[str]] | None = None
         self.tensors: dict[str, tuple[Features, torch.Tensor]] = {}
@@ -171,9 +190,14 @@ class FlowDataModule(L.LightningDataModule):
                 + ("" if self.download else " (dataset.download=true tries public mirrors.)")
             )
 
+    def _paths(self, patterns: list[str]) -> list[Path]:
+        return resolve_files(patterns, self.data_dir, self.spec.title, self.spec.source_hint)
+
     def _read(self, patterns: list[str]) -> RawTable:
-        paths = resolve_files(patterns, self.data_dir, self.spec.title, self.spec.source_hint)
-        table = concat([self._read_file(path) for path in paths])
+        return self.labelled(concat([self._read_file(path) for path in self._paths(patterns)]))
+
+    def labelled(self, table: RawTable) -> RawTable:
+        """``table`` with each row's class under the task, and its attack type in the metadata."""
         types = self.spec.attack_types(table)
         labelled = table.with_labels(self.spec.task_labels(table, self.task))
         if types is not None:  # kept to tell attack types training never saw from the others
@@ -218,25 +242,106 @@ class FlowDataModule(L.LightningDataModule):
         return block_groups(host_groups(table, self.spec.host_column), BLOCK_WINDOWS * self.window)
 
     def _fold_rare(self, tables: dict[str, RawTable]) -> tuple[dict[str, RawTable], list[str]]:
+        names, kept = self._class_names(Counter(tables["train"].labels.tolist()))
+        return {name: t.with_labels(fold(t.labels, kept)) for name, t in tables.items()}, names
+
+    def _class_names(self, counts: Counter) -> tuple[list[str], set[str]]:
         """Labels with fewer than ``min_class_count`` training rows, and labels training never
-        saw, become ``other``; benign classes are always kept and come first."""
-        counts = Counter(tables["train"].labels.tolist())
+        saw, become ``other``; benign classes are always kept and come first. The class names
+        and the labels kept."""
         kept = {c for c, n in counts.items() if n >= self.min_class_count or self.spec.is_benign(c)}
-        folded = {
-            name: t.with_labels(np.where(np.isin(t.labels, list(kept)), t.labels, OTHER).astype(object))
-            for name, t in tables.items()
-        }
         rare = sorted(set(counts) - kept)
         benign = sorted(c for c in kept if self.spec.is_benign(c))
-        names = [*benign, *sorted(kept - set(benign))] + ([OTHER] if rare else [])
         self.extra_stats["folded_into_other"] = rare
-        return folded, names
+        return [*benign, *sorted(kept - set(benign))] + ([OTHER] if rare else []), kept
 
     # --- setup ---------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if self.preprocessor is not None:
             return
-        self.build(*self.load_splits())
+        self.prepare_data()
+        paths = self._paths(self.files)
+        tests_on_files = self.spec.splits[self.split].kind == "test_files"
+        if out_of_core(self.in_memory, paths + (self._paths(self.test_files) if tests_on_files else [])):
+            self._setup_out_of_core(paths)
+        else:
+            self.build(*self.load_splits())
+        self.stats["in_memory"] = self.stream is None
+
+    def _setup_out_of_core(self, paths: list[Path]) -> None:
+        """Stream the training rows (:mod:`ids_lightning.data.streaming`); validation and test
+        rows are built in memory as usual, with the preprocessing fitted in the scan."""
+        scan = Scan(self)
+        scan.run(paths)
+        fixed, kept = self.spec.tasks[self.task], None
+        if fixed is not None:
+            class_names = list(fixed)
+        elif self.min_class_count:
+            class_names, kept = self._class_names(scan.label_counts)
+        else:
+            class_names = sorted(scan.label_counts)
+        tests_on_files = self.spec.splits[self.split].kind == "test_files"
+        held = {
+            "val": scan.held_out(VAL),
+            "test": self._read(self.test_files) if tests_on_files else scan.held_out(TEST),
+        }
+        for name, table in held.items():
+            if table is None:
+                raise DataError(f"{self.name}: the split leaves no {name} rows")
+            if kept is not None:
+                held[name] = table.with_labels(fold(table.labels, kept))
+        preprocessor = scan.preprocessor(class_names)
+        self.build(held, class_names, preprocessor)
+
+        def encode_labels(labels: np.ndarray) -> np.ndarray:
+            return preprocessor.encode_labels(labels if kept is None else fold(labels, kept))
+
+        self.stream = (scan.chunks, ChunkReader(scan, encode_labels, preprocessor))
+        train_counts = Counter()
+        for label, count in scan.label_counts.items():
+            train_counts[label if kept is None or label in kept else OTHER] += count
+        self.stats["class_counts"] = {
+            "train": {c: train_counts.get(c, 0) for c in class_names},
+            **self.stats["class_counts"],
+        }
+        self.stats["train_chunks"] = len(scan.chunks)
+        if self.balance == "class_weight":
+            counts = np.array([train_counts.get(c, 0) for c in class_names], dtype=np.float64)
+            self.class_weights = np.where(
+                counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 1.0
+            ).tolist()
+        if ATTACK_TYPE in held["test"].meta:
+            known = np.isin(held["test"].labels.astype(str), class_names)
+            self._test_types = (held["test"].meta[ATTACK_TYPE][known].astype(str), scan.seen_types)
+        self.tensors["train"] = self.train_sample(TRAIN_SAMPLE_ROWS)
+        log.info(
+            "%s: training out of core on %s rows in %d chunks (validation %d, test %d rows in memory)",
+            self.name, f"{sum(c.rows for c in scan.chunks):,}", len(scan.chunks), len(held["val"]), len(held["test"]),
+        )  # fmt: skip
+
+    def train_sample(self, rows: int, seed: int = 0) -> tuple[Features, torch.Tensor]:
+        """At most ``rows`` training samples drawn at random (seeded): what fits that need
+        training rows but not all of them draw from (int8 calibration, novelty densities). Out
+        of core, from whole chunks drawn at random until there are enough rows."""
+        generator = torch.Generator().manual_seed(seed)
+        if self.stream is None:
+            x, y = self.tensors["train"]
+            return (
+                self.tensors["train"]
+                if len(y) <= rows
+                else _rows(x, y, torch.randperm(len(y), generator=generator)[:rows])
+            )
+        chunks, read = self.stream
+        xs, ys = [], []
+        for i in torch.randperm(len(chunks), generator=generator).tolist():
+            if chunks[i].rows:
+                x, y = read(chunks[i])
+                xs.append(torch.from_numpy(x))
+                ys.append(torch.from_numpy(y))
+            if sum(len(y) for y in ys) >= rows:
+                break
+        x, y = torch.cat(xs), torch.cat(ys)
+        return x, y if len(y) <= rows else _rows(x, y, torch.randperm(len(y), generator=generator)[:rows])
 
     def build(
         self, tables: dict[str, RawTable], class_names: list[str], preprocessor: Preprocessor | None = None
@@ -456,10 +561,23 @@ class FlowDataModule(L.LightningDataModule):
         self.tensors[stage] = (x.to(device), y.to(device))
         return self.tensors[stage]
 
-    def train_dataloader(self) -> InMemoryBatches:
-        x, y = self._place("train")
+    def train_dataloader(self) -> InMemoryBatches | StreamBatches:
         trainer = self.trainer
         distributed = trainer is not None and trainer.world_size > 1
+        if self.stream is not None:
+            return StreamBatches(
+                *self.stream,
+                self.batch_size,
+                self.steps_per_chunk,
+                self.shuffle_buffer,
+                shuffle=not (trainer is not None and trainer.overfit_batches),
+                seed=self.shuffle_seed,
+                epoch=(lambda: trainer.current_epoch) if trainer is not None else (lambda: 0),
+                rank=trainer.global_rank if distributed else 0,
+                world_size=trainer.world_size if distributed else 1,
+                device=trainer.strategy.root_device if trainer is not None else "cpu",
+            )
+        x, y = self._place("train")
         return InMemoryBatches(
             x,
             y,
