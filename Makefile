@@ -10,7 +10,7 @@ ARGS ?=
 # pytest processes for `make test` (one per core, one thread each: see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install demo example train test test-slow test-all bench gpu-check bench-windows bench-federated ablation bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
+.PHONY: install demo example train test test-slow test-all bench bench-scale gpu-check bench-windows bench-federated ablation bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ test-all: install
 ## seed protocol end to end -> outputs/bench/train.json (takes long on CPU; see README)
 bench: install
 	$(PY) -m ids_lightning.bench.train $(ARGS)
+
+## out-of-core training at scale: IoT-23 captures repeated through prepare to ROWS rows, one epoch
+## out of core (and in memory up to 2 million rows) -> outputs/bench/scale.json (docs/scale.md)
+ROWS ?= 20000000
+bench-scale: install
+	$(PY) -m ids_lightning.bench.scale --rows $(ROWS) --output outputs/bench/scale.json $(ARGS)
 
 ## the GPU checks in one prepared script (about 12 minutes on an H100/H200): CUDA-only tests,
 ## make bench, adversarial training at the official scale -> outputs/gpu/

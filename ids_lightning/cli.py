@@ -12,6 +12,7 @@ BENCHES = (
     "edge",
     "detector",
     "adversarial_training",
+    "scale",
     "windows",
     "ablation",
     "novelty",

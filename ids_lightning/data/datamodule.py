@@ -261,8 +261,7 @@ class FlowDataModule(L.LightningDataModule):
             return
         self.prepare_data()
         paths = self._paths(self.files)
-        tests_on_files = self.spec.splits[self.split].kind == "test_files"
-        if out_of_core(self.in_memory, paths + (self._paths(self.test_files) if tests_on_files else [])):
+        if out_of_core(self.in_memory, paths):  # test files are read whole either way
             self._setup_out_of_core(paths)
         else:
             self.build(*self.load_splits())

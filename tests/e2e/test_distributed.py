@@ -83,3 +83,23 @@ def test_a_killed_distributed_run_resumes_to_the_same_numbers(tmp_path, data_dir
             assert b[key] == pytest.approx(value, abs=1e-6), key
         else:
             assert b[key] == value, key
+
+
+def test_ranks_stream_their_own_chunks_out_of_core(tmp_path, data_dir):
+    """DDP out of core: each rank reads its own chunks of prepared IoT-23, rank 0 tests."""
+    from ids_lightning.prepare import prepare
+
+    captures = sorted(data_dir.glob("iot23/*.conn.log.labeled*")) + sorted(data_dir.glob("iot23/csv_exports/*.csv*"))
+    prepare(captures, tmp_path / "data" / "iot23", dataset="iot23", chunk_rows=4_000)
+    run = tmp_path / "run"
+    env = {**os.environ, "IDS_DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    overrides = ["dataset=iot23", "dataset.files=[iot23/*.parquet]", "dataset.in_memory=false", "model=cnn"]
+    process = subprocess.Popen(
+        [sys.executable, str(PROJECT_ROOT / "train.py"), *overrides, *QUIET, "trainer.max_epochs=2",
+         "callbacks.onnx_export=null", *DDP[:3], f"hydra.run.dir={run}"],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    finish(process)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert (metrics["world_size"], metrics["in_memory"]) == (2, False)
+    assert metrics["test/f1_macro"] > 0.6

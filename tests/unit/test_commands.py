@@ -23,6 +23,7 @@ COMMANDS = [
     "ids_lightning.bench.edge",
     "ids_lightning.bench.detector",
     "ids_lightning.bench.adversarial_training",
+    "ids_lightning.bench.scale",
     "ids_lightning.bench.windows",
     "ids_lightning.bench.ablation",
     "ids_lightning.bench.novelty",
