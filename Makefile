@@ -62,8 +62,8 @@ ROWS ?= 20000000
 bench-scale: install
 	$(PY) -m ids_lightning.bench.scale --rows $(ROWS) --output outputs/bench/scale.json $(ARGS)
 
-## the GPU checks in one prepared script (about 12 minutes on an H100/H200): CUDA-only tests,
-## make bench, adversarial training at the official scale -> outputs/gpu/
+## the GPU checks in one prepared script (about 14 minutes on an H100/H200): CUDA-only tests,
+## make bench, bench-scale at 2 million rows, adversarial training at the official scale -> outputs/gpu/
 gpu-check: install
 	PY=$(PY) bash scripts/gpu_check.sh
 

@@ -413,8 +413,11 @@ class StreamBatches:
             while (item := ready.get()) is not None and sent < limit:
                 if isinstance(item[0], BaseException):
                     raise item[0]
-                if item[2] is not None:
-                    torch.cuda.current_stream(self.device).wait_event(item[2])
+                if item[2] is not None:  # made on the reading thread's stream, used on this one
+                    current = torch.cuda.current_stream(self.device)
+                    current.wait_event(item[2])
+                    for tensor in item[:2]:
+                        tensor.record_stream(current)
                 x, y = (torch.cat([x, item[0]]), torch.cat([y, item[1]])) if len(y) else item[:2]
                 if self.shuffle:
                     mixed = torch.randperm(len(y), generator=generator, device=self.device)

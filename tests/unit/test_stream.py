@@ -128,3 +128,14 @@ def test_a_failing_read_reaches_the_training_loop():
 
     with pytest.raises(OSError, match="disk gone"):
         list(StreamBatches(chunks, broken, 10, 1, buffer_rows=0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_chunks_reach_the_gpu_from_the_reading_thread():
+    chunks, read = _chunks([3000, 2000, 4000])
+    loader = StreamBatches(chunks, read, 256, 4, buffer_rows=1000, seed=2, device="cuda")
+    rows = []
+    for chunk in loader:
+        assert chunk.features.is_cuda and chunk.labels.is_cuda
+        rows.extend(x[:, 0].long().cpu() for x, _ in chunk.batches())
+    assert torch.equal(torch.cat(rows).sort().values, torch.arange(9000))
