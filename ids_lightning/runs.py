@@ -88,9 +88,9 @@ def _section(config: dict, key: str, targets: set[str] | dict, source: Path) -> 
 
 def rows_config(config: dict) -> dict:
     """What decides a run's rows and features (its dataset config, less where it reads and
-    writes, and the training order's seed): two runs with equal ones trained, validated and
-    tested on the same rows."""
-    ignored = ("output_dir", "data_dir", "shuffle_seed")
+    writes, and the training order's seed and shuffle buffer): two runs with equal ones trained,
+    validated and tested on the same rows."""
+    ignored = ("output_dir", "data_dir", "shuffle_seed", "shuffle_buffer")
     return {k: v for k, v in (config.get("dataset") or {}).items() if k not in ignored}
 
 
