@@ -563,32 +563,21 @@ class FlowDataModule(L.LightningDataModule):
     def train_dataloader(self) -> InMemoryBatches | StreamBatches:
         trainer = self.trainer
         distributed = trainer is not None and trainer.world_size > 1
+        order = {
+            # overfit_batches must see the same batches every epoch
+            "shuffle": not (trainer is not None and trainer.overfit_batches),
+            "seed": self.shuffle_seed,
+            "epoch": (lambda: trainer.current_epoch) if trainer is not None else (lambda: 0),
+            "rank": trainer.global_rank if distributed else 0,
+            "world_size": trainer.world_size if distributed else 1,
+        }
         if self.stream is not None:
+            device = trainer.strategy.root_device if trainer is not None else "cpu"
             return StreamBatches(
-                *self.stream,
-                self.batch_size,
-                self.steps_per_chunk,
-                self.shuffle_buffer,
-                shuffle=not (trainer is not None and trainer.overfit_batches),
-                seed=self.shuffle_seed,
-                epoch=(lambda: trainer.current_epoch) if trainer is not None else (lambda: 0),
-                rank=trainer.global_rank if distributed else 0,
-                world_size=trainer.world_size if distributed else 1,
-                device=trainer.strategy.root_device if trainer is not None else "cpu",
+                *self.stream, self.batch_size, self.steps_per_chunk, self.shuffle_buffer, device=device, **order
             )
         x, y = self._place("train")
-        return InMemoryBatches(
-            x,
-            y,
-            self.batch_size,
-            # overfit_batches must see the same batches every epoch
-            shuffle=not (trainer is not None and trainer.overfit_batches),
-            seed=self.shuffle_seed,
-            epoch=(lambda: trainer.current_epoch) if trainer is not None else (lambda: 0),
-            rank=trainer.global_rank if distributed else 0,
-            world_size=trainer.world_size if distributed else 1,
-            steps_per_chunk=self.steps_per_chunk,
-        )
+        return InMemoryBatches(x, y, self.batch_size, steps_per_chunk=self.steps_per_chunk, **order)
 
     def val_dataloader(self) -> InMemoryBatches:
         return InMemoryBatches(*self._rank_share(*self._place("val")), self.eval_batch_size)
