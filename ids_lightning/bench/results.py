@@ -78,6 +78,10 @@ def load_rows(path: Path) -> tuple[list[dict], list[str]]:
         notes = [f"{data['device']}: clean cost {data['clean_cost']:+.4f}, robust gain under FGSM "]
         notes[0] += f"{data['robust_gain_fgsm']:+.4f} (test accuracy, mean of the seeds)"
         return data["runs"], notes
+    if "runs" in data and "summary" in data:  # the scale bench
+        notes = [f"{data['model']}, batch {data['batch_size']}"]
+        notes += [f"`{k}`: {v}" for k, v in data["summary"].items()]
+        return data["runs"], notes
     if "results" in data:  # an edge bench report
         notes = [f"{data['machine']}, {data['cores']} cores, {data['rows']:,} rows ({data['rows_source']})"]
         notes += [f"`{k}`: {v}" for k, v in data.get("ratios", {}).items()]

@@ -46,3 +46,14 @@ def test_the_adversarial_bench_shows_its_runs_and_the_clean_cost_and_robust_gain
     text = render(tmp_path)
     assert "| pgd | 0.74 |" in text
     assert "clean cost +0.0100, robust gain under FGSM +0.2000" in text
+
+
+def test_the_scale_bench_shows_its_runs_and_the_targets_ratios(tmp_path):
+    runs = [{"rows": 2000000, "mode": "out_of_core", "rows_per_s": 6300.0, "seconds": {"train": 317.0}}]
+    report = {"model": "cnn_lstm", "batch_size": 1024, "runs": runs, "summary": {"peak_rss_ratio": 1.05}}
+    (tmp_path / "scale.json").write_text(json.dumps(report))
+    common = {"command": "make x", "machine": "toy CPU", "date": "2026-11-27", "load": "0.1 0.1 0.1"}
+    (tmp_path / "manifest.json").write_text(json.dumps([{"file": "scale.json", "title": "t", **common}]))
+    text = render(tmp_path)
+    assert "| 2,000,000 | out_of_core | 6,300 | 317.0 |" in text
+    assert "- `peak_rss_ratio`: 1.05" in text and "- cnn_lstm, batch 1024" in text
