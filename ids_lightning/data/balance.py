@@ -19,9 +19,13 @@ METHODS = ("none", "class_weight", "smote", "smote_under", "under")
 
 def class_weights(y: np.ndarray, num_classes: int) -> list[float]:
     """``n / (classes * count)`` per class (scikit-learn's "balanced"); 1 for an absent class."""
-    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
-    weights = np.where(counts > 0, len(y) / (num_classes * np.maximum(counts, 1)), 1.0)
-    return weights.tolist()
+    return weights_of_counts(np.bincount(y, minlength=num_classes))
+
+
+def weights_of_counts(counts: np.ndarray) -> list[float]:
+    """:func:`class_weights` from the rows per class."""
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 1.0).tolist()
 
 
 def resample(

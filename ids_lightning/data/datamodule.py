@@ -36,7 +36,7 @@ from ids_lightning.core.windows import (
     with_context,
 )
 from ids_lightning.data.balance import METHODS as BALANCE_METHODS
-from ids_lightning.data.balance import class_weights, resample
+from ids_lightning.data.balance import class_weights, resample, weights_of_counts
 from ids_lightning.data.streaming import TEST, VAL, Chunk, ChunkReader, Scan, StreamBatches, out_of_core
 from ids_lightning.datasets import get_spec
 
@@ -299,16 +299,15 @@ class FlowDataModule(L.LightningDataModule):
         train_counts = Counter()
         for label, count in scan.label_counts.items():
             train_counts[label if kept is None or label in kept else OTHER] += count
-        self.stats["class_counts"] = {
-            "train": {c: train_counts.get(c, 0) for c in class_names},
-            **self.stats["class_counts"],
-        }
+        train = {c: train_counts.get(c, 0) for c in class_names}
+        self.stats["class_counts_before_balance"] = {"train": train}
+        self.stats["class_counts"] = {"train": train, **self.stats["class_counts"]}
+        skipped = sorted(scan.skipped | {row for table in held.values() for row in table.skipped})
+        self.stats["rows_skipped"] = len(skipped)
+        self.stats["rows_skipped_examples"] = [f"{src}:{line}: {why}" for src, line, why in skipped[:20]]
         self.stats["train_chunks"] = len(scan.chunks)
         if self.balance == "class_weight":
-            counts = np.array([train_counts.get(c, 0) for c in class_names], dtype=np.float64)
-            self.class_weights = np.where(
-                counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 1.0
-            ).tolist()
+            self.class_weights = weights_of_counts(np.array(list(train.values())))
         if ATTACK_TYPE in held["test"].meta:
             known = np.isin(held["test"].labels.astype(str), class_names)
             self._test_types = (held["test"].meta[ATTACK_TYPE][known].astype(str), scan.seen_types)
@@ -403,7 +402,7 @@ class FlowDataModule(L.LightningDataModule):
                 scaled, codes, y, notes = resample(scaled, codes, y, self.balance, self.k_neighbors, self.seed)
             x = self.preprocessor.encode(scaled, codes)
             self.tensors[stage_name] = (torch.from_numpy(x), torch.from_numpy(y))
-        if self.balance == "class_weight":
+        if self.balance == "class_weight" and "train" in tables:
             self.class_weights = class_weights(self.tensors["train"][1].numpy(), len(class_names))
         # Tables cut from one file share its skip records: a set counts each row once.
         skipped_rows = sorted({row for table in tables.values() for row in table.skipped})

@@ -147,6 +147,7 @@ class Scan:
         self._tail: RawTable | None = None  # each host's last training flows in the file so far
         self._host_rows: dict[str, int] = {}  # flows per host in the file so far (random blocks)
         self._found: set[str] = set()  # partitions seen (missing test or validation captures are errors)
+        self.skipped: set[tuple[str, int, str]] = set()  # malformed rows prepare skipped (bad_rows=skip)
 
     # --- one chunk --------------------------------------------------------------------------
     def read(self, path: Path, row_group: int) -> RawTable:
@@ -209,11 +210,12 @@ class Scan:
         if first_of_file:  # windows never cross files
             self._tail, self._host_rows = None, {}
         table = self.read(path, row_group)
+        self.skipped.update(table.skipped)
         part = self.assign(table)
         for code in (VAL, TEST):
             if (part == code).any():
                 self.held[code].append(table.take(np.flatnonzero(part == code)))
-        train = table.take(np.flatnonzero(part == TRAIN))
+        train = table if (part == TRAIN).all() else table.take(np.flatnonzero(part == TRAIN))
         carry = None
         if self.dm.window > 1:
             if self._tail is not None:
@@ -310,8 +312,8 @@ class ChunkReader:
 
     def __call__(self, chunk: Chunk) -> tuple[np.ndarray, np.ndarray]:
         table = self.scan.read(chunk.path, chunk.row_group)
-        rows = np.flatnonzero(np.unpackbits(chunk.train, count=len(table)).astype(bool))
-        train = table.take(rows)
+        rows = np.unpackbits(chunk.train, count=len(table)).astype(bool)
+        train = table if rows.all() else table.take(np.flatnonzero(rows))  # a copy only when needed
         y = self.encode_labels(train.labels)
         if self.scan.dm.window == 1:
             return self.pre.transform(train)[0], y

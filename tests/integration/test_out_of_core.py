@@ -59,7 +59,8 @@ def test_the_streaming_fit_is_the_in_memory_fit(chunked, scaler):
     x, y = _streamed_rows(streamed)
     expected_x, expected_y = _in_memory_rows(memory)
     assert np.array_equal(x, expected_x) and np.array_equal(y, expected_y)
-    assert streamed.stats["class_counts"] == memory.stats["class_counts"]
+    for key in ("class_counts", "class_counts_before_balance", "rows_skipped"):
+        assert streamed.stats[key] == memory.stats[key], key
     assert streamed.stats["in_memory"] is False and memory.stats["in_memory"] is True
 
 
@@ -118,3 +119,9 @@ def test_a_run_trains_and_tests_out_of_core(chunked, make_config, tmp_path):
     assert written["in_memory"] is False and written["train_chunks"] >= 6
     assert sum(written["class_counts"]["train"].values()) > 20_000
     assert metrics["test/f1_macro"] > 0.6  # benign vs Torii traffic, from a model trained on the stream
+
+
+def test_class_weights_come_from_the_scans_counts(chunked):
+    memory, streamed = _pair(chunked, balance="class_weight", **BY_CAPTURE)
+    assert streamed.class_weights == pytest.approx(memory.class_weights)
+    assert streamed.class_weights[1] < 1 < streamed.class_weights[0]  # benign is the minority in training
