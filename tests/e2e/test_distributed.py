@@ -102,4 +102,5 @@ def test_ranks_stream_their_own_chunks_out_of_core(tmp_path, data_dir):
     finish(process)
     metrics = json.loads((run / "metrics.json").read_text())
     assert (metrics["world_size"], metrics["in_memory"]) == (2, False)
-    assert metrics["test/f1_macro"] > 0.6
+    # a model that learned (chance: macro-F1 about 0.45, AUC 0.5); test is a family it never saw
+    assert metrics["val/f1_macro_best"] > 0.9 and metrics["test/auroc"] > 0.9

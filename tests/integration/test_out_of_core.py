@@ -118,7 +118,9 @@ def test_a_run_trains_and_tests_out_of_core(chunked, make_config, tmp_path):
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert written["in_memory"] is False and written["train_chunks"] >= 6
     assert sum(written["class_counts"]["train"].values()) > 20_000
-    assert metrics["test/f1_macro"] > 0.6  # benign vs Torii traffic, from a model trained on the stream
+    # a model that learned from the stream (chance: macro-F1 about 0.45, AUC 0.5); the test
+    # captures are a malware family training never saw
+    assert metrics["val/f1_macro_best"] > 0.9 and metrics["test/auroc"] > 0.9
 
 
 def test_class_weights_come_from_the_scans_counts(chunked):
