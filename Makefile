@@ -43,7 +43,8 @@ train: install
 test: install
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration $(ARGS)
 
-## end-to-end tests (tests/e2e, marked slow): sweeps, kill-and-resume, notebooks, Optuna, real scale
+## end-to-end tests (tests/e2e, marked slow): sweeps, kill-and-resume, notebooks, Optuna, real scale,
+## DDP with two CPU processes, out-of-core memory
 test-slow: install
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m slow tests/e2e $(ARGS)
 
