@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from ids_lightning.bench.common import peak_rss_mb
 from ids_lightning.config import PROJECT_ROOT
 from ids_lightning.core import parquet
 from ids_lightning.core.fileio import atomic_write_json
@@ -148,7 +148,7 @@ def worker(folder: Path, mode: str, model: str, batch_size: int) -> dict:
         "mode": mode,
         "train_rows": trained,
         "rows_per_s": trained / train,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "peak_device_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
         "seconds": {"setup": setup, "train": train, "test": test},
         "test/acc": scores["test/acc"],
