@@ -18,7 +18,7 @@ import hydra
 import lightning as L
 import torch
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ids_lightning.callbacks import OnnxExport
 from ids_lightning.callbacks.checkpoint import FitRecord, RunCheckpoint, resumable, scalar_metrics
@@ -128,6 +128,8 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path, datamodule) -> dict:
     fit ends its process group; rank 0 then tests in one process, as a re-run of a finished fit
     would, so that every test row counts once and the callbacks see the whole test split."""
     finished = output_dir / "metrics.json"
+    if (output_dir / FIT_RECORD).is_file() and "strategy" in cfg.trainer:
+        cfg = single_process(cfg)  # a finished distributed fit completes in one process
     model = model_from_config(cfg, datamodule.preprocessor, datamodule.class_weights)
     net = model.net
     n_params = sum(p.numel() for p in net.parameters())
@@ -139,7 +141,8 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path, datamodule) -> dict:
     fitted = fit(cfg, trainer, model, datamodule, callbacks, output_dir)
     if trainer.world_size > 1:
         trainer.strategy.barrier()  # fit.json and the checkpoints are written
-        torch.distributed.destroy_process_group()
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
         if not trainer.is_global_zero:
             return dict(fitted["metrics"])
         return _fit_and_test(single_process(cfg), output_dir, datamodule)
@@ -176,7 +179,8 @@ def _fit_and_test(cfg: DictConfig, output_dir: Path, datamodule) -> dict:
 def single_process(cfg: DictConfig) -> DictConfig:
     """``cfg`` with a trainer of one device in one process (testing after a distributed fit)."""
     config = copy.deepcopy(cfg)
-    config.trainer.devices, config.trainer.num_nodes, config.trainer.strategy = 1, 1, "auto"
+    with open_dict(config):
+        config.trainer.devices, config.trainer.num_nodes, config.trainer.strategy = 1, 1, "auto"
     return config
 
 

@@ -144,3 +144,34 @@ def test_a_folder_from_another_machine_reads_data_from_the_given_root(honest, tm
     assert dm.data_dir == DATA_DIR and not (tmp_path / "gone").exists()
     assert read_config(moved)["dataset"]["data_dir"] != plain["dataset"]["data_dir"]
     assert Preprocessor.load(moved / "preprocess.json").num_features == 41
+
+
+@pytest.mark.parametrize(
+    ("environment", "primary"),
+    [
+        ({}, True),
+        ({"LOCAL_RANK": "1"}, False),  # the rank Lightning's launcher starts
+        ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, False),
+        ({"RANK": "0", "LOCAL_RANK": "0"}, True),  # torchrun
+        ({"RANK": "3", "LOCAL_RANK": "1"}, False),
+        ({"SLURM_PROCID": "2"}, False),
+        ({"SLURM_PROCID": "0"}, True),
+    ],
+)
+def test_only_global_rank_zero_writes_the_run_folder(monkeypatch, environment, primary):
+    from ids_lightning.core.fileio import is_primary_process
+
+    for key in ("RANK", "SLURM_PROCID", "NODE_RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    assert is_primary_process() is primary
+
+
+def test_a_distributed_run_tests_in_one_process(make_config):
+    from ids_lightning.train import single_process
+
+    cfg = make_config("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2")
+    single = single_process(cfg)
+    assert (single.trainer.devices, single.trainer.num_nodes, single.trainer.strategy) == (1, 1, "auto")
+    assert cfg.trainer.devices == 2 and cfg.trainer.strategy == "ddp"  # the run's own config is untouched
