@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -187,8 +188,6 @@ def main(argv: list[str] | None = None) -> dict:
         result = worker(args.folder, args.worker, args.model, args.batch_size)
         print(json.dumps(result))
         return result
-    import os
-
     data_dir = args.data_dir or Path(os.environ.get("IDS_DATA_DIR", "data"))
     report: dict = {"model": args.model, "batch_size": args.batch_size, "runs": []}
     console = Console()
