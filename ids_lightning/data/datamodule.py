@@ -339,7 +339,7 @@ class FlowDataModule(L.LightningDataModule):
             if sum(len(y) for y in ys) >= rows:
                 break
         x, y = torch.cat(xs), torch.cat(ys)
-        return x, y if len(y) <= rows else _rows(x, y, torch.randperm(len(y), generator=generator)[:rows])
+        return (x, y) if len(y) <= rows else _rows(x, y, torch.randperm(len(y), generator=generator)[:rows])
 
     def build(
         self, tables: dict[str, RawTable], class_names: list[str], preprocessor: Preprocessor | None = None

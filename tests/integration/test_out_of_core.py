@@ -127,3 +127,13 @@ def test_class_weights_come_from_the_scans_counts(chunked):
     memory, streamed = _pair(chunked, balance="class_weight", **BY_CAPTURE)
     assert streamed.class_weights == pytest.approx(memory.class_weights)
     assert streamed.class_weights[1] < 1 < streamed.class_weights[0]  # benign is the minority in training
+
+
+def test_the_training_sample_draws_rows_from_the_stream(chunked):
+    streamed = datamodule("iot23", data_dir=chunked, in_memory="false", **BY_CAPTURE)
+    x, y = streamed.train_sample(1_000)  # fewer rows than a chunk holds
+    assert x.shape == (1_000, streamed.num_features) and y.shape == (1_000,)
+    all_x, _ = _streamed_rows(streamed)
+    known = {tuple(row) for row in all_x.tolist()}
+    assert all(tuple(row) in known for row in x.numpy().tolist())  # real training samples
+    assert len(streamed.tensors["train"][1]) == sum(c.rows for c in streamed.stream[0])  # all fit in the sample
