@@ -63,11 +63,10 @@ def write(tables: Iterable[RawTable], path: str | Path, fmt: str) -> dict:
     return {"rows": rows, "skipped": len(skipped)}
 
 
-def format_info(path: str | Path, fmt: str) -> dict:
-    """The project's metadata of a file written by :func:`write`; refuse one of another format."""
-    import pyarrow.parquet as pq
-
-    raw = (pq.ParquetFile(path).metadata.metadata or {}).get(_FORMAT_KEY)
+def _format_info(parquet, path: str | Path, fmt: str) -> dict:
+    """The project's metadata of ``parquet`` (the open ``pyarrow.parquet.ParquetFile`` of
+    ``path``, a file written by :func:`write`); refuse one of another format."""
+    raw = (parquet.metadata.metadata or {}).get(_FORMAT_KEY)
     if raw is None:
         raise DataError(f"{path}: not a Parquet file written by `python -m ids_lightning.prepare`")
     info = json.loads(raw)
@@ -89,8 +88,8 @@ def read(path: str | Path, fmt: str, row_group: int | None = None, skip_meta: tu
     keys ``skip_meta``; refuse one of another dataset format."""
     import pyarrow.parquet as pq
 
-    info = format_info(path, fmt)
     parquet = pq.ParquetFile(path)
+    info = _format_info(parquet, path, fmt)
     columns = [name for name in parquet.schema_arrow.names if name.removeprefix("meta:") not in skip_meta]
     data = parquet.read(columns=columns) if row_group is None else parquet.read_row_group(row_group, columns=columns)
     column = {name: data.column(name).to_numpy(zero_copy_only=False) for name in data.column_names}

@@ -54,6 +54,7 @@ def fold(labels: np.ndarray, kept: set[str]) -> np.ndarray:
 
 
 def _rows(x: Features, y: torch.Tensor, index: torch.Tensor) -> tuple[Features, torch.Tensor]:
+    """Samples ``index`` of a split (windowed ones keep sharing their table)."""
     if isinstance(x, WindowedFeatures):
         return WindowedFeatures(x.table, x.windows[index]), y[index]
     return x[index], y[index]
@@ -590,7 +591,4 @@ class FlowDataModule(L.LightningDataModule):
         trainer = self.trainer
         if trainer is None or trainer.world_size == 1:
             return x, y
-        rows = torch.arange(trainer.global_rank, len(y), trainer.world_size, device=y.device)
-        if isinstance(x, WindowedFeatures):
-            return WindowedFeatures(x.table, x.windows[rows]), y[rows]
-        return x[rows], y[rows]
+        return _rows(x, y, torch.arange(trainer.global_rank, len(y), trainer.world_size, device=y.device))
