@@ -22,6 +22,7 @@ ENCODINGS = ("label", "onehot", "embedding")
 MAX_EMBEDDING_DIM = 8  # per categorical column: min(this, its codes) learned dimensions
 SCALERS = ("minmax", "log_minmax", "quantile")
 QUANTILES = 1001  # knots of the quantile scaler per column (as scikit-learn's QuantileTransformer)
+QUANTILE_LEVELS = np.linspace(0.0, 1.0, QUANTILES)
 FORMAT_VERSION = 1
 MAX_WINDOW = 4096  # a state asking for more is not one this project wrote
 
@@ -77,15 +78,38 @@ class Preprocessor:
     ) -> Preprocessor:
         _check_choices(encoding, scaler)
         # the centralised fit is the one-site case of the merge; quantile knots come on top
-        ranged = "log_minmax" if scaler == "log_minmax" else "minmax"
-        fitted = cls.merge(
-            [site_statistics(train, ranged)],
-            dataset=dataset, task=task, class_names=class_names, encoding=encoding, scaler=ranged, clip=clip,
+        return cls.from_statistics(
+            site_statistics(train, ranged_scaler(scaler)),
+            [np.quantile(column, QUANTILE_LEVELS) for column in train.numeric.T] if scaler == "quantile" else None,
+            dataset=dataset, task=task, class_names=class_names, encoding=encoding, scaler=scaler, clip=clip,
             window=window,
+        )  # fmt: skip
+
+    @classmethod
+    def from_statistics(
+        cls,
+        statistics: dict,
+        quantiles: list[np.ndarray] | None,
+        *,
+        dataset: str,
+        task: str,
+        class_names: list[str],
+        encoding: str = "label",
+        scaler: str = "minmax",
+        clip: bool = True,
+        window: int = 1,
+    ) -> Preprocessor:
+        """The preprocessing of training rows known by their :func:`site_statistics` (taken
+        under :func:`ranged_scaler`) and, for the quantile scaler, each numeric column's values
+        at ``QUANTILES`` evenly spaced levels: what :meth:`fit` and a streamed scan share."""
+        fitted = cls.merge(
+            [statistics],
+            dataset=dataset, task=task, class_names=class_names, encoding=encoding, scaler=ranged_scaler(scaler),
+            clip=clip, window=window,
         )  # fmt: skip
         if scaler != "quantile":
             return fitted
-        knots = [_quantile_knots(column) for column in train.numeric.T]
+        knots = [_quantile_knots(values) for values in quantiles]
         return replace(
             fitted,
             scaler=scaler,
@@ -110,31 +134,22 @@ class Preprocessor:
         :func:`site_statistics` alone: minima of minima, maxima of maxima, the union of
         categories (equal to fitting on the pooled rows; no row leaves a site)."""
         _check_choices(encoding, scaler)
-        sites = [site for site in sites if site["rows"]]
-        if not sites:
-            raise DataError("cannot fit preprocessing on an empty training split")
-        for site in sites[1:]:
-            for key in ("scaler", "numeric_names", "categorical_names"):
-                if site[key] != sites[0][key]:
-                    raise DataError(f"sites differ in {key}: their statistics cannot be merged")
-        if sites[0]["scaler"] != scaler:
-            raise DataError(f"site statistics were taken for scaler {sites[0]['scaler']!r}, not {scaler!r}")
-        categorical_names = list(sites[0]["categorical_names"])
+        merged = merged_statistics(sites)
+        if merged["scaler"] != scaler:
+            raise DataError(f"site statistics were taken for scaler {merged['scaler']!r}, not {scaler!r}")
         return cls(
             dataset=dataset,
             task=task,
             class_names=list(class_names),
-            numeric_names=list(sites[0]["numeric_names"]),
-            categorical_names=categorical_names,
-            categories={
-                name: sorted(set().union(*(s["categories"][name] for s in sites))) for name in categorical_names
-            },
+            numeric_names=list(merged["numeric_names"]),
+            categorical_names=list(merged["categorical_names"]),
+            categories=merged["categories"],
             encoding=encoding,
             scaler=scaler,
             clip=clip,
-            numeric_min=np.min([s["numeric_min"] for s in sites], axis=0).tolist(),
-            numeric_max=np.max([s["numeric_max"] for s in sites], axis=0).tolist(),
-            numeric_integer=np.all([s["numeric_integer"] for s in sites], axis=0).tolist(),
+            numeric_min=merged["numeric_min"],
+            numeric_max=merged["numeric_max"],
+            numeric_integer=merged["numeric_integer"],
             window=window,
         )
 
@@ -293,6 +308,35 @@ def site_statistics(train: RawTable, scaler: str = "minmax") -> dict:
     }
 
 
+def merged_statistics(sites: list[dict]) -> dict:
+    """The :func:`site_statistics` of the union of several sites' (or chunks') rows, from
+    theirs alone: minima of minima, maxima of maxima, the union of categories (equal to taking
+    them on the pooled rows)."""
+    sites = [site for site in sites if site["rows"]]
+    if not sites:
+        raise DataError("cannot fit preprocessing on an empty training split")
+    for site in sites[1:]:
+        for key in ("scaler", "numeric_names", "categorical_names"):
+            if site[key] != sites[0][key]:
+                raise DataError(f"sites differ in {key}: their statistics cannot be merged")
+    names = list(sites[0]["categorical_names"])
+    return {
+        "rows": sum(site["rows"] for site in sites),
+        "scaler": sites[0]["scaler"],
+        "numeric_names": list(sites[0]["numeric_names"]),
+        "categorical_names": names,
+        "numeric_min": np.min([s["numeric_min"] for s in sites], axis=0).tolist(),
+        "numeric_max": np.max([s["numeric_max"] for s in sites], axis=0).tolist(),
+        "numeric_integer": np.all([s["numeric_integer"] for s in sites], axis=0).tolist(),
+        "categories": {name: sorted(set().union(*(s["categories"][name] for s in sites))) for name in names},
+    }
+
+
+def ranged_scaler(scaler: str) -> str:
+    """The range scaler whose statistics a scaler's fit starts from (quantile: min-max)."""
+    return "log_minmax" if scaler == "log_minmax" else "minmax"
+
+
 def _categories(train: RawTable) -> dict[str, list[str]]:
     return {
         name: sorted({str(v) for v in train.categorical[:, j]} - {UNKNOWN})
@@ -304,12 +348,12 @@ def _log(values: np.ndarray) -> np.ndarray:
     return np.log1p(np.maximum(values, 0.0))
 
 
-def _quantile_knots(column: np.ndarray) -> tuple[list[float], list[float]]:
-    """Distinct quantiles of one training column and their levels; a value that fills several
-    levels (a count that is mostly 0) sits at their mean, so ties do not all map to 0."""
-    levels = np.linspace(0.0, 1.0, QUANTILES)
-    values, tie = np.unique(np.quantile(column, levels), return_inverse=True)
-    mean_levels = np.bincount(tie, weights=levels) / np.bincount(tie)
+def _quantile_knots(quantiles: np.ndarray) -> tuple[list[float], list[float]]:
+    """Distinct values among one column's ``QUANTILES`` quantiles, and their levels; a value
+    that fills several levels (a count that is mostly 0) sits at their mean, so ties do not all
+    map to 0."""
+    values, tie = np.unique(quantiles, return_inverse=True)
+    mean_levels = np.bincount(tie, weights=QUANTILE_LEVELS) / np.bincount(tie)
     return values.tolist(), mean_levels.tolist()
 
 

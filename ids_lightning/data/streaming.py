@@ -20,7 +20,7 @@ import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ids_lightning.batches import StepChunk
 from ids_lightning.core import parquet
 from ids_lightning.core.errors import ConfigError, DataError
-from ids_lightning.core.preprocess import QUANTILES, Preprocessor, site_statistics
+from ids_lightning.core.preprocess import (
+    QUANTILE_LEVELS,
+    Preprocessor,
+    merged_statistics,
+    ranged_scaler,
+    site_statistics,
+)
 from ids_lightning.core.splits import ATTACK_TYPE
 from ids_lightning.core.stream import QuantileSketch, row_uniform
 from ids_lightning.core.table import RawTable, concat
@@ -233,19 +239,10 @@ class Scan:
         self._fit(train)
 
     def _fit(self, train: RawTable) -> None:
-        ranged = "log_minmax" if self.dm.scaler == "log_minmax" else "minmax"
-        chunk = site_statistics(train, ranged)
+        chunk = site_statistics(train, ranged_scaler(self.dm.scaler))
         if self.statistics is None:
-            self.statistics = chunk
             self.sketches = [QuantileSketch(seed=self.dm.seed + j) for j in range(train.numeric.shape[1])]
-        else:
-            merged = self.statistics
-            merged["rows"] += chunk["rows"]
-            merged["numeric_min"] = np.minimum(merged["numeric_min"], chunk["numeric_min"]).tolist()
-            merged["numeric_max"] = np.maximum(merged["numeric_max"], chunk["numeric_max"]).tolist()
-            merged["numeric_integer"] = np.logical_and(merged["numeric_integer"], chunk["numeric_integer"]).tolist()
-            for name, values in chunk["categories"].items():
-                merged["categories"][name] = sorted(set(merged["categories"][name]) | set(values))
+        self.statistics = chunk if self.statistics is None else merged_statistics([self.statistics, chunk])
         if self.dm.scaler == "quantile":
             for sketch, column in zip(self.sketches, train.numeric.T):
                 sketch.update(column)
@@ -273,22 +270,12 @@ class Scan:
         """The preprocessing fitted on the training rows: what :meth:`Preprocessor.fit` gives on
         them all (quantile knots exactly so up to the sketch's capacity, approximately beyond)."""
         dm = self.dm
-        ranged = "log_minmax" if dm.scaler == "log_minmax" else "minmax"
-        fitted = Preprocessor.merge(
-            [self.statistics],
-            dataset=dm.name, task=dm.task, class_names=class_names, encoding=dm.categorical, scaler=ranged,
+        quantiles = [sketch.quantiles(QUANTILE_LEVELS) for sketch in self.sketches] if dm.scaler == "quantile" else None
+        return Preprocessor.from_statistics(
+            self.statistics, quantiles,
+            dataset=dm.name, task=dm.task, class_names=class_names, encoding=dm.categorical, scaler=dm.scaler,
             clip=dm.clip, window=dm.window,
         )  # fmt: skip
-        if dm.scaler != "quantile":
-            return fitted
-        levels = np.linspace(0.0, 1.0, QUANTILES)
-        knots = [np.unique(sketch.quantiles(levels), return_inverse=True) for sketch in self.sketches]
-        return replace(
-            fitted,
-            scaler="quantile",
-            numeric_quantiles=[values.tolist() for values, _ in knots],
-            numeric_levels=[(np.bincount(tie, weights=levels) / np.bincount(tie)).tolist() for _, tie in knots],
-        )
 
     def held_out(self, code: int) -> RawTable | None:
         parts = self.held[code]
