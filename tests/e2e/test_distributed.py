@@ -5,18 +5,17 @@ step of an epoch differs (DDP drops the odd row), so the test metrics agree to a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from ids_lightning.config import PROJECT_ROOT
-from tests.e2e.test_reliability import last_epoch
-from tests.helpers import DATA_DIR, QUIET, comparable
+from tests.e2e.test_reliability import last_epoch, run_train
+from tests.helpers import QUIET, comparable
 
 pytestmark = pytest.mark.slow
 
@@ -34,16 +33,7 @@ DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "dataset.b
 TOLERANCE = {"test/acc": 0.005, "test/f1_macro": 0.005, "test/auroc": 0.002}
 
 
-def start(run_dir, *overrides) -> subprocess.Popen:
-    env = {**os.environ, "IDS_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "train.py"), *RUN, f"hydra.run.dir={run_dir}", *overrides],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,  # the rank Lightning starts shares the group: one kill ends both
-    )
+start = functools.partial(run_train, base=RUN)
 
 
 def finish(process: subprocess.Popen) -> None:
@@ -92,13 +82,9 @@ def test_ranks_stream_their_own_chunks_out_of_core(tmp_path, data_dir):
     captures = sorted(data_dir.glob("iot23/*.conn.log.labeled*")) + sorted(data_dir.glob("iot23/csv_exports/*.csv*"))
     prepare(captures, tmp_path / "data" / "iot23", dataset="iot23", chunk_rows=4_000)
     run = tmp_path / "run"
-    env = {**os.environ, "IDS_DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
     overrides = ["dataset=iot23", "dataset.files=[iot23/*.parquet]", "dataset.in_memory=false", "model=cnn"]
-    process = subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "train.py"), *overrides, *QUIET, "trainer.max_epochs=2",
-         "callbacks.onnx_export=null", *DDP[:3], f"hydra.run.dir={run}"],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )  # fmt: skip
+    base = [*QUIET, "trainer.max_epochs=2", "callbacks.onnx_export=null"]
+    process = start(run, *overrides, *DDP[:3], base=base, data_dir=tmp_path / "data")
     finish(process)
     metrics = json.loads((run / "metrics.json").read_text())
     assert (metrics["world_size"], metrics["in_memory"]) == (2, False)

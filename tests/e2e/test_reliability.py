@@ -16,14 +16,17 @@ from ids_lightning.config import PROJECT_ROOT
 from tests.helpers import DATA_DIR, SMALL_RUN, comparable
 
 
-def run_train(run_dir, *overrides) -> subprocess.Popen:
-    env = {**os.environ, "IDS_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1"}
+def run_train(run_dir, *overrides, base=SMALL_RUN, data_dir=DATA_DIR) -> subprocess.Popen:
+    """``train.py`` with ``base`` and ``overrides`` into ``run_dir``, in a session of its own: the
+    processes it starts (DDP ranks) share its group, so one kill of the group ends them all."""
+    env = {**os.environ, "IDS_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
-        [sys.executable, str(PROJECT_ROOT / "train.py"), *SMALL_RUN, f"hydra.run.dir={run_dir}", *overrides],
+        [sys.executable, str(PROJECT_ROOT / "train.py"), *base, f"hydra.run.dir={run_dir}", *overrides],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,
     )
 
 
