@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 
 ## the whole pipeline in about 3 minutes on 2 CPU cores: train (3 epochs), plots, ONNX, detector, edge bench
 demo: install
-	$(PY) -m ids_lightning.demo $(ARGS)
+	$(PY) -m ids_lightning.cli.demo $(ARGS)
 
 EXAMPLE ?= examples/nsl_kdd_cnn_lstm
 ## regenerate the example run folder that ships with the repo (ONNX models, preprocessing, metrics)
@@ -93,14 +93,14 @@ bench-parse: install
 ## ONNX inference benchmark of a run folder: make edge-bench RUN=outputs/runs/<run>
 edge-bench: install
 	@test -n "$(RUN)" || { echo "usage: make edge-bench RUN=outputs/runs/<run folder>"; exit 2; }
-	$(PY) -m ids_lightning.bench.edge $(RUN) $(ARGS)
+	$(PY) -m ids_lightning.bench.edge_torch $(RUN) $(ARGS)
 
 ## the seed paper's comparison (random split) and the honest protocols, 3 seeds, then the
 ## report (about a day on a 2-core CPU: see README); re-running continues where it stopped
 reproduce: install
 	$(PY) train.py -m experiment=paper hydra.sweep.dir=outputs/multirun/paper $(ARGS)
 	$(PY) train.py -m experiment=official hydra.sweep.dir=outputs/multirun/official $(ARGS)
-	$(PY) -m ids_lightning.report outputs/multirun/paper outputs/multirun/official --ensembles --output outputs/multirun/report
+	$(PY) -m ids_lightning.cli.report outputs/multirun/paper outputs/multirun/official --ensembles --output outputs/multirun/report
 
 QUICK = trainer.max_epochs=3 seed=1 callbacks.adversarial_eval.max_rows=1024 \
 	callbacks.adversarial_eval.pgd_steps=5
@@ -108,17 +108,17 @@ QUICK = trainer.max_epochs=3 seed=1 callbacks.adversarial_eval.max_rows=1024 \
 reproduce-quick: install
 	$(PY) train.py -m experiment=paper $(QUICK) hydra.sweep.dir=outputs/multirun/quick_paper $(ARGS)
 	$(PY) train.py -m experiment=official $(QUICK) hydra.sweep.dir=outputs/multirun/quick_official $(ARGS)
-	$(PY) -m ids_lightning.report outputs/multirun/quick_paper outputs/multirun/quick_official \
+	$(PY) -m ids_lightning.cli.report outputs/multirun/quick_paper outputs/multirun/quick_official \
 		--output outputs/multirun/quick_report
 
 SWEEPS ?= outputs/multirun/paper outputs/multirun/official
 ## table and figures of finished sweeps: make report SWEEPS="outputs/multirun/<a> outputs/multirun/<b>"
 report: install
-	$(PY) -m ids_lightning.report $(SWEEPS)
+	$(PY) -m ids_lightning.cli.report $(SWEEPS)
 
 ## the fault suite: corrupt inputs, hostile run folders, bad settings -> outputs/bench/chaos.json
 chaos: install
-	$(PY) -m ids_lightning.bench.chaos $(ARGS)
+	$(PY) -m tools.chaos $(ARGS)
 
 ## docs/results.md from the bench and report files in docs/results/ (see its manifest.json)
 results: install

@@ -1,6 +1,9 @@
-"""Train a detector: ``python train.py model=cnn_lstm dataset=nsl_kdd`` (see conf/train.yaml)."""
+"""Train a detector: ``python train.py model=cnn_lstm dataset=nsl_kdd`` (see ids_lightning/conf/train.yaml)."""
 
-from ids_lightning.train import main
+import sys
+
+from ids_lightning.cli import run
+from ids_lightning.cli.train import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run(main))

@@ -16,7 +16,7 @@ import torch
 from hypothesis import settings
 from omegaconf import DictConfig
 
-from ids_lightning.config import compose
+from ids_lightning.training.config import compose
 from tests.helpers import DATA_DIR, NSL_KDD_TEST, NSL_KDD_TRAIN
 
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ids_lightning.config import PROJECT_ROOT, compose, instantiate
 from ids_lightning.core.files import find_files
 from ids_lightning.data import FlowDataModule
+from ids_lightning.training.config import PROJECT_ROOT, compose, instantiate
 
 DATA_DIR = Path(os.environ.get("IDS_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data")).resolve()
 # plain or gzipped, as the project reads them
@@ -30,7 +30,7 @@ QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress
 
 
 def datamodule(dataset: str = "nsl_kdd", data_dir: Path = DATA_DIR, setup: bool = True, **overrides) -> FlowDataModule:
-    """The DataModule as ``conf/dataset/<dataset>.yaml`` builds it, with keyword overrides."""
+    """The DataModule as ``ids_lightning/conf/dataset/<dataset>.yaml`` builds it, with keyword overrides."""
     cfg = compose([f"dataset={dataset}"], "unused", data_dir=data_dir)
     dm = instantiate(cfg.dataset, **{"output_dir": None, **overrides})
     if setup:
@@ -40,7 +40,7 @@ def datamodule(dataset: str = "nsl_kdd", data_dir: Path = DATA_DIR, setup: bool 
 
 def trained_run(tmp_path_factory: pytest.TempPathFactory, name: str, *overrides: str) -> tuple[Path, dict]:
     """A short training run in a folder of its own, for module-scoped fixtures: (folder, metrics)."""
-    from ids_lightning.train import train
+    from ids_lightning.training.run import train
 
     folder = tmp_path_factory.mktemp(name)
     return folder, train(compose([*QUIET, *overrides], folder, data_dir=DATA_DIR))
@@ -52,7 +52,7 @@ SMALL_RUN = [
     "model=cnn",
     "trainer.max_epochs=4",
     *QUIET,
-    "callbacks.onnx_export=null",
+    "export=none",
     "callbacks.early_stopping=null",
 ]
 

@@ -24,17 +24,17 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
-from ids_lightning.baseline import BASELINES
-from ids_lightning.config import compose
-from ids_lightning.console import quiet
+from ids_lightning.analysis.baseline import BASELINES
 from ids_lightning.core.errors import DataError
+from ids_lightning.training.config import compose
+from ids_lightning.training.console import quiet
 
 BASE = [
     "experiment=official",
     "dataset=nsl_kdd",
     "model=cnn_lstm",
     "callbacks=default",  # no adversarial evaluation: the ablation is about clean generalisation
-    "callbacks.onnx_export=null",
+    "export=none",
     "logger=none",
     "trainer.enable_progress_bar=false",
     "callbacks.progress_bar=null",
@@ -66,7 +66,7 @@ def _init_worker(threads: int) -> None:
 
 
 def one_run(overrides: list[str], folder: Path, data_dir: str) -> dict:
-    from ids_lightning.train import train
+    from ids_lightning.training.run import train
 
     return train(compose(overrides, folder, data_dir=data_dir))
 
@@ -144,8 +144,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"))
     parser.add_argument("overrides", nargs="*", help="train.py overrides for every run (e.g. debug=limit)")
     args = parser.parse_args(argv)
-    from ids_lightning.ensemble import ensemble
-    from ids_lightning.report import report
+    from ids_lightning.analysis.ensemble import ensemble
+    from ids_lightning.analysis.report import report
 
     jobs = plan(args.variants, args.seeds, args.epochs, args.runs_dir, args.overrides)
     threads = max(1, (os.cpu_count() or 1) // args.workers)

@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ids_lightning.bench.train import device_name
-from ids_lightning.config import PROJECT_ROOT, compose
 from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.training.config import PROJECT_ROOT, compose
 
 KEYS = ("test/acc", "test/f1_macro")
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "adversarial.json", help="JSON file"
     )
     args = parser.parse_args(argv)
-    from ids_lightning.train import train
+    from ids_lightning.launch import launch
 
     gpu = torch.cuda.is_available()
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"seeds=[{','.join(map(str, args.seeds))}]",
             f"trainer.max_epochs={args.epochs}",
             "logger=none",
-            "callbacks.onnx_export=null",
+            "export=none",
             f"callbacks.adversarial_eval.eps=[{args.eps}]",
             f"callbacks.adversarial_eval.max_rows={'null' if args.rows is None else args.rows}",
             f"model.adversarial.method={method}",
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
             *args.override,
         ]
         started = time.perf_counter()
-        train(compose(overrides, run_dir, data_dir=args.data_dir))
+        launch(compose(overrides, run_dir, data_dir=args.data_dir))
         rows.append(_row(method, run_dir, args.eps, time.perf_counter() - started))
     plain, robust = rows
     fgsm = f"test_adv/fgsm/eps_{args.eps:g}/acc"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ids_lightning.config import PROJECT_ROOT
+from ids_lightning.training.config import PROJECT_ROOT
 
 _FOOTER = (
     "\nimport json as _json, time as _time\n"

@@ -33,8 +33,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ids_lightning.config import PROJECT_ROOT
 from ids_lightning.core.fileio import atomic_path, atomic_write_json
+from ids_lightning.training.config import PROJECT_ROOT
 
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
 FEDERATED = ["experiment=federated"]

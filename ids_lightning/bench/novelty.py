@@ -1,7 +1,7 @@
 """Which novelty score flags unseen attacks best? The comparison over finished runs.
 
 ``python -m ids_lightning.bench.novelty RUN... --output outputs/bench/novelty.json`` tests each
-run's best checkpoint again with only :class:`~ids_lightning.callbacks.novelty.NoveltyCalibration`
+run's best checkpoint again with only :class:`~ids_lightning.training.callbacks.novelty.NoveltyCalibration`
 (its ``novelty.json`` is left as it is) and tabulates, per score (max-softmax, energy,
 Mahalanobis on the penultimate layer), each calibrated on benign validation rows at ``--fpr``:
 benign false alarms on the test set, the share of attacks of unseen types flagged (called an
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.console import quiet
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
+from ids_lightning.training.console import quiet
 
 MEASURES = ("benign_flagged", "novel_types_flagged", "novel_missed_flagged_unknown", "auroc_novel_vs_benign")
 
@@ -33,9 +33,9 @@ def compare(run_dir: Path, fpr: float, data_dir: str | None) -> dict:
     import lightning as L
     import torch
 
-    from ids_lightning.callbacks.novelty import NoveltyCalibration
     from ids_lightning.models import IDSLitModule
-    from ids_lightning.runs import rebuild
+    from ids_lightning.training.callbacks.novelty import NoveltyCalibration
+    from ids_lightning.training.run_folder import rebuild
 
     _, datamodule, net = rebuild(run_dir, data_dir)
     module = IDSLitModule(net, optimizer=torch.optim.Adam, class_names=datamodule.class_names)
@@ -73,7 +73,7 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    from ids_lightning.callbacks.novelty import COMPARED
+    from ids_lightning.training.callbacks.novelty import COMPARED
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="finished run folders")

@@ -6,7 +6,7 @@ files of several sizes, then, each in a fresh process, measures rows/s and peak 
 - ``project_arrow``: the project's parser (pyarrow engine) over the whole file, in chunks,
   into feature tables (labels checked, history counted), as ``dataset=iot23`` reads it;
 - ``project_python``: the same with the standard-library engine used on edge boxes;
-- ``prepare_parquet``: ``python -m ids_lightning.prepare`` (parse + write Parquet, chunked);
+- ``prepare_parquet``: ``python -m ids_lightning.cli.prepare`` (parse + write Parquet, chunked);
 - ``pandas_read_csv``: ``pandas.read_csv`` of the same file into one DataFrame (no features).
 
 Writes ``outputs/bench/parse.json`` and prints a table.
@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ids_lightning.bench.common import build, measure
-from ids_lightning.config import PROJECT_ROOT
 from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.training.config import PROJECT_ROOT
 
 SOURCE = "iot23/CTU-IoT-Malware-Capture-34-1.conn.log.labeled.gz"
 
@@ -40,7 +40,7 @@ rows = sum(len(t) for t in iot23.SPEC.iter_tables(PATH, chunk_rows=200_000, engi
 """,
     "prepare_parquet": """
 from pathlib import Path
-from ids_lightning.prepare import prepare
+from ids_lightning.data.prepare import prepare
 rows = prepare([Path(PATH)], Path(OUT), chunk_rows=200_000)[0]["rows"]
 """,
     "pandas_read_csv": """

@@ -14,8 +14,8 @@ import csv
 import json
 from pathlib import Path
 
-from ids_lightning.config import PROJECT_ROOT
 from ids_lightning.core.fileio import atomic_write_bytes
+from ids_lightning.training.config import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "docs" / "results"
 HEADER = (

@@ -32,10 +32,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ids_lightning.bench.common import peak_rss_mb
-from ids_lightning.config import PROJECT_ROOT
 from ids_lightning.core import parquet
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.core.table import RawTable, concat
+from ids_lightning.training.config import PROJECT_ROOT
 
 VAL_CAPTURE = "CTU-IoT-Malware-Capture-42-1"
 TEST_CAPTURES = ("CTU-IoT-Malware-Capture-20-1", "CTU-IoT-Malware-Capture-21-1")
@@ -61,7 +61,7 @@ def copy_of(table: RawTable, k: int) -> RawTable:
 
 def build(rows: int, folder: Path, data_dir: Path) -> dict:
     """The dataset of ``rows`` rows in ``folder`` (kept and reused when it is complete)."""
-    from ids_lightning.prepare import prepare
+    from ids_lightning.data.prepare import prepare
 
     done = folder / "dataset.json"
     if done.is_file() and json.loads(done.read_text())["rows"] == rows:
@@ -108,9 +108,8 @@ def worker(folder: Path, mode: str, model: str, batch_size: int) -> dict:
     import lightning as L
     import torch
 
-    from ids_lightning.config import compose, instantiate
-    from ids_lightning.console import quiet
-    from ids_lightning.models.module import model_from_config
+    from ids_lightning.training.config import compose, instantiate, model_from_config
+    from ids_lightning.training.console import quiet
 
     quiet()
     started = time.perf_counter()
@@ -173,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--in-memory-max", type=int, default=2_000_000,
                         help="also train in memory up to this many rows (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--model", default="cnn_lstm", help="conf/model entry (default: %(default)s)")
+    parser.add_argument("--model", default="cnn_lstm", help="ids_lightning/conf/model entry (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=1024, help="training batch (default: %(default)s)")
     parser.add_argument("--work-dir", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "scale_data",
                         help="where the datasets are built (kept between runs; default: %(default)s)")  # fmt: skip

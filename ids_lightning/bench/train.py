@@ -37,12 +37,12 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.data import DataLoader, TensorDataset
 
-from ids_lightning.batches import InMemoryBatches
-from ids_lightning.config import PROJECT_ROOT, compose, instantiate
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.data import FlowDataModule
 from ids_lightning.models import CNNLSTM, IDSLitModule
+from ids_lightning.models.batches import InMemoryBatches
 from ids_lightning.models.replicas import ReplicaLitModule
+from ids_lightning.training.config import PROJECT_ROOT, compose, instantiate
 
 SEEDS = 3  # seeds of the batched_seeds path (--seeds)
 PGD = {"method": "pgd", "eps": 0.1, "ratio": 0.5, "steps": 3}
@@ -207,7 +207,7 @@ BASELINES = ("project", "lightning_dataloader", "hand_loop")
 def bench_seed_protocol(device: torch.device, data_dir: str, out_dir: Path, epochs: int, seeds: int = 1) -> dict:
     """``experiment=seed_protocol`` through ``train.py``: one seed, or ``seeds`` seeds trained
     together (``seeds=[1,...]``; its ``test/acc`` is their mean)."""
-    from ids_lightning.train import train
+    from ids_lightning.launch import launch
 
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     run_dir = out_dir / f"seed_protocol_{stamp}" if seeds == 1 else out_dir / f"seed_protocol_{seeds}_seeds_{stamp}"
@@ -222,7 +222,7 @@ def bench_seed_protocol(device: torch.device, data_dir: str, out_dir: Path, epoc
         f"model.cuda_graph={device.type == 'cuda'}",
     ]
     started = time.perf_counter()
-    metrics = train(compose(overrides, run_dir, data_dir=data_dir))
+    metrics = launch(compose(overrides, run_dir, data_dir=data_dir))
     return {
         "path": "seed_protocol",
         "seeds": seeds,

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.config import compose
-from ids_lightning.console import quiet
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
+from ids_lightning.training.config import compose
+from ids_lightning.training.console import quiet
 
 # held-out set name -> (dataset, overrides); captures of one family are held out together, so
 # the family stays unseen (the two Torii captures come from the same device and malware)
@@ -66,8 +66,8 @@ def run_scores(metrics: dict, dataset: str) -> dict:
 
 
 def one_run(model: str, dataset: str, overrides: list[str], folder: Path, data_dir: str) -> dict:
-    from ids_lightning.baseline import baseline
-    from ids_lightning.train import train
+    from ids_lightning.analysis.baseline import baseline
+    from ids_lightning.training.run import train
 
     if model == BASELINE:
         return baseline([f"dataset={dataset}", *overrides, *QUIET], folder, models=(BASELINE,))[0]
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     quiet()
     rows: list[dict] = []
     settings = ["dataset.scaler=log_minmax", "dataset.categorical=label", f"trainer.max_epochs={args.epochs}"]
-    settings += ["callbacks.onnx_export=null"]
+    settings += ["export=none"]
     plan = [
         (fold, config, seed)
         for fold in args.folds

@@ -6,7 +6,7 @@ it alike. Its threshold is the ``1 - fpr`` quantile of the scores of validation 
 classes: on validation, at most ``fpr`` of benign traffic is flagged. Stored as plain JSON
 (``novelty.json``) beside the model; never fitted on test rows.
 
-Two other scores are measured beside it in every run (:mod:`ids_lightning.callbacks.novelty`),
+Two other scores are measured beside it in every run (:mod:`ids_lightning.training.callbacks.novelty`),
 to compare, not deployed: the energy score ``-logsumexp(logits)`` (Liu et al. 2020) and a
 feature-space score, the Mahalanobis distance of the penultimate layer's activations to the
 nearest training class mean under one shared covariance (Lee et al. 2018).

@@ -68,7 +68,7 @@ def _format_info(parquet, path: str | Path, fmt: str) -> dict:
     ``path``, a file written by :func:`write`); refuse one of another format."""
     raw = (parquet.metadata.metadata or {}).get(_FORMAT_KEY)
     if raw is None:
-        raise DataError(f"{path}: not a Parquet file written by `python -m ids_lightning.prepare`")
+        raise DataError(f"{path}: not a Parquet file written by `python -m ids_lightning.cli.prepare`")
     info = json.loads(raw)
     if info["format"] != fmt:
         raise DataError(f"{path}: holds {info['format']} flows, not {fmt}")

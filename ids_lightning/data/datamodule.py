@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ids_lightning.batches import Features, InMemoryBatches, WindowedFeatures
 from ids_lightning.core.errors import ConfigError, DataError, MissingDataError, check_choice
 from ids_lightning.core.fileio import download, is_primary_process
 from ids_lightning.core.files import find_files, read_cached, resolve_files
@@ -39,6 +38,7 @@ from ids_lightning.data.balance import METHODS as BALANCE_METHODS
 from ids_lightning.data.balance import class_weights, resample, weights_of_counts
 from ids_lightning.data.streaming import TEST, VAL, Chunk, ChunkReader, Scan, StreamBatches, out_of_core
 from ids_lightning.datasets import get_spec
+from ids_lightning.models.batches import Features, InMemoryBatches, WindowedFeatures
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class FlowDataModule(L.LightningDataModule):
     ``task`` and ``split``.
 
     ``files`` (and ``test_files`` for a split that tests on files) are glob patterns under
-    ``data_dir``: raw files of the dataset or Parquet made by ``python -m ids_lightning.prepare``.
+    ``data_dir``: raw files of the dataset or Parquet made by ``python -m ids_lightning.cli.prepare``.
     ``test_partitions`` names the captures (hosts, ...) a partition split tests on. Under a task
     whose classes come from training, ``min_class_count`` folds rarer labels into ``other``
     (test labels that training never saw too). Validation and test rows of a class the model

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ids_lightning.batches import StepChunk
 from ids_lightning.core import parquet
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.preprocess import (
@@ -53,6 +52,7 @@ from ids_lightning.core.windows import (
     rank_in_group,
     window_index,
 )
+from ids_lightning.models.batches import StepChunk
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def out_of_core(in_memory: str, paths: list[Path]) -> bool:
         if not prepared:
             raw = [str(p) for p in paths if p.suffix != ".parquet"][:3]
             raise ConfigError(
-                f"dataset.in_memory=false streams Parquet made by `python -m ids_lightning.prepare`; {raw} are not: "
+                f"dataset.in_memory=false streams Parquet made by `ids prepare`; {raw} are not: "
                 "prepare them and list the .parquet files in dataset.files"
             )
         return True

@@ -2,7 +2,7 @@
 
 A new dataset is one module here that defines ``SPEC``, an instance of a
 :class:`~ids_lightning.core.spec.DatasetSpec` subclass (it is found by its place), one
-``conf/dataset/<name>.yaml`` and its tests; :func:`register` adds one from outside the package.
+``ids_lightning/conf/dataset/<name>.yaml`` and its tests; :func:`register` adds one from outside the package.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Score a flow file with a run folder's preprocessing and ONNX model, streaming, no torch.
 
-``python -m ids_lightning.detect --run RUN_DIR --input FILE --output alerts.jsonl`` reads a
+``python -m ids_lightning.cli.detect --run RUN_DIR --input FILE --output alerts.jsonl`` reads a
 file of the run's dataset through its spec (NSL-KDD rows, IoT-23 Zeek logs or CSV exports,
 BoT-IoT CSVs, ...) in chunks (memory does not grow with the file), writes one JSON line per
 record (``line``, ``pred``, ``prob``, ``label``, ``unknown`` and the spec's flow id columns;
@@ -14,7 +14,6 @@ most ``--max-hosts`` hosts (:mod:`ids_lightning.edge.windows`).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -212,47 +211,3 @@ def print_summary(summary: dict) -> None:
         )
     if "error" in summary:
         print(f"stopped early: {summary['error']}; {summary['records']:,} records were scored")
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True, help="run folder (preprocess.json, model.onnx)")
-    parser.add_argument(
-        "--input", required=True, type=Path, help="flow file of the run's dataset (its format variant is sniffed)"
-    )
-    parser.add_argument(
-        "--output", type=Path, default=Path("alerts.jsonl"), help="one JSON line per record (default: %(default)s)"
-    )
-    parser.add_argument("--model", default="model.onnx", help="model.onnx or model.int8.onnx (default: %(default)s)")
-    parser.add_argument(
-        "--chunk-rows", type=positive, default=20_000, help="records parsed and scored at a time (default: %(default)s)"
-    )
-    parser.add_argument("--threads", type=positive, default=None, help="onnxruntime threads (default: all cores)")
-    parser.add_argument(
-        "--max-hosts",
-        type=positive,
-        default=DEFAULT_MAX_HOSTS,
-        help="windowed runs: source hosts whose last flows are kept (default: %(default)s)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        summary = detect(
-            args.run, args.input, args.output, args.model, args.chunk_rows, args.threads, max_hosts=args.max_hosts
-        )
-    except (DataError, ValueError) as err:
-        parser.exit(2, f"error: {err}\n")
-    print_summary(summary)
-    if "error" in summary:
-        raise SystemExit(3)
-    return summary
-
-
-if __name__ == "__main__":
-    main()

@@ -27,11 +27,13 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.supercore.differential_privacy import KEY_CLIPPING_NORM
 from omegaconf import DictConfig, OmegaConf
 
-from ids_lightning.config import compose
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.federation import server
 from ids_lightning.federation.site import Site, site_count
+from ids_lightning.training.config import compose
+from ids_lightning.training.console import run_summary
+from ids_lightning.training.folder import finished_summary, started_run
 
 log = logging.getLogger(__name__)
 _SITES: dict[tuple[str, int, int], Site] = {}  # one per site and config, for the process's lifetime
@@ -123,6 +125,19 @@ def _deployed_server(grid: Grid, context: Context) -> None:
 
 
 # --- simulation ----------------------------------------------------------------------------------
+def train_federated(cfg: DictConfig) -> dict:
+    """``experiment=federated``: a run folder like any run's, trained by the sites on Flower's
+    simulation engine; ``metrics.json`` is written last."""
+    done = finished_summary(cfg, "metrics.json")
+    if done is not None:
+        return done
+    with started_run(cfg) as output_dir:
+        summary = simulate(cfg, output_dir)
+        atomic_write_json(output_dir / "metrics.json", summary)
+        log.info(run_summary(summary, output_dir))
+        return summary
+
+
 def simulate(cfg: DictConfig, output_dir: Path) -> dict:
     """The federated run on Flower's simulation engine: one virtual SuperNode per site, the
     sites' work in Ray actors of ``federated.client_cpus`` cores each."""

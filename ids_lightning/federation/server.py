@@ -33,16 +33,16 @@ from flwr.serverapp.strategy import (
 )
 from omegaconf import DictConfig
 
-from ids_lightning.callbacks.run_report import RunReport
-from ids_lightning.config import config_choice, instantiate
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import atomic_path, atomic_write_json
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.data import FlowDataModule
-from ids_lightning.deploy import ProbabilityHead, export_run
 from ids_lightning.federation.site import ATTACKS, STRATEGIES, Site, confusion
 from ids_lightning.models.metrics import macro_scores
-from ids_lightning.models.module import IDSLitModule, model_from_config
+from ids_lightning.models.module import IDSLitModule
+from ids_lightning.training.callbacks.run_report import RunReport
+from ids_lightning.training.config import config_choice, instantiate, model_from_config
+from ids_lightning.training.export import ExportOptions, ProbabilityHead, export_options, export_run
 
 log = logging.getLogger(__name__)
 QUERY_STATISTICS = "query.statistics"
@@ -325,15 +325,14 @@ def _report(cfg, output_dir, datamodule, model, rounds, best_round, best_f1, fit
     )  # fmt: skip
     trainer.test(model, datamodule=datamodule, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    export = cfg.callbacks.get("onnx_export") or {}
+    options = export_options(cfg.get("export")) or ExportOptions()
+    options.quantize = False  # int8 calibration would need rows that stay at the sites
     onnx = export_run(
         ProbabilityHead(model.net.eval(), model.binary).eval(),
         {"test": tuple(t.cpu() for t in datamodule.tensors["test"])},
         output_dir,
         model.class_names,
-        verify_rows=export.get("verify_rows", 4096),
-        bench_rows=export.get("bench_rows", 4096),
-        quantize=False,  # int8 calibration would need rows that stay at the sites
+        options,
     )
     ordered = rounds.ordered()
     record = {

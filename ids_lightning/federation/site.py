@@ -16,14 +16,14 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from ids_lightning.config import instantiate
-from ids_lightning.console import quiet
 from ids_lightning.core import partitions
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.preprocess import Preprocessor, site_statistics
 from ids_lightning.core.table import RawTable
 from ids_lightning.data import FlowDataModule
-from ids_lightning.models.module import IDSLitModule, model_from_config
+from ids_lightning.models.module import IDSLitModule
+from ids_lightning.training.config import instantiate, model_from_config
+from ids_lightning.training.console import quiet
 
 log = logging.getLogger(__name__)
 STRATEGIES = ("fedavg", "fedprox", "fedmedian", "fedtrimmedavg", "krum")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import lightning as L
 import torch
 
-from ids_lightning.batches import StepChunk
+from ids_lightning.models.batches import StepChunk
 
 CAPTURABLE = (torch.optim.Adam, torch.optim.AdamW)
 

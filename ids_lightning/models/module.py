@@ -15,14 +15,12 @@ from torch import nn
 from torchmetrics import MaxMetric
 from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassROC
 
-from ids_lightning.batches import StepChunk
-from ids_lightning.config import instantiate
 from ids_lightning.core.errors import ConfigError
-from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.models.attacks import Constraints, fgsm, pgd, without_dropout
+from ids_lightning.models.batches import StepChunk
 from ids_lightning.models.cuda_graph import ChunkedTraining
 from ids_lightning.models.metrics import classification_metrics, macro_scores, per_class_scores
-from ids_lightning.models.nets import build_for, to_probabilities
+from ids_lightning.models.nets import to_probabilities
 
 log = logging.getLogger(__name__)
 ROC_POINTS = 200  # enough for a smooth curve; keeps metrics and plots small
@@ -364,14 +362,3 @@ def _thin(curve: torch.Tensor) -> list[float]:
     if len(curve) > ROC_POINTS:
         curve = curve[torch.linspace(0, len(curve) - 1, ROC_POINTS).round().long()]
     return [round(float(v), 6) for v in curve]
-
-
-def model_from_config(cfg, pre: Preprocessor, class_weights: list[float] | None = None) -> IDSLitModule:
-    """The config's LightningModule (``model``) around its net (``model.net``), both sized for the
-    input and classes the preprocessing ``pre`` produces: a training run, a federated site and the
-    federated server build theirs alike."""
-    classes = len(pre.class_names)
-    net = build_for(
-        lambda width: instantiate(cfg.model.net, num_features=width, num_classes=classes, window=pre.window), pre
-    )
-    return instantiate(cfg.model, net=net, class_names=list(pre.class_names), class_weights=class_weights)

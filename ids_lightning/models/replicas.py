@@ -24,9 +24,9 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from torch import nn
 
-from ids_lightning.batches import StepChunk
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.models.batches import StepChunk
 from ids_lightning.models.cuda_graph import ChunkedTraining
 from ids_lightning.models.module import IDSLitModule, history_row, optimizers_for
 
@@ -40,7 +40,7 @@ class ReplicaLitModule(ChunkedTraining):
     ``selection[k]``, a ``ModelCheckpoint``, would) and stops like ``stopping[k]`` (an
     ``EarlyStopping`` or None) would; the fit ends when every member has stopped. At the end
     each folder gets the ``fit.json`` of a finished fit, from which the member's run is tested,
-    exported and reported like any other (see ``ids_lightning.train``).
+    exported and reported like any other (see ``ids_lightning.training.run``).
 
     ``rng_states`` are the CPU generator states right after each member was built.
     """

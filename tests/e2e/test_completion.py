@@ -11,15 +11,15 @@ import textwrap
 
 import pytest
 
-from ids_lightning.config import PROJECT_ROOT
+from ids_lightning.training.config import PROJECT_ROOT
 from tests.helpers import DATA_DIR, SMALL_RUN, comparable
 
-RUN = [o for o in SMALL_RUN if o != "callbacks.onnx_export=null"] + ["trainer.max_epochs=2"]
+RUN = [o for o in SMALL_RUN if o != "export=none"] + ["trainer.max_epochs=2"]
 # Each stage's hook is replaced by a SIGKILL of the process itself: (module, attribute).
 KILLS = {
-    "export": ("ids_lightning.callbacks.onnx_export", "export_run"),
+    "export": ("ids_lightning.training.export", "export_run"),
     "test": ("ids_lightning.models.module", "IDSLitModule.on_test_epoch_end"),
-    "metrics": ("ids_lightning.train", "log_hparams"),
+    "metrics": ("ids_lightning.training.run", "log_hparams"),
 }
 
 
@@ -36,7 +36,7 @@ def run(folder, kill: tuple[str, str] | None = None) -> subprocess.CompletedProc
     script = textwrap.dedent(patch) + textwrap.dedent(f"""
         import sys
         sys.argv = ["train.py", *{[*RUN, f"hydra.run.dir={folder}"]!r}]
-        from ids_lightning.train import main
+        from ids_lightning.cli.train import main
         main()
     """)
     env = {**os.environ, "IDS_DATA_DIR": str(DATA_DIR), "OMP_NUM_THREADS": "1"}

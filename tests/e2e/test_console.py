@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from ids_lightning.config import PROJECT_ROOT
+from ids_lightning.training.config import PROJECT_ROOT
 from tests.helpers import DATA_DIR
 
 # Lightning lines that say something about the run (device, stop reason, checkpoint restored)

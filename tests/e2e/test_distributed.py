@@ -25,7 +25,7 @@ RUN = [
     "model.net.dropout=0",  # ranks draw dropout from their own streams: off, to compare exactly
     "trainer.max_epochs=3",
     *QUIET,
-    "callbacks.onnx_export=null",
+    "export=none",
     "callbacks.early_stopping=null",
 ]
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "dataset.batch_size=32"]
@@ -77,13 +77,13 @@ def test_a_killed_distributed_run_resumes_to_the_same_numbers(tmp_path, data_dir
 
 def test_ranks_stream_their_own_chunks_out_of_core(tmp_path, data_dir):
     """DDP out of core: each rank reads its own chunks of prepared IoT-23, rank 0 tests."""
-    from ids_lightning.prepare import prepare
+    from ids_lightning.data.prepare import prepare
 
     captures = sorted(data_dir.glob("iot23/*.conn.log.labeled*")) + sorted(data_dir.glob("iot23/csv_exports/*.csv*"))
     prepare(captures, tmp_path / "data" / "iot23", dataset="iot23", chunk_rows=4_000)
     run = tmp_path / "run"
     overrides = ["dataset=iot23", "dataset.files=[iot23/*.parquet]", "dataset.in_memory=false", "model=cnn"]
-    base = [*QUIET, "trainer.max_epochs=2", "callbacks.onnx_export=null"]
+    base = [*QUIET, "trainer.max_epochs=2", "export=none"]
     process = start(run, *overrides, *DDP[:3], base=base, data_dir=tmp_path / "data")
     finish(process)
     metrics = json.loads((run / "metrics.json").read_text())

@@ -12,9 +12,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from ids_lightning.config import PROJECT_ROOT
-from ids_lightning.report import report
-from ids_lightning.search import search
+from ids_lightning.analysis.report import report
+from ids_lightning.training.config import PROJECT_ROOT
+from ids_lightning.training.search import search
 from tests.helpers import DATA_DIR
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb"))
@@ -22,7 +22,7 @@ TINY_ATTACK = [
     "callbacks.adversarial_eval.max_rows=64",
     "callbacks.adversarial_eval.eps=[0.1]",
     "callbacks.adversarial_eval.pgd_steps=1",
-    "callbacks.onnx_export=null",
+    "export=none",
 ]
 
 
@@ -68,7 +68,7 @@ def test_optuna_search_runs_two_trials(tmp_path, data_dir, monkeypatch):
             "search.n_trials=2",
             "dataset=bot_iot",
             "debug=fast_dev_run",
-            "callbacks.onnx_export=null",
+            "export=none",
         ],
         output=tmp_path,
     )

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
-from ids_lightning.train import train
+from ids_lightning.launch import launch
 
 
 def test_iot23_capture_sites_train_a_detector_for_the_unseen_torii_captures(make_config, tmp_path):
     """Every IoT-23 training capture is a site; five FedAvg rounds of the sweep command line's
     model detect the held-out Torii captures (a family no site has seen) well above chance."""
-    summary = train(make_config("experiment=federated", "dataset=iot23", "dataset.scaler=log_minmax",
+    summary = launch(make_config("experiment=federated", "dataset=iot23", "dataset.scaler=log_minmax",
                                 "federated.rounds=5", "logger=none"))  # fmt: skip
     record = json.loads((tmp_path / "federated.json").read_text())
     assert summary["federated/sites"] == 6 == len(record["rounds"][-1]["sites"])
@@ -22,7 +22,7 @@ def test_iot23_capture_sites_train_a_detector_for_the_unseen_torii_captures(make
 def test_ten_family_sites_on_nsl_kdd_finish_and_choose_on_validation(make_config, tmp_path):
     """Ten sites that each never see one attack family; the chosen round is the best by the
     sites' summed validation counts, never by the KDDTest+ curve."""
-    summary = train(make_config("experiment=federated", "federated.partition=family", "federated.clients=10",
+    summary = launch(make_config("experiment=federated", "federated.partition=family", "federated.clients=10",
                                 "federated.rounds=3", "logger=none"))  # fmt: skip
     rounds = json.loads((tmp_path / "federated.json").read_text())["rounds"][1:]
     best = max(rounds, key=lambda r: r["val_f1_macro"])

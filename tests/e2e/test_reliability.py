@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from ids_lightning.config import PROJECT_ROOT
+from ids_lightning.training.config import PROJECT_ROOT
 from tests.helpers import DATA_DIR, SMALL_RUN, comparable
 
 

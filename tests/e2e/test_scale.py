@@ -11,7 +11,7 @@ from ids_lightning.bench.scale import VAL_CAPTURE, build
 pytestmark = pytest.mark.slow
 
 EPOCH = """
-from ids_lightning.config import compose, instantiate
+from ids_lightning.training.config import compose, instantiate
 cfg = compose(["dataset=iot23", "dataset.files=[base/*.parquet,copies_*.parquet]", "dataset.in_memory=false",
                "dataset.val_split=by_capture", "dataset.val_partitions=[{val}]"], {run!r}, data_dir={folder!r})
 datamodule = instantiate(cfg.dataset, output_dir=None)

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ids_lightning.config import PROJECT_ROOT
-from ids_lightning.train import train
+from ids_lightning.training.config import PROJECT_ROOT
+from ids_lightning.training.run import train
 from tests.helpers import DATA_DIR
 
 
@@ -26,9 +26,7 @@ def run_train(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProce
 
 
 def test_multirun_writes_one_folder_per_job(tmp_path):
-    result = run_train(
-        "-m", "model=cnn,lstm", "debug=fast_dev_run", "callbacks.onnx_export=null", f"paths.log_dir={tmp_path}"
-    )
+    result = run_train("-m", "model=cnn,lstm", "debug=fast_dev_run", "export=none", f"paths.log_dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "multirun").iterdir()
     jobs = sorted(p.name for p in sweep.iterdir() if (p / "metrics.json").is_file())

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ids_lightning.train import train
+from ids_lightning.training.run import train
 from tests.helpers import trained_run
 
 MODELS = ["cnn", "lstm", "cnn_lstm", "cnn_bilstm"]
@@ -23,7 +23,7 @@ def attacked_run(tmp_path_factory, data_dir):
         "debug=limit",
         "trainer.limit_test_batches=1.0",
         "callbacks=adversarial",
-        "callbacks.onnx_export=null",
+        "export=none",
         "callbacks.adversarial_eval.eps=[0,0.2]",
         "callbacks.adversarial_eval.attacks=[fgsm]",
         "callbacks.adversarial_eval.max_rows=null",
@@ -56,7 +56,7 @@ def test_callback_and_adversarial_training_work_for_every_model(make_config, tmp
             f"model={model}",
             "debug=fast_dev_run",
             "callbacks=adversarial",
-            "callbacks.onnx_export=null",
+            "export=none",
             "callbacks.adversarial_eval.max_rows=256",
             "callbacks.adversarial_eval.eps=[0.1]",
             "callbacks.adversarial_eval.pgd_steps=2",

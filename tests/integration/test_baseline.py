@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from ids_lightning.baseline import BASELINES, baseline, scores
-from ids_lightning.report import summarise
+from ids_lightning.analysis.baseline import BASELINES, baseline, scores
+from ids_lightning.analysis.report import summarise
 
 
 @pytest.mark.parametrize("model", BASELINES)

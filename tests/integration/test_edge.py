@@ -13,13 +13,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ids_lightning.bench.edge import torch_rows
-from ids_lightning.config import PROJECT_ROOT
+from ids_lightning.bench.edge_torch import torch_rows
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import open_text
-from ids_lightning.edge.bench import bench, format_table
 from ids_lightning.edge.detector import detect
+from ids_lightning.edge.latency import bench, format_table
 from ids_lightning.edge.runtime import load_run
+from ids_lightning.training.config import PROJECT_ROOT
 from tests.helpers import DATA_DIR, NSL_KDD_TEST, trained_run
 
 BLOCKED = [

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
+from ids_lightning.analysis.ensemble import ensemble
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.datasets import get_spec
 from ids_lightning.edge.detector import detect
 from ids_lightning.edge.runtime import load_run
-from ids_lightning.ensemble import ensemble
-from ids_lightning.runs import load_best_model
+from ids_lightning.training.run_folder import load_best_model
 from tests.helpers import DATA_DIR, SMALL_RUN, trained_run
 
 BOT_IOT = DATA_DIR / "bot_iot" / "bot_iot_reducedfeatures_normal_dos_recon_sample.csv.gz"
@@ -61,7 +61,7 @@ def test_validation_scores_only_when_the_members_held_out_the_same_rows(members,
 
 
 def test_the_report_adds_the_ensemble_of_each_rows_seeds_once(members, tmp_path, capsys):
-    from ids_lightning.report import report
+    from ids_lightning.analysis.report import report
 
     table = report(members, tmp_path, baselines=False, ensembles=True)
     rows = {row["model"]: row for row in table}

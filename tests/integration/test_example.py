@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from ids_lightning.config import PROJECT_ROOT
-from ids_lightning.edge.bench import bench
 from ids_lightning.edge.detector import detect
+from ids_lightning.edge.latency import bench
+from ids_lightning.training.config import PROJECT_ROOT
 from tests.helpers import NSL_KDD_TEST
 
 EXAMPLE = PROJECT_ROOT / "examples" / "nsl_kdd_cnn_lstm"

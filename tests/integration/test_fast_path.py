@@ -10,9 +10,9 @@ import lightning as L
 import pytest
 import torch
 
-from ids_lightning.batches import InMemoryBatches, WindowedFeatures
 from ids_lightning.core.windows import padded_table, pointing_at_pad, window_index, windowed
 from ids_lightning.models import CNNLSTM, IDSLitModule
+from ids_lightning.models.batches import InMemoryBatches, WindowedFeatures
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -153,8 +153,8 @@ def test_cuda_graph_variants_match_eager_steps(options):
 @cuda
 def test_batched_seeds_in_one_cuda_graph_match_eager_batched_seeds(tmp_path, data_dir):
     """The seeds' streams inside one graph compute what they compute eagerly (dropout off)."""
-    from ids_lightning.config import compose
-    from ids_lightning.train import train
+    from ids_lightning.training.config import compose
+    from ids_lightning.training.run import train
 
     common = ["debug=limit", "trainer=gpu", "seeds=[1,2]", "model.net.dropout=0", "logger=none"]
     histories = {}
@@ -174,7 +174,7 @@ def _loss_of(module):
 
 @cuda
 def test_cuda_graph_run_on_real_data_checkpoints_and_tests(make_config, tmp_path):
-    from ids_lightning.train import train
+    from ids_lightning.training.run import train
 
     metrics = train(make_config("debug=limit", "trainer=gpu", "model.cuda_graph=true", "logger=none"))
     assert metrics["epochs_run"] == 3 and metrics["test/acc"] > 0.3

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ids_lightning.config import compose
-from ids_lightning.train import train
+from ids_lightning.launch import launch
+from ids_lightning.training.config import compose
 from tests.helpers import FEDERATED_SITES as SITES
 
 
 def _run(tmp_path: Path, data_dir: Path, *overrides: str) -> dict:
-    return train(compose(["experiment=federated", *SITES, *overrides], tmp_path, data_dir=data_dir))
+    return launch(compose(["experiment=federated", *SITES, *overrides], tmp_path, data_dir=data_dir))
 
 
 def test_two_round_simulation_writes_a_complete_run(tmp_path, nsl_kdd_slice):

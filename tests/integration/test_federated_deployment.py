@@ -13,7 +13,7 @@ import time
 
 import psutil
 
-from ids_lightning.config import PROJECT_ROOT
+from ids_lightning.training.config import PROJECT_ROOT
 from tests.helpers import FEDERATED_SITES as SITES
 
 
@@ -28,7 +28,7 @@ def test_deployment_engine_on_loopback(tmp_path, nsl_kdd_slice):
     project's command; a submitted 1-round run writes its run folder."""
     env = {**os.environ, "FLWR_HOME": str(tmp_path / "flower"), "IDS_DATA_DIR": str(nsl_kdd_slice)}
     env["OMP_NUM_THREADS"] = "1"
-    command = [sys.executable, "-m", "ids_lightning.federated"]
+    command = [sys.executable, "-m", "ids_lightning.federation.deployment"]
     overrides = [*SITES, "federated.clients=2", "federated.rounds=1"]
     link = _free_port()
     processes = []

@@ -20,10 +20,10 @@ from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import open_text
 from ids_lightning.core.spec import DatasetSpec, Split
 from ids_lightning.core.table import RawTable
+from ids_lightning.data.prepare import prepare
 from ids_lightning.datasets import SPECS, sniff_dataset
 from ids_lightning.edge.detector import detect
-from ids_lightning.prepare import prepare
-from ids_lightning.train import train
+from ids_lightning.training.run import train
 from tests.helpers import QUIET, datamodule
 
 COLUMNS = ["ts", "host", "duration", "bytes", "proto", "label"]

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from ids_lightning.core.errors import ConfigError
-from ids_lightning.prepare import prepare
-from ids_lightning.train import train
+from ids_lightning.data.prepare import prepare
+from ids_lightning.training.run import train
 from tests.helpers import QUIET, datamodule
 
 CAPTURES = ["iot23/*.conn.log.labeled*", "iot23/csv_exports/*.labeled.csv*"]
@@ -111,7 +111,7 @@ def test_a_run_trains_and_tests_out_of_core(chunked, make_config, tmp_path):
         "dataset.batch_size=256",
         "trainer.max_epochs=2",
         *QUIET,
-        "callbacks.onnx_export=null",
+        "export=none",
     )
     cfg.paths.data_dir = str(chunked)
     metrics = train(cfg)

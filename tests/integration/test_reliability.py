@@ -6,8 +6,8 @@ import json
 
 import torch
 
-from ids_lightning.config import compose
-from ids_lightning.train import train
+from ids_lightning.training.config import compose
+from ids_lightning.training.run import train
 from tests.helpers import DATA_DIR, SMALL_RUN, comparable
 
 
@@ -30,7 +30,7 @@ def test_a_rerun_skips_finished_jobs(tmp_path, data_dir):
 
 
 def test_outputs_leave_no_temporary_files(tmp_path, data_dir):
-    with_export = [o for o in SMALL_RUN if o != "callbacks.onnx_export=null"]
+    with_export = [o for o in SMALL_RUN if o != "export=none"]
     train(compose([*with_export, "debug=fast_dev_run"], tmp_path, data_dir=DATA_DIR))
     assert not [p.name for p in tmp_path.rglob("*") if ".tmp" in p.name or p.name.endswith(".part")]
     assert (tmp_path / "model.onnx").is_file()

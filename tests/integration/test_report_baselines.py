@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ids_lightning.report import report
+from ids_lightning.analysis.report import report
 from tests.helpers import SMALL_RUN, trained_run
 
 

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from ids_lightning.config import compose
+from ids_lightning.analysis.ensemble import ensemble
 from ids_lightning.core.errors import ConfigError
-from ids_lightning.ensemble import ensemble
-from ids_lightning.train import train
+from ids_lightning.launch import launch
+from ids_lightning.training.config import compose
 
 # Dropout on, PGD adversarial training (random starts), early stopping that stops the seeds at
 # different epochs: every source of randomness and every per-seed decision is exercised.
@@ -21,7 +21,7 @@ SMALL = [
     "callbacks.early_stopping.min_delta=0.02",
     "model.adversarial.method=pgd",
     "model.adversarial.steps=2",
-    "callbacks.onnx_export=null",
+    "export=none",
     "callbacks.novelty=null",
     "callbacks.unseen_types=null",
     "logger=csv",
@@ -40,12 +40,12 @@ def _weights(folder) -> dict[str, torch.Tensor]:
 
 def test_each_batched_seed_equals_its_separate_run(tmp_path, nsl_kdd_slice):
     batched = tmp_path / "batched"
-    summary = train(compose([*SMALL, "seeds=[1,2]", f"seed={SPLIT_SEED}"], batched, data_dir=nsl_kdd_slice))
+    summary = launch(compose([*SMALL, "seeds=[1,2]", f"seed={SPLIT_SEED}"], batched, data_dir=nsl_kdd_slice))
     assert summary["runs"] == ["seed_1", "seed_2"]
     epochs = {}
     for seed in (1, 2):
         alone = tmp_path / f"alone_{seed}"
-        metrics = train(compose([*SMALL, f"seed={seed}", f"dataset.seed={SPLIT_SEED}"], alone, data_dir=nsl_kdd_slice))
+        metrics = launch(compose([*SMALL, f"seed={seed}", f"dataset.seed={SPLIT_SEED}"], alone, data_dir=nsl_kdd_slice))
         together = batched / f"seed_{seed}"
         got, want = _record(together), _record(alone)
         assert got["epochs_run"] == want["epochs_run"] and got["best_checkpoint"] == want["best_checkpoint"]
@@ -72,13 +72,13 @@ def test_each_batched_seed_equals_its_separate_run(tmp_path, nsl_kdd_slice):
 
 
 def test_an_interrupted_batched_run_completes_without_fitting_again(tmp_path, nsl_kdd_slice):
-    overrides = ["debug=limit", "trainer.max_epochs=2", "callbacks.onnx_export=null", "logger=none", "seeds=[3,4]"]
-    first = train(compose(overrides, tmp_path, data_dir=nsl_kdd_slice))
+    overrides = ["debug=limit", "trainer.max_epochs=2", "export=none", "logger=none", "seeds=[3,4]"]
+    first = launch(compose(overrides, tmp_path, data_dir=nsl_kdd_slice))
     last = tmp_path / "checkpoints" / "last.ckpt"
     fitted_at = last.stat().st_mtime_ns
     (tmp_path / "replicas.json").unlink()
     (tmp_path / "seed_4" / "metrics.json").unlink()  # killed while seed 4 was being tested
-    again = train(compose(overrides, tmp_path, data_dir=nsl_kdd_slice))
+    again = launch(compose(overrides, tmp_path, data_dir=nsl_kdd_slice))
     assert last.stat().st_mtime_ns == fitted_at
     assert again["test/acc"] == pytest.approx(first["test/acc"])
     assert json.loads((tmp_path / "seed_4" / "metrics.json").read_text())["seed"] == 4
@@ -90,14 +90,16 @@ def test_an_interrupted_batched_run_completes_without_fitting_again(tmp_path, ns
 @pytest.mark.parametrize("seeds", ["[1,1]", "[]"])
 def test_seeds_must_be_distinct(tmp_path, seeds):
     with pytest.raises(ConfigError, match="distinct seeds"):
-        train(compose([f"seeds={seeds}"], tmp_path))
+        launch(compose([f"seeds={seeds}"], tmp_path))
 
 
 def test_seeds_without_validation_test_their_last_weights_like_separate_runs(tmp_path, nsl_kdd_slice):
     quick = ["debug=limit", "trainer.max_epochs=1", "trainer.limit_val_batches=0", "logger=none"]
-    quick += ["callbacks.onnx_export=null", "callbacks.novelty=null", "callbacks.early_stopping=null"]
-    together = train(compose([*quick, "seeds=[1,2]"], tmp_path / "together", data_dir=nsl_kdd_slice))
-    alone = train(compose([*quick, "seed=2", f"dataset.seed={SPLIT_SEED}"], tmp_path / "alone", data_dir=nsl_kdd_slice))
+    quick += ["export=none", "callbacks.novelty=null", "callbacks.early_stopping=null"]
+    together = launch(compose([*quick, "seeds=[1,2]"], tmp_path / "together", data_dir=nsl_kdd_slice))
+    alone = launch(
+        compose([*quick, "seed=2", f"dataset.seed={SPLIT_SEED}"], tmp_path / "alone", data_dir=nsl_kdd_slice)
+    )
     second = json.loads((tmp_path / "together" / "seed_2" / "metrics.json").read_text())
     assert second["test/acc"] == pytest.approx(alone["test/acc"], abs=1e-4)
     assert together["test/acc_std"] >= 0 and second["epochs_run"] == 1

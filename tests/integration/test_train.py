@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ids_lightning.train import train
+from ids_lightning.training.run import train
 
 MODELS = ["cnn", "lstm", "cnn_lstm", "cnn_bilstm"]
 REQUIRED_KEYS = [
@@ -33,7 +33,7 @@ REQUIRED_KEYS = [
 @pytest.mark.parametrize("model", MODELS)
 def test_fast_dev_run_every_model_on_real_nsl_kdd(make_config, tmp_path, model):
     # int8 quantisation is covered by test_edge; here the fp32 export is checked for every model
-    metrics = train(make_config(f"model={model}", "debug=fast_dev_run", "callbacks.onnx_export.quantize=false"))
+    metrics = train(make_config(f"model={model}", "debug=fast_dev_run", "export.quantize=false"))
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk == json.loads(json.dumps(metrics))
     assert all(key in on_disk for key in REQUIRED_KEYS)
@@ -49,7 +49,7 @@ def test_fast_dev_run_every_model_on_real_nsl_kdd(make_config, tmp_path, model):
 @pytest.mark.parametrize("dataset", ["iot23", "bot_iot"])
 @pytest.mark.parametrize("model", MODELS)
 def test_fast_dev_run_every_model_on_iot23_and_bot_iot(make_config, tmp_path, dataset, model):
-    overrides = [f"model={model}", f"dataset={dataset}", "debug=fast_dev_run", "callbacks.onnx_export=null"]
+    overrides = [f"model={model}", f"dataset={dataset}", "debug=fast_dev_run", "export=none"]
     metrics = train(make_config(*overrides))
     assert metrics["dataset"] == dataset and metrics["model"] == model
     assert metrics["num_classes"] == (2 if dataset == "iot23" else 3)
@@ -57,9 +57,7 @@ def test_fast_dev_run_every_model_on_iot23_and_bot_iot(make_config, tmp_path, da
 
 
 def test_short_run_checkpoints_tests_best_and_logs_to_tensorboard(make_config, tmp_path):
-    metrics = train(
-        make_config("debug=limit", "dataset.task=binary", "callbacks.progress_bar=null", "callbacks.onnx_export=null")
-    )
+    metrics = train(make_config("debug=limit", "dataset.task=binary", "callbacks.progress_bar=null", "export=none"))
     assert metrics["epochs_run"] == 3 and metrics["num_classes"] == 2
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     history = json.loads((tmp_path / "evaluation.json").read_text())["history"]

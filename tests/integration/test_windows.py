@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from ids_lightning.baseline import baseline
+from ids_lightning.analysis.baseline import baseline
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.splits import split_table
 from ids_lightning.core.windows import CONTEXT_FEATURES, PAD, host_groups, window_index, windowed, with_context

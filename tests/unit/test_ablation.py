@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ids_lightning.bench.ablation import BASE, VARIANTS, plan, ranking
-from ids_lightning.config import compose
+from ids_lightning.training.config import compose
 
 
 def test_each_run_is_the_base_with_one_variant_a_seed_and_its_tags(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ids_lightning.config import PROJECT_ROOT
+from ids_lightning.training.config import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "ids_lightning"
 # Part -> floor, from the ground up. A part may import its own floor and those below.
@@ -19,15 +19,15 @@ FLOORS = {
     "ids_lightning.core": 1,  # torch-free: errors, file I/O, tables, readers, splits, preprocessing, spec
     "ids_lightning.datasets": 2,  # one spec per dataset, torch-free
     "ids_lightning.edge": 3,  # numpy + onnxruntime: runtime, detector, bench
-    "ids_lightning.batches": 4,  # training side from here on
-    "ids_lightning.console": 4,
-    "ids_lightning.plots": 4,
-    "ids_lightning.config": 4,
+    "ids_lightning.models.batches": 4,  # training side from here on
+    "ids_lightning.training.console": 4,
+    "ids_lightning.evaluation.plots": 4,
+    "ids_lightning.training.config": 4,
     "ids_lightning.models": 5,
     "ids_lightning.data": 6,
-    "ids_lightning.deploy": 6,
-    "ids_lightning.callbacks": 7,
-    "ids_lightning.runs": 7,
+    "ids_lightning.training.export": 6,
+    "ids_lightning.training.callbacks": 7,
+    "ids_lightning.training.run_folder": 7,
     "ids_lightning.federation": 7,  # Flower sites, server, apps: reuse data, models, export
     **{
         f"ids_lightning.{command}": 8
@@ -122,7 +122,7 @@ def test_the_checks_have_teeth(tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match=r"ids_lightning\.core\.planted imports ids_lightning\.models"):
         test_no_import_runs_up_a_floor()
     config_imports_plots = tmp_path / "ids_lightning" / "config.py"
-    config_imports_plots.write_text("import ids_lightning.plots\n")
+    config_imports_plots.write_text("import ids_lightning.evaluation.plots\n")
     monkeypatch.setattr(sys.modules[__name__], "SOURCES", [*SOURCES, looped, config_imports_plots])
     with pytest.raises(AssertionError, match=r"ids_lightning\.config <-> ids_lightning\.plots"):
         test_no_two_parts_import_each_other()
@@ -139,7 +139,7 @@ def test_ground_floors_import_only_numpy_and_the_standard_library_at_module_leve
     assert not offenders, offenders
 
 
-EDGE_MODULES = ["ids_lightning.edge.runtime", "ids_lightning.edge.detector", "ids_lightning.edge.bench"]
+EDGE_MODULES = ["ids_lightning.edge.runtime", "ids_lightning.edge.detector", "ids_lightning.edge.latency"]
 
 
 @pytest.mark.parametrize("blocked", ["torch", "lightning", "hydra", "omegaconf", "pandas", "pyarrow"])
@@ -153,7 +153,7 @@ def test_edge_imports_and_answers_help_without(blocked):
         sys.meta_path.insert(0, Block())
         for name in {EDGE_MODULES!r}:
             module = importlib.import_module(name)
-        for name in ("ids_lightning.edge.detector", "ids_lightning.edge.bench"):
+        for name in ("ids_lightning.edge.detector", "ids_lightning.edge.latency"):
             try:
                 importlib.import_module(name).main(["--help"])
             except SystemExit as done:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ids_lightning.batches import InMemoryBatches, StepChunk
+from ids_lightning.models.batches import InMemoryBatches, StepChunk
 
 
 def test_batches_cover_every_row_once_in_a_seeded_order():

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from ids_lightning.callbacks.checkpoint import AtomicCheckpointIO, resumable
+from ids_lightning.training.callbacks.checkpoint import AtomicCheckpointIO, resumable
 
 
 def test_a_failed_write_leaves_the_previous_checkpoint_whole(tmp_path):

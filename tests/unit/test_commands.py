@@ -8,19 +8,19 @@ import textwrap
 
 import pytest
 
-from ids_lightning.config import PROJECT_ROOT
+from ids_lightning.training.config import PROJECT_ROOT
 
 COMMANDS = [
-    "ids_lightning.detect",
+    "ids_lightning.cli.detect",
     "ids_lightning.edge.detector",
-    "ids_lightning.edge.bench",
-    "ids_lightning.prepare",
-    "ids_lightning.export",
-    "ids_lightning.attack",
-    "ids_lightning.report",
+    "ids_lightning.edge.latency",
+    "ids_lightning.data.prepare",
+    "ids_lightning.cli.export",
+    "ids_lightning.analysis.attack",
+    "ids_lightning.analysis.report",
     "ids_lightning.bench.train",
     "ids_lightning.bench.parse",
-    "ids_lightning.bench.edge",
+    "ids_lightning.bench.edge_torch",
     "ids_lightning.bench.detector",
     "ids_lightning.bench.adversarial_training",
     "ids_lightning.bench.scale",
@@ -28,11 +28,11 @@ COMMANDS = [
     "ids_lightning.bench.ablation",
     "ids_lightning.bench.novelty",
     "ids_lightning.bench.results",
-    "ids_lightning.bench.chaos",
-    "ids_lightning.demo",
-    "ids_lightning.baseline",
-    "ids_lightning.ensemble",
-    "ids_lightning.federated",
+    "tools.chaos",
+    "ids_lightning.analysis.demo",
+    "ids_lightning.analysis.baseline",
+    "ids_lightning.analysis.ensemble",
+    "ids_lightning.federation.deployment",
 ]
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from lightning.pytorch.loggers import Logger
 
-from ids_lightning.config import CONFIG_DIR, PROJECT_ROOT, instantiate_group, sweep_value, unknown_keys
 from ids_lightning.datasets import SPECS
+from ids_lightning.training.config import CONFIG_DIR, PROJECT_ROOT, instantiate_group, sweep_value, unknown_keys
 
 
 def options(group: str) -> list[str]:
@@ -89,7 +89,7 @@ def test_unknown_sweep_metric_is_an_error():
 
 
 def test_run_folders_of_processes_started_together_differ():
-    code = "from ids_lightning.config import RUN_ID; print(RUN_ID)"
+    code = "from ids_lightning.training.config import RUN_ID; print(RUN_ID)"
     procs = [
         subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=PROJECT_ROOT)
         for _ in range(4)

@@ -170,7 +170,7 @@ def test_without_network_nothing_is_tried_and_nothing_is_left(tmp_path, monkeypa
 
 
 def test_a_run_that_fails_before_training_leaves_no_folder(make_config, tmp_path):
-    from ids_lightning.train import train
+    from ids_lightning.training.run import train
 
     folder = tmp_path / "run"
     cfg = make_config("dataset.task=familly")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from ids_lightning.analysis.ensemble import Rescale, check_members
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.core.table import RawTable
-from ids_lightning.ensemble import Rescale, check_members
 
 
 def table(numeric: np.ndarray, categories: list[str]) -> RawTable:

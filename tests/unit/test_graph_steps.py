@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ids_lightning.batches import StepChunk
+from ids_lightning.models.batches import StepChunk
 from ids_lightning.models.cuda_graph import ChunkedTraining
 
 

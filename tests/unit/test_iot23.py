@@ -282,7 +282,7 @@ def test_random_split_is_stratified(data_dir):
 
 
 def test_prepared_parquet_feeds_the_datamodule_like_the_originals(data_dir, tmp_path):
-    from ids_lightning.prepare import prepare
+    from ids_lightning.data.prepare import prepare
 
     inputs = sorted(IOT23.glob("*.gz")) + sorted((IOT23 / "csv_exports").glob("*.gz"))
     results = prepare(inputs, tmp_path / "parquet", chunk_rows=5000)

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from ids_lightning.config import PROJECT_ROOT, compose
 from ids_lightning.core.errors import ConfigError
-from ids_lightning.train import check_config
+from ids_lightning.training.checks import check_config
+from ids_lightning.training.config import PROJECT_ROOT, compose
 
 SELECTING_KEYS = ("monitor", "optimized_metric", "metric")
 

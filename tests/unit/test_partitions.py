@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ids_lightning.config import instantiate
 from ids_lightning.core import partitions
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.federation.site import Site, site_rows
+from ids_lightning.training.config import instantiate
 
 
 @pytest.fixture(scope="module")
 def nsl_kdd(tmp_path_factory):
-    from ids_lightning.config import compose
+    from ids_lightning.training.config import compose
     from tests.helpers import DATA_DIR
 
     cfg = compose(["experiment=federated"], tmp_path_factory.mktemp("run"), data_dir=DATA_DIR)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ids_lightning.report import summarise, to_markdown
+from ids_lightning.analysis.report import summarise, to_markdown
 
 
 def test_report_keeps_experiments_apart_and_gives_no_std_for_one_seed():
@@ -34,7 +34,7 @@ def test_report_keeps_windows_apart_and_its_markdown_columns_line_up():
 
 
 def test_baselines_are_missing_per_protocol_and_model():
-    from ids_lightning.report import missing_baselines
+    from ids_lightning.analysis.report import missing_baselines
 
     deep = {"model": "cnn", "dataset": "nsl_kdd", "split": "official", "window": 1, "experiment": "official"}
     runs = [

@@ -10,9 +10,9 @@ import torch
 import yaml
 from omegaconf import OmegaConf
 
-from ids_lightning.config import compose
 from ids_lightning.core.preprocess import Preprocessor
-from ids_lightning.runs import RunFolderError, load_best_model, read_config, rebuild
+from ids_lightning.training.config import compose
+from ids_lightning.training.run_folder import RunFolderError, load_best_model, read_config, rebuild
 from tests.helpers import DATA_DIR, datamodule
 
 
@@ -169,7 +169,7 @@ def test_only_global_rank_zero_writes_the_run_folder(monkeypatch, environment, p
 
 
 def test_a_distributed_run_tests_in_one_process(make_config):
-    from ids_lightning.train import single_process
+    from ids_lightning.training.run import single_process
 
     cfg = make_config("trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2")
     single = single_process(cfg)

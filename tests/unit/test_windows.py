@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from ids_lightning.batches import InMemoryBatches, WindowedFeatures
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.core.splits import grouped_split
@@ -24,6 +23,7 @@ from ids_lightning.core.windows import (
 )
 from ids_lightning.datasets import get_spec
 from ids_lightning.models.attacks import Constraints, fgsm
+from ids_lightning.models.batches import InMemoryBatches, WindowedFeatures
 from ids_lightning.models.nets import CNN, CNNLSTM, LSTM, CNNBiLSTM, Transformer
 
 

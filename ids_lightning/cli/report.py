@@ -1,0 +1,33 @@
+"""``ids report SWEEP...``: the table and figures of finished sweeps, every row beside the
+classical baselines on the same rows (:mod:`ids_lightning.analysis.report`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ids_lightning.analysis.report import METRICS, report
+from ids_lightning.cli import run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ids report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="sweep folders (outputs/multirun/<sweep>)")
+    parser.add_argument("--output", type=Path, default=None, help="default: the first folder")
+    parser.add_argument("--metrics", nargs="+", default=None, help=f"default: {' '.join(METRICS)}")
+    parser.add_argument(
+        "--no-baselines", action="store_true", help="do not fit the classical baselines a protocol lacks"
+    )
+    parser.add_argument(
+        "--ensembles",
+        action="store_true",
+        help="add a row for the ensemble of each row's seeds (built once under <output>/ensembles/)",
+    )
+    args = parser.parse_args(argv)
+    report(args.folders, args.output, args.metrics, baselines=not args.no_baselines, ensembles=args.ensembles)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

@@ -1,0 +1,23 @@
+"""``ids search [overrides]``: an Optuna search over a validation metric, each trial a run with
+the trial's overrides (:mod:`ids_lightning.training.search`)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from ids_lightning.cli import run
+from ids_lightning.training.search import search
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    result = search(list(sys.argv[1:] if argv is None else argv))
+    print(
+        f"best {result['metric']} = {result['best_value']:.4f} (trial {result['best_trial']}): {result['best_params']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))

@@ -1,0 +1,109 @@
+"""Federated training on Flower's deployment engine: the processes of a real federation.
+
+    python -m ids_lightning.cli.federated superlink --port 9300                 (the server machine)
+    python -m ids_lightning.cli.federated supernode --superlink HOST:9300 --site 0 --sites 2 \\
+        [--port 9400] [overrides...]                                          (each site)
+    python -m ids_lightning.cli.federated submit --superlink HOST:9300 --output-dir DIR [overrides...]
+
+``overrides`` are the Hydra overrides of ``python train.py experiment=federated ...``: a site's
+overrides choose its data (``dataset.files=[...] federated.partition=whole`` at a real site), the
+submitted ones the run (strategy, rounds). Sites and server must agree on the dataset, task,
+preprocessing options and model. On one machine, ``python train.py experiment=federated`` runs
+the same work on the simulation engine instead. See docs/federated.md for TLS and many machines.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
+
+# The Flower App that `flwr run` packages: only its manifest; the code is the installed package.
+APP_MANIFEST = """\
+[build-system]
+requires = ["setuptools>=77"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "ids-lightning-federated"
+version = "1.0.0"
+dependencies = []
+
+[tool.flwr.app]
+publisher = "ids-lightning"
+
+[tool.flwr.app.components]
+serverapp = "ids_lightning.federation.apps:server_app"
+clientapp = "ids_lightning.federation.apps:client_app"
+
+[tool.flwr.app.config]
+overrides = ""
+output-dir = "outputs/federated"
+"""
+CONNECTION = "ids-lightning"
+
+
+def flower_command(name: str) -> str:
+    """A Flower executable of this environment (its SuperLink starts more of them by name)."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise SystemExit(f"{name} not found beside {sys.executable}: install the project with `make install`")
+    return str(path)
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def superlink(port: int, insecure: bool) -> list[str]:
+    # apps need no install at runtime: the sites and the server run this environment
+    command = [flower_command("flower-superlink"), "--port", str(port), "--disable-runtime-dependency-installation"]
+    return [*command, "--insecure"] if insecure else command
+
+
+def supernode(
+    superlink_address: str, site: int, sites: int, port: int, overrides: list[str], insecure: bool
+) -> list[str]:
+    node_config = f"partition-id={site} num-partitions={sites} overrides={_toml_string(shlex.join(overrides))}"
+    command = [
+        flower_command("flower-supernode"),
+        "--superlink", superlink_address, "--port", str(port), "--node-config", node_config,
+    ]  # fmt: skip
+    return [*command, "--insecure"] if insecure else command
+
+
+def submit(
+    superlink_address: str, output_dir: Path, overrides: list[str], insecure: bool, root_certificates: Path | None
+) -> int:
+    """``flwr run`` of the project's app against the SuperLink; returns its exit status. The
+    connection lives in a private Flower home, so a user's ``~/.flwr`` is left alone."""
+    with tempfile.TemporaryDirectory(prefix="ids-flower-") as tmp:
+        home, app = Path(tmp) / "home", Path(tmp) / "app"
+        home.mkdir()
+        app.mkdir()
+        (app / "pyproject.toml").write_text(APP_MANIFEST)
+        connection = f"address = {_toml_string(superlink_address)}\ninsecure = {str(insecure).lower()}\n"
+        if root_certificates is not None:
+            connection += f"root-certificates = {_toml_string(str(root_certificates.resolve()))}\n"
+        connections = f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n{connection}'
+        (home / "config.toml").write_text(connections)
+        run_config = (
+            f"overrides={_toml_string(shlex.join(overrides))} output-dir={_toml_string(str(output_dir.resolve()))}"
+        )
+        command = [flower_command("flwr"), "run", str(app), CONNECTION, "--stream", "--run-config", run_config]
+        result = subprocess.run(command, env={**environment(), "FLWR_HOME": str(home)}, check=False)
+    if result.returncode == 0 and not (output_dir / "metrics.json").is_file():
+        print(f"the run ended without {output_dir / 'metrics.json'}: see the SuperLink's log", file=sys.stderr)
+        return 1
+    return result.returncode
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

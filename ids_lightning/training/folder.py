@@ -1,0 +1,103 @@
+"""A run folder's ownership: one process per folder, the resolved config written first, and no
+folder left behind by a run that failed before it trained."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from ids_lightning.core.errors import RunInUseError
+from ids_lightning.core.fileio import atomic_write_bytes, is_primary_process
+from ids_lightning.training.checks import check_config
+from ids_lightning.training.console import quiet
+
+log = logging.getLogger(__name__)
+
+FIT_RECORD = "fit.json"
+STARTUP_FILES = {".hydra", "train.log", "config.yaml", ".lock"}
+
+
+def finished_summary(cfg: DictConfig, name: str) -> dict | None:
+    """The summary ``name`` of a finished run in ``cfg``'s folder, when re-runs skip finished
+    runs (``skip_finished``); else None."""
+    finished = Path(cfg.paths.output_dir) / name
+    if not (cfg.get("skip_finished") and finished.is_file()):
+        return None
+    log.info("%s exists: this run already finished, skipping it", finished)
+    return json.loads(finished.read_text())
+
+
+@contextmanager
+def started_run(cfg: DictConfig) -> Iterator[Path]:
+    """The start every kind of run shares: settings checked, its folder owned, the resolved
+    config written, the seed set. Yields the run folder."""
+    check_config(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    with owned_folder(output_dir):
+        quiet()
+        log.info("run folder: %s", output_dir)
+        write_config(cfg, output_dir)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        yield output_dir
+
+
+@contextmanager
+def owned_folder(output_dir: Path) -> Iterator[None]:
+    """Hold ``output_dir`` for this run: locked on the primary process (further ranks of a
+    distributed run share rank 0's folder), removed again if the run fails before it trained."""
+    if not is_primary_process():
+        yield
+        return
+    try:
+        with run_lock(output_dir):
+            yield
+    except Exception:
+        remove_if_empty(output_dir)
+        raise
+
+
+@contextmanager
+def run_lock(output_dir: Path) -> Iterator[None]:
+    """One process per run folder: two runs into one folder would interleave checkpoints and
+    events, so the second refuses. The lock dies with its process (a killed run can re-run)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with open(output_dir / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise RunInUseError(
+                f"{output_dir} is in use by another run (pid {handle.read().strip() or '?'}); "
+                "wait for it or choose another folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+
+
+def remove_if_empty(output_dir: Path) -> None:
+    """A run that failed before it trained leaves no folder behind (only Hydra's and the run's
+    start-up files were in it); one with checkpoints stays, to be resumed."""
+    if output_dir.is_dir() and {p.name for p in output_dir.iterdir()} <= STARTUP_FILES:
+        shutil.rmtree(output_dir, ignore_errors=True)
+
+
+def write_config(cfg: DictConfig, output_dir: Path) -> None:
+    """The resolved config beside the results, first: tools rebuild the run's net from it."""
+    if is_primary_process():
+        atomic_write_bytes(output_dir / "config.yaml", OmegaConf.to_yaml(without_hydra(cfg), resolve=True).encode())
+
+
+def without_hydra(cfg: DictConfig) -> DictConfig:
+    return OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
