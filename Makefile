@@ -93,7 +93,7 @@ bench-parse: install
 ## ONNX inference benchmark of a run folder: make edge-bench RUN=outputs/runs/<run>
 edge-bench: install
 	@test -n "$(RUN)" || { echo "usage: make edge-bench RUN=outputs/runs/<run folder>"; exit 2; }
-	$(PY) -m ids_lightning.bench.edge_torch $(RUN) $(ARGS)
+	$(PY) -m ids_lightning.cli.edge_bench $(RUN) --torch $(ARGS)
 
 ## the seed paper's comparison (random split) and the honest protocols, 3 seeds, then the
 ## report (about a day on a 2-core CPU: see README); re-running continues where it stopped

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.training.config import RUN_ID, compose, sweep_value
 
@@ -41,7 +42,7 @@ def search(overrides: list[str], output: Path | None = None) -> dict:
 
     base = compose(overrides, "unused")
     if "search" not in base:
-        raise SystemExit("choose a search space: python -m ids_lightning.cli.search hparams_search=<name>")
+        raise ConfigError("choose a search space: ids search hparams_search=<name>")
     space = OmegaConf.to_container(base.search, resolve=True)
     metric = base.optimized_metric
     if not metric.startswith("val/"):

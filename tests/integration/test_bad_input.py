@@ -12,7 +12,7 @@ from ids_lightning.core.errors import MalformedRowError
 from ids_lightning.core.fileio import TruncatedFileError, open_text
 from ids_lightning.edge.detector import main as detect_main
 from tests.helpers import DATA_DIR, NSL_KDD_TEST, NSL_KDD_TRAIN, datamodule
-from tools.chaos import Lab
+from tools.chaos.suite import Lab
 
 
 def rows(count: int) -> bytes:

@@ -4,7 +4,7 @@ or a clean run, never a traceback, silent loss or code execution (``make chaos``
 from __future__ import annotations
 
 from tests.helpers import DATA_DIR
-from tools.chaos import run_probes
+from tools.chaos.suite import run_probes
 
 
 def test_fast_probes_end_clearly_and_account_for_every_row(data_dir):

@@ -16,37 +16,19 @@ from ids_lightning.training.config import PROJECT_ROOT
 PACKAGE = PROJECT_ROOT / "ids_lightning"
 # Part -> floor, from the ground up. A part may import its own floor and those below.
 FLOORS = {
-    "ids_lightning.core": 1,  # torch-free: errors, file I/O, tables, readers, splits, preprocessing, spec
+    "ids_lightning.core": 1,  # torch-free: errors, file I/O, tables, readers, splits, preprocessing, spec, metrics
     "ids_lightning.datasets": 2,  # one spec per dataset, torch-free
-    "ids_lightning.edge": 3,  # numpy + onnxruntime: runtime, detector, bench
-    "ids_lightning.models.batches": 4,  # training side from here on
-    "ids_lightning.training.console": 4,
-    "ids_lightning.evaluation.plots": 4,
-    "ids_lightning.training.config": 4,
-    "ids_lightning.models": 5,
-    "ids_lightning.data": 6,
-    "ids_lightning.training.export": 6,
-    "ids_lightning.training.callbacks": 7,
-    "ids_lightning.training.run_folder": 7,
-    "ids_lightning.federation": 7,  # Flower sites, server, apps: reuse data, models, export
-    **{
-        f"ids_lightning.{command}": 8
-        for command in (
-            "train",
-            "search",
-            "attack",
-            "export",
-            "report",
-            "prepare",
-            "detect",
-            "bench",
-            "demo",
-            "cli",
-            "baseline",
-            "ensemble",
-            "federated",
-        )
-    },
+    "ids_lightning.edge": 3,  # numpy + onnxruntime: runtime, detector, latency bench
+    "ids_lightning.models": 4,  # training side from here on: nets, the LightningModule, batches
+    "ids_lightning.evaluation": 4,  # plots, unseen attack types
+    "ids_lightning.data": 5,  # the datamodule, its options, tables, stream; Parquet preparation
+    "ids_lightning.training": 6,  # the engine: one run, seeds, export, callbacks, run folders, search
+    "ids_lightning.federation": 7,  # Flower sites, server, apps, deployment processes
+    "ids_lightning.analysis": 7,  # over finished runs: report, baselines, ensembles, attacks, the demo
+    "ids_lightning.launch": 8,  # which kind of run a config asks for
+    "ids_lightning.bench": 8,  # benchmarks
+    "ids_lightning.cli": 9,  # the commands: parse arguments, call the library
+    "ids_lightning.__main__": 9,  # python -m ids_lightning <command>
 }
 GROUND = ("ids_lightning.core", "ids_lightning.datasets", "ids_lightning.edge")
 # What the ground floors may import at module level besides the standard library and themselves.
@@ -116,15 +98,17 @@ def test_the_checks_have_teeth(tmp_path, monkeypatch):
     planted = tmp_path / "ids_lightning" / "core" / "planted.py"
     planted.parent.mkdir(parents=True)
     planted.write_text("from ids_lightning.models import nets\n")
-    looped = tmp_path / "ids_lightning" / "plots.py"
-    looped.write_text("from ids_lightning import config\n")
+    looped = tmp_path / "ids_lightning" / "analysis" / "planted.py"
+    looped.parent.mkdir(parents=True)
+    looped.write_text("from ids_lightning.federation import site\n")
     monkeypatch.setattr(sys.modules[__name__], "SOURCES", [*SOURCES, planted])
     with pytest.raises(AssertionError, match=r"ids_lightning\.core\.planted imports ids_lightning\.models"):
         test_no_import_runs_up_a_floor()
-    config_imports_plots = tmp_path / "ids_lightning" / "config.py"
-    config_imports_plots.write_text("import ids_lightning.evaluation.plots\n")
-    monkeypatch.setattr(sys.modules[__name__], "SOURCES", [*SOURCES, looped, config_imports_plots])
-    with pytest.raises(AssertionError, match=r"ids_lightning\.config <-> ids_lightning\.plots"):
+    back = tmp_path / "ids_lightning" / "federation" / "planted.py"
+    back.parent.mkdir(parents=True)
+    back.write_text("import ids_lightning.analysis.report\n")
+    monkeypatch.setattr(sys.modules[__name__], "SOURCES", [*SOURCES, looped, back])
+    with pytest.raises(AssertionError, match=r"ids_lightning\.analysis <-> ids_lightning\.federation"):
         test_no_two_parts_import_each_other()
 
 
@@ -139,7 +123,13 @@ def test_ground_floors_import_only_numpy_and_the_standard_library_at_module_leve
     assert not offenders, offenders
 
 
-EDGE_MODULES = ["ids_lightning.edge.runtime", "ids_lightning.edge.detector", "ids_lightning.edge.latency"]
+EDGE_MODULES = [
+    "ids_lightning.edge.runtime",
+    "ids_lightning.edge.detector",
+    "ids_lightning.edge.latency",
+    "ids_lightning.cli.detect",
+    "ids_lightning.cli.edge_bench",
+]
 
 
 @pytest.mark.parametrize("blocked", ["torch", "lightning", "hydra", "omegaconf", "pandas", "pyarrow"])
@@ -153,7 +143,7 @@ def test_edge_imports_and_answers_help_without(blocked):
         sys.meta_path.insert(0, Block())
         for name in {EDGE_MODULES!r}:
             module = importlib.import_module(name)
-        for name in ("ids_lightning.edge.detector", "ids_lightning.edge.latency"):
+        for name in ("ids_lightning.cli.detect", "ids_lightning.cli.edge_bench"):
             try:
                 importlib.import_module(name).main(["--help"])
             except SystemExit as done:

@@ -1,0 +1,1 @@
+"""Tools for the project's maintainers that are not part of the installable library."""
