@@ -40,9 +40,9 @@ def finished_summary(cfg: DictConfig, name: str) -> dict | None:
 def started_run(cfg: DictConfig) -> Iterator[Path]:
     """The start every kind of run shares: settings checked, its folder owned, the resolved
     config written, the seed set. Yields the run folder."""
-    check_config(cfg)
     output_dir = Path(cfg.paths.output_dir)
     with owned_folder(output_dir):
+        check_config(cfg)
         quiet()
         log.info("run folder: %s", output_dir)
         write_config(cfg, output_dir)

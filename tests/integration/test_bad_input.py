@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from ids_lightning.cli import main as ids
 from ids_lightning.core.errors import MalformedRowError
 from ids_lightning.core.fileio import TruncatedFileError, open_text
-from ids_lightning.edge.detector import main as detect_main
 from tests.helpers import DATA_DIR, NSL_KDD_TEST, NSL_KDD_TRAIN, datamodule
 from tools.chaos.suite import Lab
 
@@ -59,9 +59,7 @@ def test_the_detector_writes_its_summary_and_exits_3_on_a_cut_archive(tmp_path, 
         text = "".join(next(handle) for _ in range(3000))
     cut = tmp_path / "cut.txt.gz"
     cut.write_bytes(gzip.compress(text.encode())[:-2000])
-    with pytest.raises(SystemExit) as info:
-        detect_main(["--run", str(run), "--input", str(cut), "--output", str(tmp_path / "a.jsonl")])
-    assert info.value.code == 3
+    assert ids(["detect", "--run", str(run), "--input", str(cut), "--output", str(tmp_path / "a.jsonl")]) == 3
     summary = json.loads((tmp_path / "a.jsonl.summary.json").read_text())
     assert "ends early" in summary["error"] and 0 < summary["records"] < 3000
     assert len((tmp_path / "a.jsonl").read_text().splitlines()) == summary["records"]

@@ -140,7 +140,7 @@ def test_edge_package_runs_without_torch(nsl_run, tmp_path):
                 if name.split(".")[0] in {BLOCKED!r}:
                     raise ImportError(f"blocked: {{name}}")
         sys.meta_path.insert(0, Block())
-        from ids_lightning.edge import bench, detector
+        from ids_lightning.edge import detector, latency as bench
         summary = detector.detect({str(folder)!r}, {str(NSL_KDD_TEST)!r}, {str(tmp_path / "a.jsonl")!r}, progress=False)
         report = bench.bench({str(folder)!r}, [1, 4], [1], latency_calls=20, seconds=0.02)
         assert not any(m.split(".")[0] in {BLOCKED!r} for m in sys.modules), sorted(sys.modules)

@@ -28,7 +28,7 @@ def test_deployment_engine_on_loopback(tmp_path, nsl_kdd_slice):
     project's command; a submitted 1-round run writes its run folder."""
     env = {**os.environ, "FLWR_HOME": str(tmp_path / "flower"), "IDS_DATA_DIR": str(nsl_kdd_slice)}
     env["OMP_NUM_THREADS"] = "1"
-    command = [sys.executable, "-m", "ids_lightning.federation.deployment"]
+    command = [sys.executable, "-m", "ids_lightning.cli.federated"]
     overrides = [*SITES, "federated.clients=2", "federated.rounds=1"]
     link = _free_port()
     processes = []
