@@ -22,6 +22,7 @@ import numpy as np
 
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.evaluation.unseen import test_type_scores
 from ids_lightning.models.batches import Features, WindowedFeatures
 from ids_lightning.training.config import RUN_ID, compose, instantiate
 
@@ -92,7 +93,7 @@ def fit_baseline(model: str, datamodule, seed: int, tags: list[str]) -> dict:
         stage_probabilities = probabilities(flow_features(x))
         metrics |= scores(y.numpy(), stage_probabilities, class_names, stage)
         if stage == "test":
-            metrics |= datamodule.unseen_type_scores(stage_probabilities.argmax(1))
+            metrics |= test_type_scores(datamodule, stage_probabilities.argmax(1))
     return {
         **dict(sorted(metrics.items())),
         **datamodule.facts(),
@@ -120,7 +121,7 @@ def baseline(overrides: list[str], output_dir: Path | None = None, models: tuple
             "%s on %s (%s split): test accuracy %.3f, macro-F1 %.3f; written to %s",
             model,
             datamodule.name,
-            datamodule.split,
+            datamodule.options.split.split,
             summary["test/acc"],
             summary["test/f1_macro"],
             output_dir / model / "metrics.json",

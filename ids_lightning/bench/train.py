@@ -38,7 +38,7 @@ from rich.table import Table
 from torch.utils.data import DataLoader, TensorDataset
 
 from ids_lightning.core.fileio import atomic_write_json
-from ids_lightning.data import FlowDataModule
+from ids_lightning.data import flow_datamodule
 from ids_lightning.models import CNNLSTM, IDSLitModule
 from ids_lightning.models.batches import InMemoryBatches
 from ids_lightning.models.replicas import ReplicaLitModule
@@ -310,7 +310,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = device_name(device)
     rows_per_run = args.rows or (204_800 if device.type == "cuda" else 25_600)
-    datamodule = FlowDataModule("nsl_kdd", args.data_dir, ["nsl_kdd/KDDTrain+.txt"], task="family", split="random")
+    datamodule = flow_datamodule(
+        spec="nsl_kdd", data_dir=args.data_dir, files=["nsl_kdd/KDDTrain+.txt"], task="family", split="random"
+    )
     datamodule.setup()
     x, y = datamodule.tensors["train"]
     results = []

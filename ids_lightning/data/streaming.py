@@ -52,6 +52,7 @@ from ids_lightning.core.windows import (
     rank_in_group,
     window_index,
 )
+from ids_lightning.data.options import DataOptions
 from ids_lightning.models.batches import StepChunk
 
 log = logging.getLogger(__name__)
@@ -121,28 +122,29 @@ def out_of_core(in_memory: str, paths: list[Path]) -> bool:
 
 class Scan:
     """The pass over the training files, in file order, that an out-of-core datamodule sets up
-    from (see the module's docstring). ``dm`` is the :class:`~ids_lightning.data.FlowDataModule`
-    whose settings (spec, task, split, fractions, seed, window) it follows."""
+    from (see the module's docstring), following ``options`` (spec, task, split, fractions,
+    seed, window); ``labelled`` gives a chunk's rows their labels under the task."""
 
-    def __init__(self, dm):
-        self.dm, self.spec = dm, dm.spec
-        kind = dm.spec.splits[dm.split]
+    def __init__(self, options: DataOptions, labelled: Callable[[RawTable], RawTable]):
+        self.labelled, self.spec = labelled, options.source.spec
+        self.split, self.sample = options.split, options.sample
+        kind = self.spec.splits[self.split.split]
         if kind.kind not in ("random", "partition", "test_files"):
-            raise ConfigError(f"dataset.split={dm.split} cannot be streamed")
-        if dm.validation.kind == "by_family":
+            raise ConfigError(f"dataset.split={self.split.split} cannot be streamed")
+        if self.split.validation.kind == "by_family":
             raise ConfigError(
                 "dataset.val_split=by_family needs every row's attack type at once: use random or by_capture"
             )
-        if dm.balance not in ("none", "class_weight"):
+        if self.sample.balance not in ("none", "class_weight"):
             raise ConfigError(
-                f"dataset.balance={dm.balance} resamples the whole training split; out of core, "
+                f"dataset.balance={self.sample.balance} resamples the whole training split; out of core, "
                 "use none or class_weight"
             )
-        if not isinstance(dm.shuffle_seed, int):
+        if not isinstance(options.loader.shuffle_seed, int):
             raise ConfigError("seeds=[...] trains from the in-memory path: set dataset.in_memory=true")
         self.kind = kind
         # ids and addresses are read only where windows need them
-        self.skip_meta = () if dm.window > 1 else tuple(dm.spec.id_columns)
+        self.skip_meta = () if self.sample.window > 1 else tuple(self.spec.id_columns)
         self.chunks: list[Chunk] = []
         self.label_counts: Counter = Counter()
         self.seen_types: set[str] = set()
@@ -157,7 +159,7 @@ class Scan:
     # --- one chunk --------------------------------------------------------------------------
     def read(self, path: Path, row_group: int) -> RawTable:
         """The chunk's rows with labels under the task (and attack types, where there are)."""
-        return self.dm.labelled(parquet.read(path, self.spec.name, row_group, self.skip_meta))
+        return self.labelled(parquet.read(path, self.spec.name, row_group, self.skip_meta))
 
     def _groups(self, table: RawTable) -> np.ndarray:
         return np.char.add(np.char.add(table.source.astype(str), "\x00"), table.meta[self.spec.host_column].astype(str))
@@ -166,33 +168,33 @@ class Scan:
         """TRAIN, VAL or TEST per row: by capture where the split says so, otherwise by a
         seeded hash of the row's id (its file and line; with windows, its host's block of
         flows, so that a window rarely straddles two splits)."""
-        dm, n = self.dm, len(table)
-        if dm.window > 1:
+        n = len(table)
+        if self.sample.window > 1:
             groups = self._groups(table)
             uniques, inverse = np.unique(groups, return_inverse=True)
             inverse = inverse.reshape(-1)
             before = np.array([self._host_rows.get(g, 0) for g in uniques], dtype=np.int64)
-            blocks = (before[inverse] + rank_in_group(inverse)) // (BLOCK_WINDOWS * dm.window)
+            blocks = (before[inverse] + rank_in_group(inverse)) // (BLOCK_WINDOWS * self.sample.window)
             counts = np.bincount(inverse, minlength=len(uniques))
             self._host_rows.update(zip(uniques.tolist(), (before + counts).tolist()))
-            u = row_uniform(groups, blocks, dm.seed)
+            u = row_uniform(groups, blocks, self.split.seed)
         else:
-            u = row_uniform(table.source, table.line, dm.seed)
+            u = row_uniform(table.source, table.line, self.split.seed)
         part = np.full(n, TRAIN, dtype=np.int8)
-        val_share = dm.val_fraction
+        val_share = self.split.val_fraction
         if self.kind.kind == "random":
-            part[u < dm.test_fraction] = TEST
-            u = (u - dm.test_fraction) / (1 - dm.test_fraction)  # uniform again over what is not test
-            val_share = dm.val_fraction / (1 - dm.test_fraction)  # the same share of all rows
+            part[u < self.split.test_fraction] = TEST
+            u = (u - self.split.test_fraction) / (1 - self.split.test_fraction)  # uniform again over what is not test
+            val_share = self.split.val_fraction / (1 - self.split.test_fraction)  # the same share of all rows
         elif self.kind.kind == "partition":
             values = table.meta[self.kind.key]
             self._found.update(np.unique(values.astype(str)).tolist())
-            part[np.isin(values, dm.test_partitions)] = TEST
+            part[np.isin(values, self.split.test_partitions)] = TEST
         rest = part == TRAIN
-        if dm.validation.kind == "by_capture":
-            values = table.meta[dm.validation.partition_key]
+        if self.split.validation.kind == "by_capture":
+            values = table.meta[self.split.validation.partition_key]
             self._found.update(np.unique(values.astype(str)).tolist())
-            part[rest & np.isin(values, list(dm.validation.partitions))] = VAL
+            part[rest & np.isin(values, list(self.split.validation.partitions))] = VAL
         else:
             part[rest & (u < val_share)] = VAL
         return part
@@ -202,10 +204,10 @@ class Scan:
         windows of the chunk's rows, numbered in that whole. ``carry`` holds its context
         features already: they were computed over windows that reach further back."""
         carried = 0 if carry is None else len(carry)
-        raw = carry if not (carried and self.dm.context) else _without_context(carry)
+        raw = carry if not (carried and self.sample.context) else _without_context(carry)
         base = concat([raw, train]) if carried else train
-        windows = window_index(host_groups(base, self.spec.host_column), self.dm.window)
-        if not self.dm.context:
+        windows = window_index(host_groups(base, self.spec.host_column), self.sample.window)
+        if not self.sample.context:
             return base, windows[carried:]
         rows = np.arange(carried, len(base))
         train = add_numeric(train, context_features(windows, context_inputs(base, self.spec), rows))
@@ -222,14 +224,14 @@ class Scan:
                 self.held[code].append(table.take(np.flatnonzero(part == code)))
         train = table if (part == TRAIN).all() else table.take(np.flatnonzero(part == TRAIN))
         carry = None
-        if self.dm.window > 1:
+        if self.sample.window > 1:
             if self._tail is not None:
                 present = np.isin(self._groups(self._tail), self._groups(train))
                 carry = self._tail.take(np.flatnonzero(present))
             whole, _ = self.windowed(train, carry)
             train = whole.take(np.arange(len(whole) - len(train), len(whole)))  # with its context features
             every = concat([self._tail, train]) if self._tail is not None else train
-            self._tail = every.take(last_per_group(self._groups(every), self.dm.window - 1))
+            self._tail = every.take(last_per_group(self._groups(every), self.sample.window - 1))
         self.chunks.append(Chunk(path, row_group, np.packbits(part == TRAIN), len(train), carry))
         if not len(train):
             return
@@ -239,11 +241,11 @@ class Scan:
         self._fit(train)
 
     def _fit(self, train: RawTable) -> None:
-        chunk = site_statistics(train, ranged_scaler(self.dm.scaler))
+        chunk = site_statistics(train, ranged_scaler(self.sample.scaler))
         if self.statistics is None:
-            self.sketches = [QuantileSketch(seed=self.dm.seed + j) for j in range(train.numeric.shape[1])]
+            self.sketches = [QuantileSketch(seed=self.split.seed + j) for j in range(train.numeric.shape[1])]
         self.statistics = chunk if self.statistics is None else merged_statistics([self.statistics, chunk])
-        if self.dm.scaler == "quantile":
+        if self.sample.scaler == "quantile":
             for sketch, column in zip(self.sketches, train.numeric.T):
                 sketch.update(column)
 
@@ -258,8 +260,8 @@ class Scan:
                 self.add(path, row_group, first_of_file=path != previous)
                 previous = path
                 progress.advance(task)
-        wanted = list(self.dm.test_partitions if self.kind.kind == "partition" else [])
-        wanted += list(self.dm.validation.partitions if self.dm.validation.kind == "by_capture" else [])
+        wanted = list(self.split.test_partitions if self.kind.kind == "partition" else [])
+        wanted += list(self.split.validation.partitions if self.split.validation.kind == "by_capture" else [])
         missing = [p for p in wanted if p not in self._found]
         if missing:
             raise DataError(f"partitions {missing} are not among those read: {sorted(self._found)}")
@@ -269,12 +271,12 @@ class Scan:
     def preprocessor(self, class_names: list[str]) -> Preprocessor:
         """The preprocessing fitted on the training rows: what :meth:`Preprocessor.fit` gives on
         them all (quantile knots exactly so up to the sketch's capacity, approximately beyond)."""
-        dm = self.dm
-        quantiles = [sketch.quantiles(QUANTILE_LEVELS) for sketch in self.sketches] if dm.scaler == "quantile" else None
+        sample = self.sample
+        quantiles = [s.quantiles(QUANTILE_LEVELS) for s in self.sketches] if sample.scaler == "quantile" else None
         return Preprocessor.from_statistics(
             self.statistics, quantiles,
-            dataset=dm.name, task=dm.task, class_names=class_names, encoding=dm.categorical, scaler=dm.scaler,
-            clip=dm.clip, window=dm.window,
+            dataset=self.spec.name, task=self.split.task, class_names=class_names, encoding=sample.categorical,
+            scaler=sample.scaler, clip=sample.clip, window=sample.window,
         )  # fmt: skip
 
     def held_out(self, code: int) -> RawTable | None:
@@ -301,7 +303,7 @@ class ChunkReader:
         rows = np.unpackbits(chunk.train, count=len(table)).astype(bool)
         train = table if rows.all() else table.take(np.flatnonzero(rows))  # a copy only when needed
         y = self.encode_labels(train.labels)
-        if self.scan.dm.window == 1:
+        if self.scan.sample.window == 1:
             return self.pre.transform(train)[0], y
         whole, windows = self.scan.windowed(train, chunk.carry)
         encoded = padded_table(self.pre.transform(whole)[0])

@@ -62,3 +62,10 @@ def novel_type_rows(spec: DatasetSpec, test_types: TestTypes | None, rows: int) 
     """Per test sample (the first ``rows``): an attack of a type training never saw. None where
     the dataset's layout has no attack types."""
     return None if test_types is None else test_types.attacks(spec, rows)[2]
+
+
+def test_type_scores(datamodule, predicted: np.ndarray) -> dict:
+    """:func:`unseen_type_scores` of a datamodule's test split (its spec, classes, test types
+    and labels), given the predicted class of its first ``len(predicted)`` test samples."""
+    y = datamodule.tensors["test"][1].cpu().numpy()
+    return unseen_type_scores(datamodule.spec, datamodule.class_names, datamodule.test_types, y, predicted)

@@ -288,7 +288,7 @@ def run(cfg: DictConfig, grid: Grid, output_dir: Path, sites: int) -> dict:
         "federated %s: %d sites, %d rounds of %d local epochs, %s of the sites per round",
         fed.strategy, sites, fed.rounds, fed.local_epochs, fed.fraction,
     )  # fmt: skip
-    rounds = RoundLog(datamodule.tensors["test"], model, datamodule.eval_batch_size)
+    rounds = RoundLog(datamodule.tensors["test"], model, datamodule.options.loader.eval_batch_size)
     state = json.dumps(preprocessor.to_dict())
     result_started = time.perf_counter()
     strategy(fed, sites, rounds).start(
@@ -309,7 +309,9 @@ def run(cfg: DictConfig, grid: Grid, output_dir: Path, sites: int) -> dict:
     model.history = rounds.history()
     summary = _report(cfg, output_dir, datamodule, model, rounds, best_round, best_f1, fit_seconds, sites)
     if fed.local_only:
-        alone = local_only(cfg, sites, preprocessor, datamodule.tensors["test"], datamodule.eval_batch_size)
+        alone = local_only(
+            cfg, sites, preprocessor, datamodule.tensors["test"], datamodule.options.loader.eval_batch_size
+        )
         record = json.loads((output_dir / "federated.json").read_text())
         atomic_write_json(output_dir / "federated.json", {**record, "local_only": alone})
         for key in ("acc", "f1_macro"):

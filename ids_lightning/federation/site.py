@@ -85,10 +85,11 @@ class Site:
         logging.getLogger("ids_lightning.models.module").setLevel(logging.WARNING)  # no line per local epoch
         self.cfg, self.index = cfg, index
         self.datamodule: FlowDataModule = instantiate(cfg.dataset, output_dir=None)
-        if self.datamodule.spec.tasks[self.datamodule.task] is None:
+        task = self.datamodule.options.split.task
+        if self.datamodule.spec.tasks[task] is None:
             raise ConfigError(
                 f"federated training needs a task with fixed classes (sites must agree on them); "
-                f"{self.datamodule.spec.title}'s {self.datamodule.task!r} learns its classes from training"
+                f"{self.datamodule.spec.title}'s {task!r} learns its classes from training"
             )
         tables, self.class_names = self.datamodule.load_splits()
         rows = site_rows(cfg, self.datamodule, tables)
@@ -133,7 +134,7 @@ class Site:
         ``attack_scale``: boosted so that averaging does not dilute it."""
         seed = self.cfg.seed + 1000 * server_round + self.index
         L.seed_everything(seed, workers=True, verbose=False)
-        self.datamodule.shuffle_seed = seed  # a new data order every round
+        self.datamodule.reorder(seed)  # a new data order every round
         self.model.net.load_state_dict(weights)
         self.model.anchor(mu)
         self.model.history = []
@@ -160,7 +161,7 @@ class Site:
     def confusion(self, weights: OrderedDict, stage: str = "val") -> np.ndarray:
         """The confusion matrix (rows = true class) of ``weights`` on the site's ``stage`` rows."""
         self.model.net.load_state_dict(weights)
-        return confusion(self.model, *self.datamodule.tensors[stage], self.datamodule.eval_batch_size)
+        return confusion(self.model, *self.datamodule.tensors[stage], self.datamodule.options.loader.eval_batch_size)
 
 
 @torch.no_grad()

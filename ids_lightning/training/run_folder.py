@@ -17,10 +17,10 @@ from pathlib import Path
 import yaml
 from torch import nn
 
-from ids_lightning.core.errors import DataError
+from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.core.preprocess import Preprocessor
-from ids_lightning.data import FlowDataModule
+from ids_lightning.data import FlowDataModule, flow_datamodule
 from ids_lightning.models import nets
 from ids_lightning.models.nets import build_for
 from ids_lightning.training.export import ExportOptions, ProbabilityHead, export_run, load_net_weights
@@ -29,7 +29,10 @@ NETS = {cls.__name__: cls for cls in (nets.CNN, nets.LSTM, nets.CNNLSTM, nets.CN
 NET_TARGETS = {
     f"{module}.{name}": cls for name, cls in NETS.items() for module in ("ids_lightning.models", nets.__name__)
 }
-DATAMODULE_TARGETS = {"ids_lightning.data.FlowDataModule", "ids_lightning.data.datamodule.FlowDataModule"}
+# the datamodule's factory, and the class that older run folders name
+DATAMODULE_TARGETS = {
+    f"ids_lightning.data.{name}" for name in ("flow_datamodule", "datamodule.flow_datamodule", "FlowDataModule")
+} | {"ids_lightning.data.datamodule.FlowDataModule"}
 MAX_DEPTH = 8
 
 
@@ -117,8 +120,8 @@ def build_datamodule(config: dict, source: Path, data_dir: str | Path | None = N
     args["data_dir"] = str(data_dir or os.environ.get("IDS_DATA_DIR") or args.get("data_dir") or "data")
     args["output_dir"] = None
     try:
-        return FlowDataModule(**args)
-    except TypeError as err:
+        return flow_datamodule(**args)
+    except (TypeError, ConfigError) as err:
         raise RunFolderError(f"{source}: dataset does not build a FlowDataModule: {err}") from err
 
 

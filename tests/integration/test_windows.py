@@ -39,7 +39,7 @@ def flows_in_windows(table, windows) -> set[tuple[str, int]]:
 def test_a_windowed_random_split_puts_no_test_flow_inside_a_training_window():
     dm = datamodule("iot23", setup=False, split="random", window=16)
     tables, _ = dm.load_splits()
-    windows = dm.windows_of(tables)
+    windows = dm.tables.windows_of(tables)
     train_flows = flows_in_windows(tables["train"], windows["train"])
     for stage in ("val", "test"):
         own = set(zip(tables[stage].source.tolist(), tables[stage].line.tolist()))
@@ -47,7 +47,7 @@ def test_a_windowed_random_split_puts_no_test_flow_inside_a_training_window():
         assert flows_in_windows(tables[stage], windows[stage]) <= own
     # Control: windows over the whole capture, then a split by flow, do leak. The check above
     # would catch a datamodule that built windows before splitting.
-    whole = dm._read(dm.files)
+    whole = dm.tables.read(dm.options.source.files)
     leaky = split_table(whole, IOT23.splits["random"], val_fraction=0.15, test_fraction=0.15, seed=1)
     all_windows = window_index(host_groups(whole, IOT23.host_column), 16)
     ids = list(zip(whole.source.tolist(), whole.line.tolist()))

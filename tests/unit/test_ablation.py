@@ -21,7 +21,7 @@ def test_each_run_is_the_base_with_one_variant_a_seed_and_its_tags(tmp_path):
 def test_every_variant_composes(tmp_path):
     for name, _, overrides, folder in plan(list(VARIANTS), [1], 10, Path(tmp_path)):
         cfg = compose(overrides, folder)
-        assert cfg.tags == ["ablation", name] and cfg.dataset._target_.endswith("FlowDataModule")
+        assert cfg.tags == ["ablation", name] and cfg.dataset._target_.endswith("flow_datamodule")
         assert "adversarial_eval" not in (cfg.callbacks or {})
 
 

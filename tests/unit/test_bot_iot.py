@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ids_lightning.core.errors import DataError, MalformedRowError
-from ids_lightning.data import FlowDataModule
+from ids_lightning.data import flow_datamodule
 from ids_lightning.datasets import bot_iot
 from tests.helpers import DATA_DIR, datamodule
 
@@ -136,7 +136,10 @@ def test_files_split_tests_on_test_files(data_dir, tmp_path):
 
 def test_read_options_reach_the_reader_and_typos_are_refused(data_dir):
     def build(**read_options):
-        dm = FlowDataModule("bot_iot", str(data_dir), [str(REDUCED)], "category", "random", read_options=read_options)
+        dm = flow_datamodule(
+            spec="bot_iot", data_dir=str(data_dir), files=[str(REDUCED)], task="category", split="random",
+            read_options=read_options,
+        )  # fmt: skip
         dm.setup()
         return dm
 

@@ -47,7 +47,7 @@ def test_dataset_configs_name_a_spec_and_one_of_its_tasks_and_splits(make_config
     assert spec.name == name
     assert cfg.dataset.task in spec.tasks and cfg.dataset.split in spec.splits
     dm = hydra.utils.instantiate(cfg.dataset)
-    assert dm.spec is spec and dm.files == list(cfg.dataset.files)
+    assert dm.spec is spec and dm.options.source.files == tuple(cfg.dataset.files)
 
 
 @pytest.mark.parametrize("override", [f"{g}={n}" for g in ("trainer", "experiment", "debug") for n in options(g)])

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.training.checks import check_config
-from ids_lightning.training.config import PROJECT_ROOT, compose
+from ids_lightning.training.config import CONFIG_DIR, compose
 
 SELECTING_KEYS = ("monitor", "optimized_metric", "metric")
 
@@ -30,10 +30,10 @@ def selecting_values(node: object, path: str = "") -> list[tuple[str, str]]:
     return found
 
 
-CONFIGS = sorted((PROJECT_ROOT / "conf").rglob("*.yaml"))
+CONFIGS = sorted(CONFIG_DIR.rglob("*.yaml"))
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(PROJECT_ROOT / "conf")))
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(CONFIG_DIR)))
 def test_no_config_selects_on_a_test_metric(path: Path):
     for where, value in selecting_values(yaml.safe_load(path.read_text()) or {}):
         assert value.startswith(("val/", "train/")), f"{path}: {where} = {value}"

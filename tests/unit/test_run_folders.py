@@ -141,7 +141,7 @@ def test_a_folder_from_another_machine_reads_data_from_the_given_root(honest, tm
     moved = hostile(folder, tmp_path, with_value("dataset.data_dir", str(tmp_path / "gone" / "data")))
     monkeypatch.setenv("IDS_DATA_DIR", str(DATA_DIR))
     _, dm, _ = rebuild(moved)
-    assert dm.data_dir == DATA_DIR and not (tmp_path / "gone").exists()
+    assert dm.options.source.data_dir == DATA_DIR and not (tmp_path / "gone").exists()
     assert read_config(moved)["dataset"]["data_dir"] != plain["dataset"]["data_dir"]
     assert Preprocessor.load(moved / "preprocess.json").num_features == 41
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ids_lightning.core.novelty import Mahalanobis, Novelty, energy_scores, novelty_scores, threshold_at
+from ids_lightning.evaluation.unseen import novel_type_rows, test_type_scores
 from ids_lightning.models.nets import to_probabilities
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class NoveltyCalibration(L.Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = trainer.datamodule
         tested = self._test_activations()
-        if datamodule is None or not hasattr(datamodule, "unseen_type_scores") or not self._tested:
+        if datamodule is None or not self._tested:
             return
         benign = [i for i, name in enumerate(datamodule.class_names) if datamodule.spec.is_benign(name)]
         x_val, y_val = datamodule.tensors["val"]
@@ -125,8 +126,8 @@ class NoveltyCalibration(L.Callback):
             "test/novelty/benign_flagged": float(unknown[benign_test].mean()) if benign_test.any() else None,
         }
         # flagged: called an attack class, or unknown
-        flagged = datamodule.unseen_type_scores(np.where(unknown & np.isin(predicted, benign), -1, predicted))
-        called = datamodule.unseen_type_scores(predicted)
+        flagged = test_type_scores(datamodule, np.where(unknown & np.isin(predicted, benign), -1, predicted))
+        called = test_type_scores(datamodule, predicted)
         for group in ("novel", "known"):
             if f"test/{group}_types/detected" in flagged:
                 detected, caught = called[f"test/{group}_types/detected"], flagged[f"test/{group}_types/detected"]
@@ -171,7 +172,7 @@ class NoveltyCalibration(L.Callback):
         predicted = test_logits.argmax(1) if not pl_module.binary else (test_logits[:, 0] > 0).astype(int)
         called_benign = np.isin(predicted, benign)
         benign_test = np.isin(y_test, benign)
-        novel = datamodule.novel_type_rows(len(y_test))
+        novel = novel_type_rows(datamodule.spec, datamodule.test_types, len(y_test))
         novel = novel if novel is not None and novel.any() else None
         out = {}
         for name, (val_scores, test_scores) in scores.items():

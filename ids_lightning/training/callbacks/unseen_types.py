@@ -4,7 +4,7 @@ KDDTest+ holds 17 attack names that KDDTrain+ lacks; a held-out IoT-23 capture b
 training never saw. One accuracy hides them among the rest; this callback adds to
 ``metrics.json`` the share of those attacks detected (called any attack class) and recalled
 (called their own class), beside the same for the known types
-(:meth:`FlowDataModule.unseen_type_scores`).
+(:func:`ids_lightning.evaluation.unseen.test_type_scores`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import logging
 
 import lightning as L
 import torch
+
+from ids_lightning.evaluation.unseen import test_type_scores
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +32,9 @@ class UnseenAttackTypes(L.Callback):
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = trainer.datamodule
-        if datamodule is None or not hasattr(datamodule, "unseen_type_scores") or not self._predicted:
+        if datamodule is None or not self._predicted:
             return
-        self.summary = datamodule.unseen_type_scores(torch.cat(self._predicted).numpy())
+        self.summary = test_type_scores(datamodule, torch.cat(self._predicted).numpy())
         if self.summary.get("test/novel_types/records"):
             known = self.summary.get("test/known_types/detected")
             log.info(
