@@ -9,7 +9,7 @@ import pytest
 
 from ids_lightning.core.files import find_files
 from ids_lightning.data import FlowDataModule
-from ids_lightning.training.config import PROJECT_ROOT, compose, instantiate
+from ids_lightning.training.config import PROJECT_ROOT, QUIET, compose, instantiate
 
 DATA_DIR = Path(os.environ.get("IDS_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data")).resolve()
 # plain or gzipped, as the project reads them
@@ -24,9 +24,6 @@ GOOD = (
 
 # Sites of the federated tests: near-IID, a validation share big enough for tiny slices
 FEDERATED_SITES = ["federated.partition=dirichlet", "federated.alpha=10", "dataset.val_fraction=0.2"]
-
-# No logger, no progress bar: what module-scoped runs and subprocess runs in tests share.
-QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
 
 
 def datamodule(dataset: str = "nsl_kdd", data_dir: Path = DATA_DIR, setup: bool = True, **overrides) -> FlowDataModule:

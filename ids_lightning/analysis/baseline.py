@@ -22,7 +22,8 @@ import numpy as np
 
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.fileio import atomic_write_json
-from ids_lightning.evaluation.unseen import test_type_scores
+from ids_lightning.core.metrics import confusion_matrix, macro_scores, per_class_scores
+from ids_lightning.evaluation.unseen import unseen_scores_of
 from ids_lightning.models.batches import Features, WindowedFeatures
 from ids_lightning.training.config import RUN_ID, compose, instantiate
 
@@ -33,27 +34,19 @@ BASELINES = ("random_forest", "hist_gradient_boosting")  # model names in metric
 def scores(y: np.ndarray, probabilities: np.ndarray, class_names: list[str], stage: str) -> dict:
     """Accuracy, macro precision/recall/F1, macro one-vs-rest ROC-AUC over the classes present
     (as the deep runs compute it), and recall and F1 per class present."""
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
+    from sklearn.metrics import roc_auc_score
 
     predicted = probabilities.argmax(1)
     labels = list(range(len(class_names)))
-    present = [c for c in labels if (y == c).any() or (predicted == c).any()]
-    precision, recall, f1, _ = precision_recall_fscore_support(y, predicted, labels=present, zero_division=0)
-    out = {
-        f"{stage}/acc": float(accuracy_score(y, predicted)),
-        f"{stage}/precision_macro": float(precision.mean()),
-        f"{stage}/recall_macro": float(recall.mean()),
-        f"{stage}/f1_macro": float(f1.mean()),
-    }
+    confusion = confusion_matrix(y, predicted, len(class_names))
+    out = {f"{stage}/{name}": value for name, value in macro_scores(confusion).items()}
+    per_class = per_class_scores(confusion)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         aucs = [roc_auc_score(y == c, probabilities[:, c]) for c in labels if 0 < (y == c).sum() < len(y)]
     out[f"{stage}/auroc"] = float(np.mean(aucs)) if aucs else None
-    for c, name in enumerate(class_names):
-        if (y == c).any():
-            out[f"{stage}/recall/{name}"] = float((predicted[y == c] == c).mean())
-    for c, value in zip(present, f1):
-        out[f"{stage}/f1/{class_names[c]}"] = float(value)
+    for metric in ("recall", "f1"):  # recall of the classes with rows, F1 of those with rows or predictions
+        out |= {f"{stage}/{metric}/{n}": v for n, v in zip(class_names, per_class[metric]) if v is not None}
     return out
 
 
@@ -93,7 +86,7 @@ def fit_baseline(model: str, datamodule, seed: int, tags: list[str]) -> dict:
         stage_probabilities = probabilities(flow_features(x))
         metrics |= scores(y.numpy(), stage_probabilities, class_names, stage)
         if stage == "test":
-            metrics |= test_type_scores(datamodule, stage_probabilities.argmax(1))
+            metrics |= unseen_scores_of(datamodule, stage_probabilities.argmax(1))
     return {
         **dict(sorted(metrics.items())),
         **datamodule.facts(),

@@ -26,7 +26,7 @@ from ids_lightning.analysis.baseline import scores
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.core.preprocess import Preprocessor
-from ids_lightning.evaluation.unseen import test_type_scores
+from ids_lightning.evaluation.unseen import unseen_scores_of
 from ids_lightning.training.export import export_run
 from ids_lightning.training.run_folder import load_best_model, read_config, rebuild, rows_config
 
@@ -151,7 +151,7 @@ def ensemble(run_dirs: list[Path], output: Path, data_dir: str | None = None) ->
         return scores(y.numpy(), probabilities, state.class_names, stage), probabilities
 
     metrics, test_probabilities = scored("test")
-    metrics |= test_type_scores(datamodule, test_probabilities.argmax(1))
+    metrics |= unseen_scores_of(datamodule, test_probabilities.argmax(1))
     # Validation scores only where every member held out the same rows (same data split, other
     # model seeds): elsewhere one member's validation rows are another's training rows.
     if all(rows_config(read_config(d)) == rows_config(config) for d in run_dirs):

@@ -34,9 +34,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ids_lightning.core.fileio import atomic_path, atomic_write_json
-from ids_lightning.training.config import PROJECT_ROOT
+from ids_lightning.training.config import PROJECT_ROOT, QUIET
 
-QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
 FEDERATED = ["experiment=federated"]
 NSL_KDD = ["dataset=nsl_kdd", "dataset.scaler=log_minmax"]
 TEN_SITES = [*FEDERATED, "federated.partition=dirichlet", "federated.clients=10"]

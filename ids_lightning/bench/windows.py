@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
-from ids_lightning.training.config import compose
+from ids_lightning.training.config import QUIET, compose
 from ids_lightning.training.console import quiet
 
 # held-out set name -> (dataset, overrides); captures of one family are held out together, so
@@ -42,7 +42,6 @@ FOLDS = {
         ["dataset.files=[bot_iot/bot_iot_fullfeatures_normal_ddos_sample.csv.gz]", "dataset.task=binary"],
     ),
 }
-QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
 POSITIVE = {"iot23": "malicious", "bot_iot": "attack"}
 BASELINE = "hist_gradient_boosting"  # on flow features, and on flow + context features
 NEGATIVE = {"iot23": "benign", "bot_iot": "normal"}

@@ -21,6 +21,8 @@ from ids_lightning.core.windows import check_window
 from ids_lightning.data.balance import METHODS as BALANCE_METHODS
 from ids_lightning.datasets import get_spec
 
+IN_MEMORY = ("auto", "true", "false")
+
 
 @dataclass(frozen=True)
 class SourceOptions:
@@ -115,6 +117,8 @@ class DataOptions:
         test_partitions = tuple(settings.pop("test_partitions", None) or ())
         split = SplitOptions(validation=validation, test_partitions=test_partitions, **_taken(settings, SplitOptions))
         sample = SampleOptions(**_taken(settings, SampleOptions))
+        if "in_memory" in settings:  # YAML reads true/false as booleans
+            settings["in_memory"] = str(settings["in_memory"]).lower()
         loader = LoaderOptions(
             shuffle_seed=tuple(shuffle_seed) if isinstance(shuffle_seed, (list, tuple)) else shuffle_seed,
             **_taken(settings, LoaderOptions),
@@ -129,6 +133,7 @@ class DataOptions:
         spec, sample = self.source.spec, self.sample
         check_choice("dataset.bad_rows", self.source.bad_rows, ("error", "skip"))
         check_choice("dataset.balance", sample.balance, BALANCE_METHODS)
+        check_choice("dataset.in_memory", self.loader.in_memory, IN_MEMORY)
         check_window(sample.window, spec)
         if sample.context and sample.window == 1:
             raise ConfigError("dataset.context=true summarises each flow's window: set dataset.window above 1")

@@ -52,13 +52,12 @@ from ids_lightning.core.windows import (
     rank_in_group,
     window_index,
 )
-from ids_lightning.data.options import DataOptions
+from ids_lightning.data.options import IN_MEMORY, DataOptions
 from ids_lightning.models.batches import StepChunk
 
 log = logging.getLogger(__name__)
 
 TRAIN, VAL, TEST = 0, 1, 2
-IN_MEMORY = ("auto", "true", "false")
 # what a row costs the in-memory path at its peak (parsed table with its strings, tensors): IoT-23
 # at 2 million rows peaked at 6.7 GB (bench.scale), about 1 GB of it the interpreter and torch
 BYTES_PER_ROW = 3000

@@ -25,6 +25,7 @@ import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import TruncatedFileError, atomic_write_json
+from ids_lightning.core.metrics import macro_scores
 from ids_lightning.core.novelty import novelty_scores
 from ids_lightning.core.spec import OTHER
 from ids_lightning.core.table import RawTable
@@ -163,15 +164,12 @@ def detect(
         summary["error"] = error
     labelled = int(confusion.sum())
     if labelled:
-        hits = np.diag(confusion)
-        support, guessed = confusion.sum(1), confusion.sum(0)
-        present = (support + guessed) > 0
-        f1 = 2 * hits / np.maximum(support + guessed, 1)
+        scores = macro_scores(confusion)
         summary |= {
             "labelled_records": labelled,
             "labels_outside_classes": outside_classes,
-            "accuracy": float(hits.sum() / labelled),
-            "f1_macro": float(f1[present].mean()),
+            "accuracy": scores["acc"],
+            "f1_macro": scores["f1_macro"],
         }
     atomic_write_json(output.with_name(output.name + ".summary.json"), summary)
     return summary

@@ -64,7 +64,7 @@ def novel_type_rows(spec: DatasetSpec, test_types: TestTypes | None, rows: int) 
     return None if test_types is None else test_types.attacks(spec, rows)[2]
 
 
-def test_type_scores(datamodule, predicted: np.ndarray) -> dict:
+def unseen_scores_of(datamodule, predicted: np.ndarray) -> dict:
     """:func:`unseen_type_scores` of a datamodule's test split (its spec, classes, test types
     and labels), given the predicted class of its first ``len(predicted)`` test samples."""
     y = datamodule.tensors["test"][1].cpu().numpy()

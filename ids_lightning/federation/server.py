@@ -35,10 +35,10 @@ from omegaconf import DictConfig
 
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import atomic_path, atomic_write_json
+from ids_lightning.core.metrics import macro_scores
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.data import FlowDataModule
 from ids_lightning.federation.site import ATTACKS, STRATEGIES, Site, confusion
-from ids_lightning.models.metrics import macro_scores
 from ids_lightning.models.module import IDSLitModule
 from ids_lightning.training.callbacks.run_report import RunReport
 from ids_lightning.training.config import config_choice, instantiate, model_from_config
@@ -96,10 +96,14 @@ class RoundLog:
     def _round(self, number: int) -> dict:
         return self.rounds.setdefault(number, {"round": number, "sent_bytes": 0, "received_bytes": 0, "sites": {}})
 
-    def sent(self, number: int, messages: list[Message]) -> None:
+    def sent(self, number: int, messages: list[Message]) -> list[Message]:
+        """Count the bytes of round ``number``'s ``messages``; they go on as they are."""
         self._round(number)["sent_bytes"] += sum(payload_bytes(m.content) for m in messages)
+        return messages
 
-    def received(self, number: int, replies: list[Message], stage: str) -> None:
+    def received(self, number: int, replies: list[Message], stage: str) -> list[Message]:
+        """Record round ``number``'s ``replies`` (bytes, the sites' metrics, failures); they go
+        on as they are."""
         row = self._round(number)
         for reply in replies:
             if reply.has_error():
@@ -119,6 +123,7 @@ class RoundLog:
             confusions = [np.asarray(s["val_confusion"]) for s in row["sites"].values() if "val_confusion" in s]
             if confusions:
                 row.update({f"val_{k}": v for k, v in _scores(np.sum(confusions, axis=0)).items()})
+        return replies
 
     def evaluate(self, number: int, arrays: ArrayRecord) -> MetricRecord | None:
         """Called by the strategy after each round: keep the state if its federated validation
@@ -158,8 +163,8 @@ class RoundLog:
 
 def _scores(flat_confusion: np.ndarray) -> dict[str, float]:
     classes = math.isqrt(flat_confusion.size)
-    scores = macro_scores(torch.as_tensor(np.asarray(flat_confusion).reshape(classes, classes)))
-    return {"acc": float(scores["acc"]), "f1_macro": float(scores["f1_macro"])}
+    scores = macro_scores(np.asarray(flat_confusion).reshape(classes, classes))
+    return {"acc": scores["acc"], "f1_macro": scores["f1_macro"]}
 
 
 def _mean(values: list) -> float | None:
@@ -172,24 +177,16 @@ def _recording(strategy_class: type, rounds: RoundLog) -> type:
 
     class Recorded(strategy_class):
         def configure_train(self, server_round, arrays, config, grid):
-            messages = list(super().configure_train(server_round, arrays, config, grid))
-            rounds.sent(server_round, messages)
-            return messages
+            return rounds.sent(server_round, list(super().configure_train(server_round, arrays, config, grid)))
 
         def aggregate_train(self, server_round, replies):
-            replies = list(replies)
-            rounds.received(server_round, replies, "train")
-            return super().aggregate_train(server_round, replies)
+            return super().aggregate_train(server_round, rounds.received(server_round, list(replies), "train"))
 
         def configure_evaluate(self, server_round, arrays, config, grid):
-            messages = list(super().configure_evaluate(server_round, arrays, config, grid))
-            rounds.sent(server_round, messages)
-            return messages
+            return rounds.sent(server_round, list(super().configure_evaluate(server_round, arrays, config, grid)))
 
         def aggregate_evaluate(self, server_round, replies):
-            replies = list(replies)
-            rounds.received(server_round, replies, "evaluate")
-            return super().aggregate_evaluate(server_round, replies)
+            return super().aggregate_evaluate(server_round, rounds.received(server_round, list(replies), "evaluate"))
 
     Recorded.__name__ = strategy_class.__name__
     return Recorded

@@ -16,6 +16,8 @@ from torchmetrics.classification import (
 )
 from torchmetrics.utilities import dim_zero_cat
 
+from ids_lightning.core.metrics import per_class_scores as numpy_per_class_scores
+
 
 class PresentClassesAUROC(MulticlassAUROC):
     """Macro one-vs-rest AUROC over the classes that occur in the targets.
@@ -49,8 +51,9 @@ def classification_metrics(num_classes: int) -> MetricCollection:
 
 
 def macro_scores(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Accuracy and macro precision/recall/F1 from a confusion matrix (rows = true class),
-    as torchmetrics defines them: a class with no rows and no predictions is left out."""
+    """Accuracy and macro precision/recall/F1 from a confusion matrix (rows = true class) on the
+    training device, as tensors to log: :func:`ids_lightning.core.metrics.macro_scores`'s
+    definition, kept in torch so that an epoch's scores leave the device once."""
     confusion = confusion.double()
     hits = confusion.diag()
     support, predicted = confusion.sum(1), confusion.sum(0)
@@ -67,18 +70,6 @@ def macro_scores(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def per_class_scores(confusion: torch.Tensor) -> dict[str, list[float | None]]:
-    """Recall, precision and F1 per class from a confusion matrix (rows = true class).
-
-    A score whose denominator is zero (no such rows, or never predicted) is ``None``; F1 is
-    ``2 hits / (rows + predicted)``, so a class with rows that is never predicted scores 0.
-    """
-    confusion = confusion.double()
-    hits = confusion.diag()
-    support, predicted = confusion.sum(1), confusion.sum(0)
-
-    def ratio(num: torch.Tensor, den: torch.Tensor) -> list[float | None]:
-        return [float(n / d) if d > 0 else None for n, d in zip(num, den)]
-
-    recall, precision = ratio(hits, support), ratio(hits, predicted)
-    f1 = ratio(2 * hits, support + predicted)
-    return {"recall": recall, "precision": precision, "f1": f1}
+    """Recall, precision and F1 per class of a confusion matrix on any device
+    (:func:`ids_lightning.core.metrics.per_class_scores`)."""
+    return numpy_per_class_scores(confusion.cpu().numpy())

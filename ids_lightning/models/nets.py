@@ -201,6 +201,8 @@ class CNNLSTM(nn.Module):
     """The seed paper's hybrid: conv + pool extract local patterns, a stacked LSTM reads them
     (over a window: flows embedded, a conv over time, the LSTM over the flows in order)."""
 
+    bidirectional = False
+
     def __init__(
         self,
         num_features: int,
@@ -216,38 +218,20 @@ class CNNLSTM(nn.Module):
         super().__init__()
         self.window = window
         self.conv = _conv_stage(num_features, conv_channels, kernel_size, hidden_size, window)
-        self.lstm = nn.LSTM(conv_channels, hidden_size, num_layers, batch_first=True)
-        self.head = _head(hidden_size, hidden, num_classes, dropout)
+        directions = 2 if self.bidirectional else 1
+        self.lstm = nn.LSTM(conv_channels, hidden_size, num_layers, batch_first=True, bidirectional=self.bidirectional)
+        self.head = _head(directions * hidden_size, hidden, num_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, (h_n, _) = self.lstm(_sequence(self.conv, x, self.window))
-        return self.head(h_n[-1])
+        return self.head(torch.cat([h_n[-2], h_n[-1]], dim=1) if self.bidirectional else h_n[-1])
 
 
-class CNNBiLSTM(nn.Module):
-    """Conv + pool, then a bidirectional LSTM; both directions' final states feed the head."""
+class CNNBiLSTM(CNNLSTM):
+    """Conv + pool, then a bidirectional LSTM; both directions' final states feed the head
+    (``conf/model/cnn_bilstm.yaml``: one layer)."""
 
-    def __init__(
-        self,
-        num_features: int,
-        num_classes: int,
-        conv_channels: int = 64,
-        kernel_size: int = 3,
-        hidden_size: int = 64,
-        num_layers: int = 1,
-        hidden: int = 64,
-        dropout: float = 0.3,
-        window: int = 1,
-    ):
-        super().__init__()
-        self.window = window
-        self.conv = _conv_stage(num_features, conv_channels, kernel_size, hidden_size, window)
-        self.lstm = nn.LSTM(conv_channels, hidden_size, num_layers, batch_first=True, bidirectional=True)
-        self.head = _head(2 * hidden_size, hidden, num_classes, dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (h_n, _) = self.lstm(_sequence(self.conv, x, self.window))
-        return self.head(torch.cat([h_n[-2], h_n[-1]], dim=1))
+    bidirectional = True
 
 
 class Transformer(nn.Module):

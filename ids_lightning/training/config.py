@@ -31,6 +31,8 @@ PROJECT_ROOT = _project_root()
 # One random id per process: with the time, it keeps run folders apart even for two sweeps
 # launched in the same second, while every job of one sweep agrees on its sweep folder.
 RUN_ID = secrets.token_hex(3)
+# No logger, no progress bar: the overrides of runs that benchmarks, tools and tests start.
+QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
 
 
 def register_resolvers() -> None:

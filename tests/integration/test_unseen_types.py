@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ids_lightning.datasets import get_spec
-from ids_lightning.evaluation.unseen import test_type_scores
+from ids_lightning.evaluation.unseen import unseen_scores_of
 from tests.helpers import NSL_KDD_TEST, NSL_KDD_TRAIN, datamodule
 
 
@@ -19,24 +19,24 @@ def test_kddtest_attacks_of_names_kddtrain_lacks_are_counted_apart():
     novel = ~np.isin(test_names, sorted(train_names))
     known_attacks = np.isin(test_names, sorted(train_names)) & (test_names != "normal")
     y = dm.tensors["test"][1].numpy()
-    perfect = test_type_scores(dm, y)
+    perfect = unseen_scores_of(dm, y)
     assert perfect["test/novel_types/records"] == novel.sum() > 3000  # 17 names, 3,750 records
     assert perfect["test/known_types/records"] == known_attacks.sum()
     assert len(perfect["novel_types"]) == len(set(test_names[novel].tolist())) == 17
     assert perfect["test/novel_types/detected"] == perfect["test/novel_types/recall"] == 1.0
     normal = dm.class_names.index("normal")
-    blind = test_type_scores(dm, np.full(len(y), normal))
+    blind = unseen_scores_of(dm, np.full(len(y), normal))
     assert blind["test/novel_types/detected"] == blind["test/known_types/detected"] == 0.0
     assert perfect["test/binary_acc"] == 1.0 and blind["test/binary_acc"] == pytest.approx((y == normal).mean())
     # another attack class than its own: detected, not recalled
-    wrong = test_type_scores(dm, np.where(y == normal, normal, (y % (len(dm.class_names) - 1)) + 1))
+    wrong = unseen_scores_of(dm, np.where(y == normal, normal, (y % (len(dm.class_names) - 1)) + 1))
     assert wrong["test/novel_types/detected"] == 1.0 and wrong["test/novel_types/recall"] < 1.0
     assert wrong["test/binary_acc"] == 1.0  # the wrong attack class is still an attack
 
 
 def test_an_unseen_iot23_family_is_novel_and_the_seen_ones_are_not():
     dm = datamodule("iot23")  # by_capture: the Torii captures are the test
-    scores = test_type_scores(dm, dm.tensors["test"][1].numpy())
+    scores = unseen_scores_of(dm, dm.tensors["test"][1].numpy())
     assert scores["novel_types"] == {"C&C-Torii": 30}
     assert scores["test/known_types/records"] == 0
 

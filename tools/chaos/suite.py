@@ -34,7 +34,7 @@ from omegaconf import OmegaConf
 
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import atomic_write_json
-from ids_lightning.training.config import PROJECT_ROOT, compose
+from ids_lightning.training.config import PROJECT_ROOT, QUIET, compose
 
 OUTCOMES = ("clear_error", "counted_skip", "ok", "traceback", "silent_loss", "code_execution")
 CLEAR = (DataError, ConfigError)
@@ -43,7 +43,6 @@ NSL_TRAIN = "nsl_kdd/KDDTrain+.txt.gz"
 ZEEK = "iot23/CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz"
 IOT23_CSV = "iot23/csv_exports/CTU-IoT-Malware-Capture-44-1.labeled.csv.gz"
 BOT_IOT = "bot_iot/bot_iot_reducedfeatures_normal_dos_recon_sample.csv.gz"
-QUIET = ["logger=none", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
 
 
 @dataclass

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ids_lightning.core.novelty import Mahalanobis, Novelty, energy_scores, novelty_scores, threshold_at
-from ids_lightning.evaluation.unseen import novel_type_rows, test_type_scores
+from ids_lightning.evaluation.unseen import novel_type_rows, unseen_scores_of
 from ids_lightning.models.nets import to_probabilities
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,8 @@ class NoveltyCalibration(L.Callback):
             "test/novelty/benign_flagged": float(unknown[benign_test].mean()) if benign_test.any() else None,
         }
         # flagged: called an attack class, or unknown
-        flagged = test_type_scores(datamodule, np.where(unknown & np.isin(predicted, benign), -1, predicted))
-        called = test_type_scores(datamodule, predicted)
+        flagged = unseen_scores_of(datamodule, np.where(unknown & np.isin(predicted, benign), -1, predicted))
+        called = unseen_scores_of(datamodule, predicted)
         for group in ("novel", "known"):
             if f"test/{group}_types/detected" in flagged:
                 detected, caught = called[f"test/{group}_types/detected"], flagged[f"test/{group}_types/detected"]

@@ -4,7 +4,7 @@ KDDTest+ holds 17 attack names that KDDTrain+ lacks; a held-out IoT-23 capture b
 training never saw. One accuracy hides them among the rest; this callback adds to
 ``metrics.json`` the share of those attacks detected (called any attack class) and recalled
 (called their own class), beside the same for the known types
-(:func:`ids_lightning.evaluation.unseen.test_type_scores`).
+(:func:`ids_lightning.evaluation.unseen.unseen_scores_of`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import lightning as L
 import torch
 
-from ids_lightning.evaluation.unseen import test_type_scores
+from ids_lightning.evaluation.unseen import unseen_scores_of
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class UnseenAttackTypes(L.Callback):
         datamodule = trainer.datamodule
         if datamodule is None or not self._predicted:
             return
-        self.summary = test_type_scores(datamodule, torch.cat(self._predicted).numpy())
+        self.summary = unseen_scores_of(datamodule, torch.cat(self._predicted).numpy())
         if self.summary.get("test/novel_types/records"):
             known = self.summary.get("test/known_types/detected")
             log.info(
