@@ -45,7 +45,10 @@ def data_dir() -> Path:
 
 
 @pytest.fixture
-def make_config(tmp_path: Path, data_dir: Path):
+def make_config(tmp_path: Path):
+    """Configs composed as ``train.py`` would, with the run folder in ``tmp_path`` and the shared
+    data as the data root (composing reads no data)."""
+
     def make(*overrides: str) -> DictConfig:
         return compose(list(overrides), tmp_path, data_dir=DATA_DIR)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,22 @@ GOOD = (
 
 # Sites of the federated tests: near-IID, a validation share big enough for tiny slices
 FEDERATED_SITES = ["federated.partition=dirichlet", "federated.alpha=10", "dataset.val_fraction=0.2"]
+
+
+def run_if(cuda: bool = False, module: str | None = None, program: str | None = None) -> pytest.MarkDecorator:
+    """Skip a test, saying why, unless this machine has what it needs: a CUDA device, an
+    importable module, a program on the PATH (lightning-hydra-template's ``RunIf``)."""
+    missing = []
+    if cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            missing.append("a CUDA device")
+    if module is not None and importlib.util.find_spec(module) is None:
+        missing.append(f"the {module} module")
+    if program is not None and shutil.which(program) is None:
+        missing.append(f"{program} on the PATH")
+    return pytest.mark.skipif(bool(missing), reason="needs " + " and ".join(missing))
 
 
 def datamodule(dataset: str = "nsl_kdd", data_dir: Path = DATA_DIR, setup: bool = True, **overrides) -> FlowDataModule:
@@ -52,6 +70,13 @@ SMALL_RUN = [
     "export=none",
     "callbacks.early_stopping=null",
 ]
+
+
+def federated_run(folder: Path, data_dir: Path, *overrides: str) -> dict:
+    """A federated run on the simulation engine with the tests' near-IID sites."""
+    from ids_lightning.launch import launch
+
+    return launch(compose(["experiment=federated", *FEDERATED_SITES, *overrides], folder, data_dir=data_dir))
 
 
 def comparable(metrics: dict) -> dict:

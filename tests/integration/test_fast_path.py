@@ -13,8 +13,9 @@ import torch
 from ids_lightning.core.windows import padded_table, pointing_at_pad, window_index, windowed
 from ids_lightning.models import CNNLSTM, IDSLitModule
 from ids_lightning.models.batches import InMemoryBatches, WindowedFeatures
+from tests.helpers import run_if
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+cuda = run_if(cuda=True)
 
 
 def toy_data(n=300, features=12, classes=3, device="cpu"):

@@ -11,6 +11,7 @@ import torch
 
 from ids_lightning.core.stream import QuantileSketch, row_uniform
 from ids_lightning.data.streaming import Chunk, StreamBatches
+from tests.helpers import run_if
 
 
 def test_row_hash_depends_on_the_row_and_seed_only():
@@ -130,7 +131,7 @@ def test_a_failing_read_reaches_the_training_loop():
         list(StreamBatches(chunks, broken, 10, 1, buffer_rows=0))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@run_if(cuda=True)
 def test_chunks_reach_the_gpu_from_the_reading_thread():
     chunks, read = _chunks([3000, 2000, 4000])
     loader = StreamBatches(chunks, read, 256, 4, buffer_rows=1000, seed=2, device="cuda")
