@@ -46,7 +46,7 @@ def demo(data_dir: Path, output: Path, epochs: int = EPOCHS) -> dict:
         f"next:\n"
         f"  make train                                      the full run (10 to 20 minutes on 2 CPU cores)\n"
         f"  python train.py -m model=cnn,lstm,cnn_lstm,cnn_bilstm   compare the four models\n"
-        f"  python -m ids_lightning.cli.detect --run {output} --input <your flows> --output alerts.jsonl\n"
+        f"  ids detect --run {output} --input <your flows> --output alerts.jsonl\n"
         f"  docs/ explains datasets, protocols, deployment, robustness, reliability"
     )
     return {"seconds": round(seconds, 1), "metrics": metrics, "detector": summary, "bench": report}

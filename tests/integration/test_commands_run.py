@@ -1,6 +1,6 @@
 """Every command run for real on tiny inputs, as a user runs it: exit status 0 and the files it
-promises (``ids demo`` runs in the e2e tier; the deployment processes of ``ids federated`` in
-``test_federated_deployment.py``)."""
+promises (``ids demo`` and the deployment processes of ``ids federated`` run in the e2e tier:
+``tests/e2e/test_console.py``, ``tests/e2e/test_federated_deployment.py``)."""
 
 from __future__ import annotations
 
