@@ -5,17 +5,27 @@ the run it made."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.helpers import PROJECT_ROOT
 
 
+def _not_sources(folder: str, names: list[str]) -> set[str]:
+    """What the copy leaves out: the checkout's environment, data, outputs and build products."""
+    top = {".venv", ".git", "outputs", "build", "dist", "data"} if Path(folder) == PROJECT_ROOT else set()
+    return {n for n in names if n in top or n == "__pycache__" or n.endswith(".egg-info")}
+
+
 def test_the_installed_wheel_trains_and_detects(tmp_path, nsl_kdd_slice):
-    wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "work"
+    source, wheels, site, work = tmp_path / "source", tmp_path / "wheels", tmp_path / "site", tmp_path / "work"
     work.mkdir()
+    # built from a copy: no build/ or egg-info left in the checkout, none of theirs in the wheel
+    shutil.copytree(PROJECT_ROOT, source, ignore=_not_sources)
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), "."]
-    subprocess.run(build, cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=300)
+    subprocess.run(build, cwd=source, check=True, capture_output=True, timeout=300)
     wheel = next(wheels.glob("ids_lightning-*.whl"))
     install = [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)]
     subprocess.run(install, check=True, capture_output=True, timeout=300)
