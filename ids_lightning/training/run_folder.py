@@ -166,8 +166,14 @@ def reexport(run_dir: Path, data_dir: str | Path | None = None) -> dict:
     names, else the defaults) and update the ``onnx/*`` entries of its ``metrics.json``."""
     config, datamodule, net = rebuild(run_dir, data_dir)
     saved = config.get("export") if isinstance(config.get("export"), dict) else {}
-    known = {key: plain(value, f"export.{key}", run_dir / "config.yaml") for key, value in saved.items()}
-    options = ExportOptions(**{key: known[key] for key in asdict(ExportOptions()) if key in known})
+    chosen = {}
+    for key, default in asdict(ExportOptions()).items():
+        if key in saved:
+            value = plain(saved[key], f"export.{key}", run_dir / "config.yaml")
+            if type(value) is not type(default):
+                raise RunFolderError(f"{run_dir / 'config.yaml'}: export.{key} must be a {type(default).__name__}")
+            chosen[key] = value
+    options = ExportOptions(**chosen)
     tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in datamodule.tensors.items()}
     model = ProbabilityHead(net, datamodule.num_classes == 2).eval()
     summary = export_run(model, tensors, run_dir, datamodule.class_names, options)
