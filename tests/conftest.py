@@ -1,7 +1,8 @@
 """Fixtures, the cost tiers and the hypothesis profiles.
 
-Tiers by folder: ``unit`` (no training, seconds), ``integration`` (tiny trainings on the real
-data) and ``e2e`` (marked ``slow``: sweeps, kill-and-resume, notebooks, Optuna, real-scale runs).
+Tiers by folder: ``unit`` (no training and no data folder, seconds), ``integration`` (the real
+files and tiny trainings on them) and ``e2e`` (marked ``slow``: sweeps, kill-and-resume,
+notebooks, Optuna, real-scale runs).
 Under ``CI`` hypothesis is derandomized (the same examples every run); locally it explores.
 """
 
@@ -30,10 +31,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+DATA_FIXTURES = {"data_dir", "nsl_kdd_slice"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """e2e tests are slow; unit tests run without the data folder (those that read the shared
+    data belong to the integration tier)."""
     for item in items:
-        if "e2e" in Path(str(item.fspath)).parts:
+        parts = Path(str(item.fspath)).parts
+        if "e2e" in parts:
             item.add_marker(pytest.mark.slow)
+        if "unit" in parts and DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            raise pytest.UsageError(f"{item.nodeid} reads the shared data: move it to tests/integration")
 
 
 @pytest.fixture(scope="session")
