@@ -14,7 +14,7 @@ from ids_lightning.cli import run
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
-        print("usage: python -m ids_lightning.cli.baseline [--output DIR] [overrides of train.py ...]\n")
+        print("usage: ids baseline [--output DIR] [overrides of train.py ...]\n")
         print(baselines.__doc__)
         return 0
     output = None

@@ -1,9 +1,5 @@
-"""Federated training on Flower's deployment engine: the processes of a real federation.
-
-    python -m ids_lightning.cli.federated superlink --port 9300                 (the server machine)
-    python -m ids_lightning.cli.federated supernode --superlink HOST:9300 --site 0 --sites 2 \\
-        [--port 9400] [overrides...]                                          (each site)
-    python -m ids_lightning.cli.federated submit --superlink HOST:9300 --output-dir DIR [overrides...]
+"""Federated training on Flower's deployment engine: the processes of a real federation, which
+``ids federated superlink|supernode|submit`` (:mod:`ids_lightning.cli.federated`) starts.
 
 ``overrides`` are the Hydra overrides of ``python train.py experiment=federated ...``: a site's
 overrides choose its data (``dataset.files=[...] federated.partition=whole`` at a real site), the
