@@ -5,6 +5,7 @@ ended early (what came before the cut is scored and summarised)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,14 @@ def positive(text: str) -> int:
     return value
 
 
+def thread_count(text: str) -> int:
+    """At least 1 and at most four per core: more only queue behind each other."""
+    value, limit = positive(text), 4 * (os.cpu_count() or 1)
+    if value > limit:
+        raise argparse.ArgumentTypeError(f"must be at most {limit} (four per core of this machine), not {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ids detect", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="run folder (preprocess.json, model.onnx)")
@@ -35,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--chunk-rows", type=positive, default=20_000, help="records parsed and scored at a time (default: %(default)s)"
     )
-    parser.add_argument("--threads", type=positive, default=None, help="onnxruntime threads (default: all cores)")
+    parser.add_argument("--threads", type=thread_count, default=None, help="onnxruntime threads (default: all cores)")
     parser.add_argument(
         "--max-hosts",
         type=positive,

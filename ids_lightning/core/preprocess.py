@@ -16,6 +16,7 @@ import numpy as np
 from ids_lightning.core.errors import ConfigError, DataError, PreprocessStateError
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.core.table import RawTable
+from ids_lightning.core.windows import MAX_WINDOW
 
 UNKNOWN = "<unknown>"
 ENCODINGS = ("label", "onehot", "embedding")
@@ -24,7 +25,6 @@ SCALERS = ("minmax", "log_minmax", "quantile")
 QUANTILES = 1001  # knots of the quantile scaler per column (as scikit-learn's QuantileTransformer)
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, QUANTILES)
 FORMAT_VERSION = 1
-MAX_WINDOW = 4096  # a state asking for more is not one this project wrote
 
 
 @dataclass

@@ -26,10 +26,15 @@ BLOCK_WINDOWS = 8  # a random split of a windowed dataset moves blocks of 8 wind
 _ROWS_PER_PASS = 65_536  # bounds the [rows, window] temporaries of the context features
 
 
+MAX_WINDOW = 4096  # flows per sample: training, preprocess.json and the detector share this limit
+
+
 def check_window(window: int, spec) -> None:
-    """A window above 1 needs a dataset whose spec names source hosts and times."""
-    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
-        raise ConfigError(f"dataset.window must be a whole number >= 1, got {window!r}")
+    """A window from 1 to ``MAX_WINDOW`` (the limit the detector and ``preprocess.json`` hold
+    too, so what trains also exports and scores), and above 1 only for a dataset whose spec names
+    source hosts and times."""
+    if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= MAX_WINDOW:
+        raise ConfigError(f"dataset.window must be a whole number from 1 to {MAX_WINDOW}, got {window!r}")
     if window > 1 and (spec.host_column is None or spec.time_column is None):
         raise ConfigError(
             f"dataset.window={window}: {spec.title} has no source hosts and times to build windows from "

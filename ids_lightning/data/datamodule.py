@@ -102,6 +102,13 @@ class FlowDataModule(L.LightningDataModule):
         else:
             self.build(*self.load_splits())
         self.stats["in_memory"] = self.stream is None
+        present = sorted(c for c, n in self.stats["class_counts_before_balance"]["train"].items() if n)
+        if len(present) < 2:
+            raise DataError(
+                f"{self.name}: the training rows hold {len(present)} class{'' if len(present) == 1 else 'es'} "
+                f"({', '.join(present) or 'none'}): a detector needs at least two to tell apart; check "
+                "dataset.files and the split"
+            )
 
     def build(
         self, tables: dict[str, RawTable], class_names: list[str], preprocessor: Preprocessor | None = None

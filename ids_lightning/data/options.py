@@ -9,6 +9,7 @@ and how batches are served.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -129,8 +130,26 @@ class DataOptions:
         return options
 
     def check(self) -> None:
-        """Choices and combinations the datamodule cannot serve."""
-        spec, sample = self.source.spec, self.sample
+        """Choices, sizes and combinations the datamodule cannot serve, refused before any file
+        is read."""
+        spec, sample, loader = self.source.spec, self.sample, self.loader
+        for key, value in (
+            ("batch_size", loader.batch_size),
+            ("eval_batch_size", loader.eval_batch_size),
+            ("steps_per_chunk", loader.steps_per_chunk),
+            ("shuffle_buffer", loader.shuffle_buffer),
+            ("k_neighbors", sample.k_neighbors),
+        ):
+            _check_count(f"dataset.{key}", value)
+        share = loader.device_memory_fraction
+        if not _is_number(share) or not 0 < share <= 1:
+            raise ConfigError(f"dataset.device_memory_fraction must lie in (0, 1], not {share!r}")
+        for key in ("val_fraction", "test_fraction"):
+            value = getattr(self.split, key)
+            if not _is_number(value) or not 0 < value < 1:
+                raise ConfigError(f"dataset.{key} must lie strictly between 0 and 1, not {value!r}")
+        if self.split.val_fraction + self.split.test_fraction >= 1:
+            raise ConfigError("dataset.val_fraction + dataset.test_fraction must be below 1")
         check_choice("dataset.bad_rows", self.source.bad_rows, ("error", "skip"))
         check_choice("dataset.balance", sample.balance, BALANCE_METHODS)
         check_choice("dataset.in_memory", self.loader.in_memory, IN_MEMORY)
@@ -155,6 +174,16 @@ SETTINGS = {
     "shuffle_seed", "output_dir",
     *(f.name for group in (SourceOptions, SplitOptions, SampleOptions, LoaderOptions) for f in fields(group)),
 } - {"validation"}  # fmt: skip
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_count(key: str, value: object) -> None:
+    """A whole number of at least 1 (a count of rows, batches or neighbours)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{key} must be a whole number of at least 1, not {value!r}")
 
 
 def _taken(settings: dict, group: type) -> dict:

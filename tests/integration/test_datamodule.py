@@ -184,3 +184,13 @@ def test_a_run_that_fails_before_training_leaves_no_folder(make_config, tmp_path
     with pytest.raises(ValueError, match="max_epochs must be at least 1"):
         train(cfg)
     assert not folder.exists()
+
+
+def test_a_training_split_of_one_class_is_refused(tmp_path, nsl_kdd_slice):
+    """Only benign rows (an all-honeypot capture, a wrong file): nothing to tell apart."""
+    (tmp_path / "nsl_kdd").mkdir()
+    rows = (nsl_kdd_slice / "nsl_kdd" / "KDDTrain+.txt").read_text().splitlines(keepends=True)
+    (tmp_path / "nsl_kdd" / "KDDTrain+.txt").write_text("".join(r for r in rows if ",normal," in r))
+    dm = make_datamodule("nsl_kdd", tmp_path, setup=False, split="random", download=False)
+    with pytest.raises(DataError, match="1 class \\(normal\\)"):
+        dm.setup()

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from ids_lightning.cli import COMMANDS, REFUSED, main, run
 from ids_lightning.cli.bench import BENCHES
 from ids_lightning.core.errors import DataError
@@ -59,3 +61,9 @@ def test_python_m_ids_lightning_runs_a_command():
         [sys.executable, "-m", "ids_lightning", "bench", "--help"], capture_output=True, text=True, cwd=PROJECT_ROOT
     )
     assert result.returncode == 0 and "usage: ids bench" in result.stdout
+
+
+def test_detect_refuses_more_threads_than_four_per_core(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["detect", "--run", "r", "--input", "i", "--threads", "100000"])
+    assert info.value.code == 2 and "four per core" in capsys.readouterr().err

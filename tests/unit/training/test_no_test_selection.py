@@ -50,3 +50,10 @@ def test_the_entry_point_refuses_a_test_metric():
     cfg = compose(["optimized_metric=test/acc"], "unused")
     with pytest.raises(ConfigError, match="validation"):
         check_config(cfg)
+
+
+@pytest.mark.parametrize("lr", ["nan", "inf", "-0.001", "0"])
+def test_a_learning_rate_that_trains_nothing_is_refused_before_the_data(lr):
+    cfg = compose([f"model.optimizer.lr={lr}"], "unused")
+    with pytest.raises(ConfigError, match=r"model\.optimizer\.lr"):
+        check_config(cfg)
