@@ -88,13 +88,35 @@ def with_defaults(metrics: dict) -> dict:
 
 
 def _config_tags(run_dir: Path) -> list[str]:
-    """Tags of a run whose metrics.json predates the ``tags`` key, from its saved config."""
-    config = run_dir / "config.yaml"
-    if not config.is_file():
+    """Tags of a run whose metrics.json predates the ``tags`` key, from its saved config (read as
+    data: YAML's safe loader, no interpolation, plain strings only)."""
+    if not (run_dir / "config.yaml").is_file():
         return []
-    from omegaconf import OmegaConf
+    from ids_lightning.training.run_folder import read_config
 
-    return list(OmegaConf.load(config).get("tags") or [])
+    tags = read_config(run_dir).get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise DataError(f"{run_dir / 'config.yaml'}: tags must be a list of strings")
+    return tags
+
+
+def cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as text: a string that would start a formula gets a quote."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
+
+
+def markdown_cell(value: object) -> str:
+    """A Markdown table cell that stays one cell on one row."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def file_part(value: object) -> str:
+    """A piece of a file name from run data: letters, digits, ``.``, ``-`` and ``_`` only, so a
+    name read from a metrics.json never leaves the output folder."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in str(value))
+    return cleaned.lstrip(".") or "_"
 
 
 def summarise(runs: list[dict], metrics: list[str]) -> list[dict]:
@@ -119,7 +141,7 @@ def to_csv(table: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(table)
+    writer.writerows({key: cell(value) for key, value in row.items()} for row in table)
     return buffer.getvalue()
 
 
@@ -128,7 +150,7 @@ def to_markdown(table: list[dict], metrics: list[str]) -> str:
     header = [*KEYS, "seeds", *shown]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table:
-        cells = [str(row[k] or "–") for k in KEYS] + [str(row["n_seeds"])]
+        cells = [markdown_cell(row[k] or "–") for k in KEYS] + [str(row["n_seeds"])]
         for metric in shown:
             mean, std = row.get(f"{metric}_mean"), row.get(f"{metric}_std")
             if mean is None:
@@ -188,7 +210,8 @@ def figures(runs: list[dict], output: Path) -> list[Path]:
         axes[2].plot([0, 1], [0, 1], "k--", linewidth=0.8)
         fig.suptitle(f"{dataset}, {split} split{f', experiment {experiment}' if experiment else ''} (mean over seeds)")
         fig.tight_layout()
-        path = output / f"report_{dataset}_{split}{f'_{experiment}' if experiment else ''}.png"
+        name = "_".join(file_part(part) for part in (dataset, split, experiment) if part)
+        path = output / f"report_{name}.png"
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110)
         plt.close(fig)

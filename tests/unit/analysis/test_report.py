@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ids_lightning.analysis.report import summarise, to_markdown
+import csv
+import io
+
+from ids_lightning.analysis.report import file_part, summarise, to_csv, to_markdown
 
 
 def test_report_keeps_experiments_apart_and_gives_no_std_for_one_seed():
@@ -53,3 +56,18 @@ def test_baselines_are_missing_per_protocol_and_model():
     assert all(lacking == ["random_forest", "hist_gradient_boosting"] for _, lacking in missing.values())
     assert missing_baselines([deep | {"seed": 1, "model": "random_forest"}]) == {}  # baselines alone need none
     assert missing_baselines([deep | {"seed": None, "model": "ensemble"}]) == {}  # an ensemble has no rows of its own
+
+
+def test_cells_from_run_data_stay_text_in_a_spreadsheet_and_one_cell_in_markdown():
+    runs = [{"model": "=HYPERLINK(1)", "dataset": "x|y\n| injected | row", "split": "@s", "seed": 1, "test/acc": 0.5}]
+    table = summarise(runs, ["test/acc"])
+    (row,) = csv.DictReader(io.StringIO(to_csv(table)))
+    assert row["model"] == "'=HYPERLINK(1)" and row["split"] == "'@s" and row["test/acc_mean"] == "0.5"
+    markdown = to_markdown(table, ["test/acc"]).splitlines()
+    assert len(markdown) == 3 and "x\\|y \\| injected \\| row" in markdown[2]
+
+
+def test_file_names_from_run_data_never_leave_the_output_folder():
+    assert file_part("../../../tmp/x") == "_.._.._tmp_x"
+    assert file_part("..") == "_" and file_part("iot23") == "iot23"
+    assert "/" not in file_part("a/b") and "\x00" not in file_part("a\x00b")
