@@ -103,6 +103,29 @@ def _composed(overrides: str, output_dir: str) -> DictConfig:
     return resolved(compose(["experiment=federated", *shlex.split(overrides)], output_dir))
 
 
+def submitted_overrides(text: str) -> str:
+    """The overrides of a run submitted to the SuperLink, which anyone who reaches it can send:
+    plain ``key=value`` settings of keys the config has, and choices of its own option files.
+    Refused: adding or deleting keys (``+``, ``++``, ``~``), any key part that starts with ``_``
+    (``_target_``, ``_partial_``, ...), Hydra's own settings, and interpolations (``${...}``),
+    so that nothing submitted chooses what is built, reads the server's environment or writes
+    where it likes. Returns ``text`` unchanged when every override passes."""
+    try:
+        overrides = shlex.split(text)
+    except ValueError as err:
+        raise ConfigError(f"submitted overrides are not a command line: {err}") from None
+    for override in overrides:
+        key, equals, value = override.partition("=")
+        parts = key.split(".")
+        if not equals or key.startswith(("+", "~")) or parts[0] == "hydra":
+            raise ConfigError(f"submitted override {override!r} refused: only key=value of existing keys")
+        if any(not part.isidentifier() or part.startswith("_") for part in parts):
+            raise ConfigError(f"submitted override {override!r} refused: {key!r} is not a plain setting")
+        if "${" in value:
+            raise ConfigError(f"submitted override {override!r} refused: no interpolations")
+    return text
+
+
 # --- the deployment engine's apps (SuperNodes and the SuperLink load these) ---------------------
 client_app = make_client_app(lambda context: _composed(str(context.node_config.get("overrides", "")), "unused"))
 server_app = ServerApp()
@@ -116,7 +139,7 @@ def _deployed_server(grid: Grid, context: Context) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     output_dir = Path(str(context.run_config["output-dir"])).expanduser().resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
-    cfg = _composed(str(context.run_config.get("overrides", "")), str(output_dir))
+    cfg = _composed(submitted_overrides(str(context.run_config.get("overrides", ""))), str(output_dir))
     if cfg.federated.partition == "whole" and not cfg.federated.clients:
         raise ConfigError("with federated.partition=whole, say how many sites to wait for: federated.clients=N")
     sites = cfg.federated.clients or site_count(cfg)
