@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from ids_lightning.core.errors import RunInUseError
+from ids_lightning.core.errors import ConfigError, RunInUseError
 from ids_lightning.core.fileio import atomic_write_bytes, is_primary_process
 from ids_lightning.training.checks import check_config
 from ids_lightning.training.console import quiet
@@ -26,9 +27,16 @@ FIT_RECORD = "fit.json"
 STARTUP_FILES = {".hydra", "train.log", "config.yaml", ".lock"}
 
 
+# What may differ between a run and its re-run: where things are, and how a re-run behaves.
+UNCOMPARED = {"hydra", "paths", "skip_finished", "auto_resume", "ckpt_path", "allow_changed_config", "logger"}
+UNCOMPARED_DATASET = {"data_dir", "output_dir"}
+
+
 def finished_summary(cfg: DictConfig, name: str) -> dict | None:
     """The summary ``name`` of a finished run in ``cfg``'s folder, when re-runs skip finished
-    runs (``skip_finished``); else None."""
+    runs (``skip_finished``); else None. A folder that holds a run of another config is refused
+    first (:func:`check_same_run`), finished or not."""
+    check_same_run(cfg)
     finished = Path(cfg.paths.output_dir) / name
     if not (cfg.get("skip_finished") and finished.is_file()):
         return None
@@ -97,6 +105,47 @@ def write_config(cfg: DictConfig, output_dir: Path) -> None:
     """The resolved config beside the results, first: tools rebuild the run's net from it."""
     if is_primary_process():
         atomic_write_bytes(output_dir / "config.yaml", OmegaConf.to_yaml(without_hydra(cfg), resolve=True).encode())
+
+
+def check_same_run(cfg: DictConfig) -> None:
+    """Refuse to resume, complete or skip the run in ``cfg``'s folder when its ``config.yaml``
+    says it was started with another config, naming the keys that differ (``allow_changed_config``
+    lets it go on under the new one, with a warning). Checked before anything is written."""
+    saved_path = Path(cfg.paths.output_dir) / "config.yaml"
+    if not saved_path.is_file():
+        return
+    try:
+        saved = yaml.safe_load(saved_path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as err:
+        raise ConfigError(f"{saved_path}: not a readable config of an earlier run ({type(err).__name__})") from err
+    current = OmegaConf.to_container(without_hydra(cfg), resolve=True)
+    changed = _differing(_compared(saved), _compared(current))
+    if not changed:
+        return
+    shown = ", ".join(changed[:12]) + (f" and {len(changed) - 12} more" if len(changed) > 12 else "")
+    if not cfg.get("allow_changed_config"):
+        raise ConfigError(
+            f"{saved_path.parent} holds a run of another config ({shown} differ): choose another folder, "
+            "or add allow_changed_config=true to go on with that run under this config"
+        )
+    log.warning("going on with the run in %s under a changed config: %s differ", saved_path.parent, shown)
+
+
+def _compared(config: object) -> object:
+    if not isinstance(config, dict):
+        return config
+    compared = {k: v for k, v in config.items() if k not in UNCOMPARED}
+    if isinstance(compared.get("dataset"), dict):
+        compared["dataset"] = {k: v for k, v in compared["dataset"].items() if k not in UNCOMPARED_DATASET}
+    return compared
+
+
+def _differing(saved: object, current: object, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two plain configs."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        keys = sorted(set(saved) | set(current), key=str)
+        return [d for k in keys for d in _differing(saved.get(k), current.get(k), f"{prefix}{k}.")]
+    return [] if saved == current else [prefix.rstrip(".") or "the whole config"]
 
 
 def without_hydra(cfg: DictConfig) -> DictConfig:
