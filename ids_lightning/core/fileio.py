@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import tempfile
 import urllib.parse
 import urllib.request
@@ -69,6 +70,50 @@ def text_lines(handle: IO[str], path: str | Path, first: int = 1) -> Iterator[tu
         if not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text):
             text, problem = "", BAD_UTF8
         yield number, text, problem
+
+
+MAX_STATE_BYTES = 64 << 20  # a run folder's JSON state past this is not one the project wrote
+
+
+def regular_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` if it is a regular file (links followed); a FIFO, device, folder or a link to
+    nothing is one DataError, so nothing waits on a pipe or reads a device for a file."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such {what}" + (" (a link to nothing)" if path.is_symlink() else "")) from None
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: not a regular file (a {what} is expected)")
+    return path
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same device and inode (a hard link or a symlink to
+    the input is the input), or, where ``b`` does not exist yet, the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def read_json_state(path: str | Path) -> Any:
+    """A JSON state of a run folder read as data: a regular file of at most ``MAX_STATE_BYTES``,
+    UTF-8, and no key twice in an object (the last of two would win silently). ValueError (or
+    DataError, a ValueError) for anything else."""
+    path = regular_file(path, "JSON file")
+    if path.stat().st_size > MAX_STATE_BYTES:
+        raise DataError(f"{path}: over {MAX_STATE_BYTES >> 20} MiB, not a state this project wrote")
+    return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_without_duplicate_keys)
+
+
+def _without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = sorted({key for key, _ in pairs if key in seen or seen.add(key)})
+        raise ValueError(f"duplicate keys {twice}")
+    return obj
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

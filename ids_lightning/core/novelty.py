@@ -14,14 +14,13 @@ nearest training class mean under one shared covariance (Lee et al. 2018).
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ids_lightning.core.errors import PreprocessStateError
-from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.fileio import atomic_write_json, read_json_state
 
 SCORE = "max_softmax"
 
@@ -102,7 +101,7 @@ class Novelty:
     @classmethod
     def load(cls, path: str | Path) -> Novelty:
         try:
-            state = json.loads(Path(path).read_text(encoding="utf-8"))
+            state = read_json_state(path)
             novelty = cls(
                 float(state["threshold"]), float(state["fpr"]), int(state["calibration_rows"]), str(state["score"])
             )

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError, PreprocessStateError
-from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.fileio import atomic_write_json, read_json_state
 from ids_lightning.core.table import RawTable
 from ids_lightning.core.windows import MAX_WINDOW
 
@@ -272,11 +272,15 @@ class Preprocessor:
     @classmethod
     def load(cls, path: str | Path) -> Preprocessor:
         try:
-            state = json.loads(Path(path).read_text(encoding="utf-8"))
+            state = read_json_state(path)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise PreprocessStateError(f"{path}: not valid JSON ({err})") from err
-        except (RecursionError, ValueError) as err:  # nesting or integers beyond what is read
-            raise PreprocessStateError(f"{path}: not a preprocessing state ({type(err).__name__})") from err
+        except DataError as err:
+            raise PreprocessStateError(str(err)) from err
+        except RecursionError as err:  # nesting beyond what is read
+            raise PreprocessStateError(f"{path}: not a preprocessing state (nested too deep)") from err
+        except ValueError as err:  # integers beyond what is read, a key given twice
+            raise PreprocessStateError(f"{path}: not a preprocessing state ({str(err)[:200]})") from err
         return cls.from_dict(state, source=str(path))
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError
-from ids_lightning.core.fileio import TruncatedFileError, atomic_write_json
+from ids_lightning.core.fileio import TruncatedFileError, atomic_write_json, same_file
 from ids_lightning.core.metrics import macro_scores
 from ids_lightning.core.novelty import novelty_scores
 from ids_lightning.core.spec import OTHER
@@ -61,7 +61,7 @@ def detect(
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1, not {chunk_rows}")
     input_path, output = Path(input_path), Path(output)
-    if output.resolve() == input_path.resolve():
+    if same_file(output, input_path):
         raise DataError(f"--output {output} is the input file (it would be overwritten)")
     run = load_run(run_dir, model, threads)
     spec = run.spec

@@ -94,7 +94,8 @@ def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None 
             f"{folder}: {model} scores the classes {json.loads(written)} but preprocess.json names "
             f"{preprocessor.class_names}: the two files come from different runs"
         )
-    novelty = Novelty.load(folder / "novelty.json") if (folder / "novelty.json").is_file() else None
+    flag = folder / "novelty.json"  # a folder or a link to nothing there is an error, not "no flag"
+    novelty = Novelty.load(flag) if flag.exists() or flag.is_symlink() else None
     return Run(folder, preprocessor, folder / model, ort, novelty)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from ids_lightning.core.errors import DataError
-from ids_lightning.core.fileio import atomic_path
+from ids_lightning.core.fileio import atomic_path, regular_file
 from ids_lightning.edge.runtime import CLASS_NAMES_KEY, session
 from ids_lightning.models.batches import Features
 from ids_lightning.models.nets import to_probabilities
@@ -181,39 +182,39 @@ def _quantize(fp32: Path, tensors: dict, output_dir: Path, calibration_rows: int
         quantize_static,
     )
 
-    candidates = {"dynamic": output_dir / ".model.int8.dynamic.onnx", "static": output_dir / ".model.int8.static.onnx"}
-    quantize_dynamic(str(fp32), str(candidates["dynamic"]), weight_type=QuantType.QInt8)
-    rows = tensors["train"][0]
-    pick = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:calibration_rows]
-    batches = [{"features": b.numpy()} for b in rows[pick].split(64)]
+    # candidates in a fresh folder of their own: nothing planted in the run folder is written through
+    with tempfile.TemporaryDirectory(prefix=".int8-", dir=output_dir) as work:
+        candidates = {"dynamic": Path(work) / "dynamic.onnx", "static": Path(work) / "static.onnx"}
+        quantize_dynamic(str(fp32), str(candidates["dynamic"]), weight_type=QuantType.QInt8)
+        rows = tensors["train"][0]
+        pick = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))[:calibration_rows]
+        batches = [{"features": b.numpy()} for b in rows[pick].split(64)]
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter(batches)
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self.batches = iter(batches)
 
-        def get_next(self):
-            return next(self.batches, None)
+            def get_next(self):
+                return next(self.batches, None)
 
-    try:
-        quantize_static(
-            str(fp32),
-            str(candidates["static"]),
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-        )
-    except Exception as err:
-        log.warning("static int8 quantisation failed, keeping dynamic: %s", err)
-        candidates.pop("static")
-    fp32_val = _accuracy(session(fp32), *tensors["val"])
-    val_acc = {name: _accuracy(session(path), *tensors["val"]) for name, path in candidates.items()}
-    good = [name for name in candidates if val_acc[name] >= fp32_val - INT8_MAX_VAL_LOSS]
-    chosen = min(good, key=lambda n: candidates[n].stat().st_size) if good else max(val_acc, key=val_acc.get)
-    target = output_dir / "model.int8.onnx"
-    candidates[chosen].replace(target)
-    for path in candidates.values():
-        path.unlink(missing_ok=True)
+        try:
+            quantize_static(
+                str(fp32),
+                str(candidates["static"]),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
+        except Exception as err:
+            log.warning("static int8 quantisation failed, keeping dynamic: %s", err)
+            candidates.pop("static")
+        fp32_val = _accuracy(session(fp32), *tensors["val"])
+        val_acc = {name: _accuracy(session(path), *tensors["val"]) for name, path in candidates.items()}
+        good = [name for name in candidates if val_acc[name] >= fp32_val - INT8_MAX_VAL_LOSS]
+        chosen = min(good, key=lambda n: candidates[n].stat().st_size) if good else max(val_acc, key=val_acc.get)
+        target = output_dir / "model.int8.onnx"
+        candidates[chosen].replace(target)  # replaces a link of that name, never writes through it
     return {
         "onnx/int8_method": chosen,
         "onnx/fp32_val_acc": fp32_val,
@@ -226,6 +227,7 @@ def _quantize(fp32: Path, tensors: dict, output_dir: Path, calibration_rows: int
 def load_net_weights(net: nn.Module, checkpoint: Path) -> nn.Module:
     """The ``net.*`` weights of a Lightning checkpoint (loaded with ``weights_only=True``); a file
     that does not load, or whose weights do not fit the net, is one DataError naming it."""
+    regular_file(checkpoint, "checkpoint")  # a FIFO named like a checkpoint would block the load
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
         net.load_state_dict({k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")})

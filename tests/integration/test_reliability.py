@@ -52,5 +52,6 @@ def test_an_unloadable_last_checkpoint_resumes_from_the_best_one(tmp_path, data_
         (tmp_path / name).unlink()
     last = tmp_path / "checkpoints" / "last.ckpt"
     last.write_bytes(last.read_bytes()[:4096])
-    again = train(compose([*overrides, "trainer.max_epochs=3"], tmp_path, data_dir=DATA_DIR))
+    longer = [*overrides, "trainer.max_epochs=3", "allow_changed_config=true"]  # asked for: one more epoch
+    again = train(compose(longer, tmp_path, data_dir=DATA_DIR))
     assert again["epochs_run"] == 3

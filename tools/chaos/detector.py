@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -101,6 +102,7 @@ def setting_probes(lab: Lab) -> list[Probe]:
         refuse_setting("--chunk-rows 0", detect_call(chunk_rows=0)),
         refuse_setting("--output is the input", detect_call(output=lambda source: source)),
         refuse_setting("--output links to the input", detect_call(output=link_to)),
+        refuse_setting("--output is a hard link to the input", detect_call(output=hard_link_to)),
         refuse_setting("--model that does not exist", detect_call(model="model.int4.onnx")),
     ]
 
@@ -285,6 +287,12 @@ def detect_call(output: Callable[[Path], Path] = lambda source: source.with_suff
 def link_to(source: Path) -> Path:
     link = source.with_name("alerts.jsonl")
     link.symlink_to(source)
+    return link
+
+
+def hard_link_to(source: Path) -> Path:
+    link = source.with_name("alerts.jsonl")
+    os.link(source, link)
     return link
 
 
