@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import DataError
+from ids_lightning.core.fileio import regular_file
 from ids_lightning.core.table import RawTable
 
 _FORMAT_KEY = b"ids_lightning"
@@ -77,21 +78,30 @@ def _format_info(parquet, path: str | Path, fmt: str) -> dict:
 
 def row_groups(path: str | Path) -> list[int]:
     """Rows of each row group of ``path`` (one per chunk that ``prepare`` wrote), from its footer."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    metadata = pq.ParquetFile(path).metadata
+    try:
+        metadata = pq.ParquetFile(regular_file(path, "Parquet file")).metadata
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(f"{path}: not a readable Parquet file ({str(err).splitlines()[0][:160]})") from err
     return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
 
 
 def read(path: str | Path, fmt: str, row_group: int | None = None, skip_meta: tuple[str, ...] = ()) -> RawTable:
     """Read a file written by :func:`write` (or one of its row groups), without the metadata
     keys ``skip_meta``; refuse one of another dataset format."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(path)
-    info = _format_info(parquet, path, fmt)
-    columns = [name for name in parquet.schema_arrow.names if name.removeprefix("meta:") not in skip_meta]
-    data = parquet.read(columns=columns) if row_group is None else parquet.read_row_group(row_group, columns=columns)
+    try:
+        parquet = pq.ParquetFile(regular_file(path, "Parquet file"))
+        info = _format_info(parquet, path, fmt)
+        columns = [name for name in parquet.schema_arrow.names if name.removeprefix("meta:") not in skip_meta]
+        whole = row_group is None
+        data = parquet.read(columns=columns) if whole else parquet.read_row_group(row_group, columns=columns)
+    except (pa.ArrowException, OSError) as err:  # a cut or foreign file: name it
+        raise DataError(f"{path}: not a readable Parquet file ({str(err).splitlines()[0][:160]})") from err
     column = {name: data.column(name).to_numpy(zero_copy_only=False) for name in data.column_names}
     n = data.num_rows
     return RawTable(

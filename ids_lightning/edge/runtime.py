@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import DataError
+from ids_lightning.core.fileio import regular_file
 from ids_lightning.core.novelty import Novelty
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.core.spec import DatasetSpec
@@ -20,8 +21,11 @@ CLASS_NAMES_KEY = "ids_lightning.class_names"  # ONNX metadata: the class order 
 
 
 def session(path: str | Path, threads: int | None = None):
-    """An onnxruntime CPU session; ``threads`` caps intra-op threads (None: all cores)."""
+    """An onnxruntime CPU session; ``threads`` caps intra-op threads (None: all cores). A file
+    that is not a regular file, or that onnxruntime cannot load, is one DataError naming it."""
     import onnxruntime as ort
+
+    regular_file(path, "ONNX model")
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -29,7 +33,10 @@ def session(path: str | Path, threads: int | None = None):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own types for files it cannot read
+        raise DataError(f"{path}: not an ONNX model onnxruntime can load ({type(err).__name__})") from err
 
 
 @dataclass
@@ -70,10 +77,7 @@ def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None 
         if not (folder / name).is_file():
             raise DataError(f"{folder}: no {name}; is this a run folder of a finished training run?")
     preprocessor = Preprocessor.load(folder / "preprocess.json")
-    try:
-        ort = session(folder / model, threads)
-    except Exception as err:  # onnxruntime raises its own types for files it cannot read
-        raise DataError(f"{folder / model}: not an ONNX model onnxruntime can load ({type(err).__name__})") from err
+    ort = session(folder / model, threads)
     inputs, outputs = ort.get_inputs(), ort.get_outputs()
     if [i.name for i in inputs] != ["features"] or [o.name for o in outputs] != ["probabilities"]:
         raise DataError(f"{folder / model}: expected input 'features' and output 'probabilities'")

@@ -49,3 +49,16 @@ def test_an_oversized_state_is_refused_before_it_is_read(tmp_path, monkeypatch):
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+def test_a_corrupt_parquet_file_or_model_is_one_error_naming_it(tmp_path):
+    from ids_lightning.core import parquet
+    from ids_lightning.edge.runtime import session
+
+    junk = _write(tmp_path / "capture.parquet", "PAR1 not really")
+    with pytest.raises(DataError, match="capture.parquet: not a readable Parquet file"):
+        parquet.read(junk, "iot23")
+    with pytest.raises(DataError, match="capture.parquet: not a readable Parquet file"):
+        parquet.row_groups(junk)
+    with pytest.raises(DataError, match="model.onnx: not an ONNX model onnxruntime can load"):
+        session(_write(tmp_path / "model.onnx", "not a model"))
