@@ -14,7 +14,6 @@ first run's test rows (the same KDDTest+ or held-out captures for every seed of 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from torch import nn
 
 from ids_lightning.analysis.baseline import scores
 from ids_lightning.core.errors import DataError
-from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.fileio import atomic_write_json, read_json_object
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.evaluation.unseen import unseen_scores_of
 from ids_lightning.training.export import export_run
@@ -126,7 +125,7 @@ def member_runs(folders: list[Path]) -> list[Path]:
         if not summary.is_file():
             runs.append(folder)
             continue
-        names = json.loads(summary.read_text()).get("runs")
+        names = read_json_object(summary, "a seeds summary (replicas.json)").get("runs")
         if not isinstance(names, list) or not all(isinstance(n, str) and Path(n).name == n != ".." for n in names):
             raise DataError(f"{summary}: 'runs' must list the seeds' run folders by name")
         runs += [folder / name for name in names]

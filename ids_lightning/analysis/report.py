@@ -34,7 +34,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ids_lightning.analysis.baseline import BASELINES, fit_baseline
 from ids_lightning.core.errors import DataError
-from ids_lightning.core.fileio import atomic_path, atomic_write_bytes, atomic_write_json
+from ids_lightning.core.fileio import atomic_path, atomic_write_bytes, atomic_write_json, read_json_object
 
 # A row is one protocol: the experiment (its tags, e.g. paper or official) as well as the split,
 # since two experiments can share a split with other preprocessing (BoT-IoT is random in both).
@@ -59,16 +59,13 @@ def collect(folders: list[Path]) -> list[dict]:
     runs = []
     for folder in folders:
         for path in sorted(folder.rglob("metrics.json")):
-            try:
-                metrics = json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as err:
-                raise DataError(f"{path}: not a metrics.json of a finished run ({type(err).__name__})") from err
-            if not isinstance(metrics, dict):
-                raise DataError(f"{path}: not a metrics.json of a finished run (not a JSON object)")
+            metrics = read_json_object(path, "a metrics.json of a finished run")
             bench = path.parent / "bench.json"
             if bench.is_file():
-                rows = json.loads(bench.read_text())["results"]
-                fp32 = [r for r in rows if r["engine"] == "onnx_fp32" and r["threads"] == 1]
+                rows = read_json_object(bench, "an edge bench report").get("results")
+                if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                    raise DataError(f"{bench}: not an edge bench report ('results' must list its rows)")
+                fp32 = [r for r in rows if r.get("engine") == "onnx_fp32" and r.get("threads") == 1]
                 if fp32:
                     metrics["onnx/batch1_p50_us"] = fp32[0]["batch1_p50_us"]
             metrics["experiment"] = "+".join(metrics.get("tags") or _config_tags(path.parent))
@@ -178,7 +175,7 @@ def figures(runs: list[dict], output: Path) -> list[Path]:
         evaluation = Path(run["run_dir"]) / "evaluation.json"
         if evaluation.is_file():
             key = (run["dataset"], run["split"], run["experiment"])
-            by_key[key][run["model"]].append(json.loads(evaluation.read_text()))
+            by_key[key][run["model"]].append(read_json_object(evaluation, "a run's evaluation.json"))
     written = []
     for (dataset, split, experiment), models in sorted(by_key.items()):
         fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))

@@ -107,6 +107,21 @@ def read_json_state(path: str | Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_without_duplicate_keys)
 
 
+def read_json_object(path: str | Path, what: str) -> dict:
+    """A JSON object that a run or sweep folder holds (``what`` says which: metrics, a bench
+    report, a seeds summary), read as :func:`read_json_state` does; anything else is one
+    DataError naming the file."""
+    try:
+        obj = read_json_state(path)
+    except DataError:
+        raise
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
+        raise DataError(f"{path}: not {what} ({type(err).__name__}: {str(err)[:160]})") from err
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: not {what} (not a JSON object)")
+    return obj
+
+
 def _without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
     obj = dict(pairs)
     if len(obj) != len(pairs):

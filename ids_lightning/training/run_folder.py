@@ -9,7 +9,6 @@ the file and the key.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +17,7 @@ import yaml
 from torch import nn
 
 from ids_lightning.core.errors import ConfigError, DataError
-from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.fileio import atomic_write_json, read_json_object
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.data import FlowDataModule, flow_datamodule
 from ids_lightning.models import nets
@@ -157,7 +156,7 @@ def load_best_model(run_dir: Path) -> nn.Module:
 def update_metrics(run_dir: Path, values: dict) -> None:
     """Merge ``values`` into the run's ``metrics.json`` (atomically)."""
     path = run_dir / "metrics.json"
-    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    metrics = read_json_object(path, "a metrics.json of a finished run") if path.exists() else {}
     atomic_write_json(path, {**metrics, **values})
 
 

@@ -56,9 +56,17 @@ def test_a_corrupt_parquet_file_or_model_is_one_error_naming_it(tmp_path):
     from ids_lightning.edge.runtime import session
 
     junk = _write(tmp_path / "capture.parquet", "PAR1 not really")
-    with pytest.raises(DataError, match="capture.parquet: not a readable Parquet file"):
+    with pytest.raises(DataError, match=r"capture\.parquet: not a readable Parquet file"):
         parquet.read(junk, "iot23")
-    with pytest.raises(DataError, match="capture.parquet: not a readable Parquet file"):
+    with pytest.raises(DataError, match=r"capture\.parquet: not a readable Parquet file"):
         parquet.row_groups(junk)
-    with pytest.raises(DataError, match="model.onnx: not an ONNX model onnxruntime can load"):
+    with pytest.raises(DataError, match=r"model\.onnx: not an ONNX model onnxruntime can load"):
         session(_write(tmp_path / "model.onnx", "not a model"))
+
+
+def test_a_sweep_file_that_is_not_its_json_object_names_the_file(tmp_path):
+    from ids_lightning.core.fileio import read_json_object
+
+    for text in ("not json", "[1, 2]", '{"a": 1, "a": 2}', "\xff"):
+        with pytest.raises(DataError, match=r"bench\.json: not an edge bench report"):
+            read_json_object(_write(tmp_path / "bench.json", text), "an edge bench report")
