@@ -11,6 +11,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.cli import REFUSED, run
+from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.launch import launch
 from ids_lightning.training.config import CONFIG_DIR, register_resolvers, sweep_value, unknown_keys
 
@@ -21,7 +22,11 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
-    return sweep_value(launch(cfg), cfg.get("optimized_metric"))
+    try:
+        return sweep_value(launch(cfg), cfg.get("optimized_metric"))
+    except (DataError, ConfigError, OSError) as err:  # refused: one line, not Hydra's traceback
+        print(f"ids train: error: {err}", file=sys.stderr)
+        raise SystemExit(REFUSED) from None
 
 
 def main(argv: list[str] | None = None) -> int:

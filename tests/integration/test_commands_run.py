@@ -90,3 +90,15 @@ def test_prepare_baseline_and_search(nsl_kdd_slice, tmp_path, monkeypatch, capsy
     search = ["search", "hparams_search=cnn_lstm_optuna", "search.n_trials=1", *TINY, "model=cnn_lstm"]
     assert main([*search, f"paths.log_dir={tmp_path}"]) == 0
     assert "best val/f1_macro_best" in capsys.readouterr().out
+
+
+def test_a_refused_run_is_one_line_and_status_2_and_keeps_the_other_runs_record(tmp_path, nsl_kdd_slice):
+    folder = tmp_path / "run"
+    quick = ["debug=fast_dev_run", "export=none", "model=cnn", *QUIET, f"hydra.run.dir={folder}"]
+    assert ids("train", *quick, data_dir=nsl_kdd_slice).returncode == 0
+    (record,) = (folder / ".hydra").iterdir()
+    before = (record / "overrides.yaml").read_text()
+    refused = ids("train", *quick, "model=lstm", data_dir=nsl_kdd_slice)
+    assert refused.returncode == REFUSED and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("ids train: error: ") and "model.net._target_" in refused.stderr
+    assert (record / "overrides.yaml").read_text() == before

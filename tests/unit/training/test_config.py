@@ -103,3 +103,10 @@ def test_a_mistyped_key_gets_the_closest_real_one():
     assert messages == ["unknown config key 'dataset.tsk' (did you mean 'dataset.task'?)"]
     assert unknown_keys(["experiment=paper", "callbacks.adversarial_eval.max_rows=64"]) == []
     assert unknown_keys(["model=cnnn", "dataset.task=binary"]) == []  # Hydra reports the bad choice
+
+
+def test_each_start_records_its_config_in_a_folder_of_its_own(make_config):
+    from ids_lightning.training.config import RUN_ID
+
+    subdir = make_config().hydra.output_subdir
+    assert subdir.startswith(".hydra/") and subdir.endswith(f"_{RUN_ID}")
