@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError, MalformedRowError
-from ids_lightning.core.fileio import TruncatedFileError, open_text, text_lines
+from ids_lightning.core.fileio import TruncatedFileError, header_line, open_text, text_lines
 
 
 @dataclass
@@ -129,8 +129,8 @@ def read_chunks(
 def _python_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReporter) -> Iterator[TextChunk]:
     width = len(layout.names)
     with open_text(path) as handle:
-        for _ in range(layout.skip_lines):
-            handle.readline()
+        for number in range(1, layout.skip_lines + 1):
+            header_line(handle, path, number)
         current = {"line": layout.skip_lines}
 
         def texts() -> Iterator[str]:

@@ -38,6 +38,15 @@ def open_text(path: str | Path) -> IO[str]:
     return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
+def header_line(handle: IO[str], path: str | Path, number: int = 1) -> str:
+    """One line of a file's head (a header, or a first row that format sniffing looks at), read
+    with the limit of every other line: a longer one is an error naming it, never read whole."""
+    text = handle.readline(MAX_LINE_CHARS + 1)
+    if len(text) > MAX_LINE_CHARS and not text.endswith("\n"):
+        raise DataError(f"{path}:{number}: longer than {MAX_LINE_CHARS:,} characters; not a header or a flow")
+    return text
+
+
 class TruncatedFileError(DataError):
     """A compressed file ends before its end-of-stream marker (a copy cut short)."""
 

@@ -17,7 +17,7 @@ import numpy as np
 from ids_lightning.core.columns import report_invalid_values
 from ids_lightning.core.delimited import Layout, RowReporter, TextChunk, read_chunks, sniff_delimiter
 from ids_lightning.core.errors import ConfigError, DataError, check_choice
-from ids_lightning.core.fileio import open_text
+from ids_lightning.core.fileio import header_line, open_text
 from ids_lightning.core.spec import DatasetSpec, Split
 from ids_lightning.core.table import RawTable
 
@@ -109,7 +109,7 @@ def _header(path: str | Path, required: bool) -> tuple[list[str] | None, str]:
     """The header row's names (None for a header-less file: the "Entire dataset" parts) and the
     delimiter (comma, tab or semicolon, sniffed from the first line)."""
     with open_text(path) as handle:
-        first = handle.readline().rstrip("\r\n")
+        first = header_line(handle, path).rstrip("\r\n")
     delimiter = sniff_delimiter(first)
     names = [name.strip().strip('"') for name in first.split(delimiter)]
     found = required or {"category", "attack", "pkSeqID", "proto"} & set(names)
@@ -223,7 +223,7 @@ class BotIoT(DatasetSpec):
         layout, _, reader = resolve(path)
         if reader.skip_lines == 0:
             with open_text(path) as handle:
-                width = len(handle.readline().split(reader.delimiter))
+                width = len(header_line(handle, path).split(reader.delimiter))
             if width != len(_FULL):
                 raise DataError(
                     f"{path}:1: no BoT-IoT header, and {width} fields instead of the {len(_FULL)} of {layout!r}"

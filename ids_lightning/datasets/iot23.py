@@ -17,7 +17,7 @@ import numpy as np
 from ids_lightning.core.columns import report_invalid_values
 from ids_lightning.core.delimited import Layout, RowReporter, TextChunk, read_chunks, sniff_delimiter
 from ids_lightning.core.errors import DataError, check_choice
-from ids_lightning.core.fileio import open_text
+from ids_lightning.core.fileio import header_line, open_text
 from ids_lightning.core.files import data_stem
 from ids_lightning.core.spec import DatasetSpec, Split
 from ids_lightning.core.table import RawTable
@@ -93,7 +93,7 @@ def _normalise(name: str) -> str:
 def sniff_variant(path: str | Path) -> str:
     """``zeek`` (a ``#separator`` header) or ``csv`` (a header row naming Zeek fields)."""
     with open_text(path) as handle:
-        first = handle.readline()
+        first = header_line(handle, path)
     if first.startswith("#separator"):
         return "zeek"
     if "uid" in first and "proto" in first:
@@ -106,16 +106,14 @@ def layout_of(path: str | Path, require_labels: bool = True) -> Layout:
     kind = sniff_variant(path)
     with open_text(path) as handle:
         if kind == "csv":
-            first = handle.readline().rstrip("\r\n")
+            first = header_line(handle, path).rstrip("\r\n")
             delimiter = sniff_delimiter(first)
             names = [_normalise(n) for n in first.split(delimiter)]
             layout = Layout(names, delimiter, 1, ("", "-"), NUMERIC_FIELDS & set(names), quoted=True)
             fields_line = 1
         else:
             header = []
-            for line in handle:
-                if not line.startswith("#"):
-                    break
+            while (line := header_line(handle, path, len(header) + 1)).startswith("#"):
                 header.append(line.rstrip("\r\n"))
             separator = header[0].partition(" ")[2].encode().decode("unicode_escape") or "\t"
             meta = {}

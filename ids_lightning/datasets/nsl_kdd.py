@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import zlib
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
 from ids_lightning.core.columns import report_invalid_numbers, to_float_column
 from ids_lightning.core.errors import DataError, MalformedRowError, check_choice
-from ids_lightning.core.fileio import TruncatedFileError, open_text, text_lines
+from ids_lightning.core.fileio import TruncatedFileError, header_line, open_text, text_lines
 from ids_lightning.core.spec import DatasetSpec, Download, Split
 from ids_lightning.core.table import RawTable, concat
 
@@ -267,7 +266,8 @@ class NSLKDD(DatasetSpec):
     def sniff(self, path: str | Path) -> str:
         """An NSL-KDD file if one of its first lines is an NSL-KDD row (labelled or not)."""
         with open_text(path) as handle:
-            for text in islice(handle, 20):
+            for number in range(1, 21):
+                text = header_line(handle, path, number)
                 fields = text.rstrip("\r\n").split(",")
                 labelled = len(fields) in (LABEL_FIELD + 1, LABEL_FIELD + 2) and (
                     fields[LABEL_FIELD].strip().rstrip(".") in ATTACK_FAMILY
