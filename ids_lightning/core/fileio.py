@@ -48,11 +48,15 @@ def header_line(handle: IO[str], path: str | Path, number: int = 1) -> str:
 
 
 class TruncatedFileError(DataError):
-    """A compressed file ends before its end-of-stream marker (a copy cut short)."""
+    """A compressed file ends before its end-of-stream marker (a copy cut short), or, where
+    ``trailing``, goes on after it with bytes that are no gzip data (two files stuck together)."""
 
-    def __init__(self, path: str | Path, lines: int, reason: str):
+    def __init__(self, path: str | Path, lines: int, reason: str, trailing: bool = False):
         self.path, self.lines = str(path), lines
-        super().__init__(f"{path}: the file ends early, after line {lines} ({reason})")
+        if trailing:
+            super().__init__(f"{path}: bytes that are not gzip data follow its end, after line {lines} ({reason})")
+        else:
+            super().__init__(f"{path}: the file ends early, after line {lines} ({reason})")
 
 
 def text_lines(handle: IO[str], path: str | Path, first: int = 1) -> Iterator[tuple[int, str, str | None]]:
@@ -75,7 +79,9 @@ def text_lines(handle: IO[str], path: str | Path, first: int = 1) -> Iterator[tu
                     pass
                 text, problem = "", f"longer than {MAX_LINE_CHARS:,} characters"
         except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-            raise TruncatedFileError(path, number, str(err)) from err
+            # a whole member read, then something else where the next member would start
+            trailing = isinstance(err, gzip.BadGzipFile) and str(err).startswith("Not a gzipped file")
+            raise TruncatedFileError(path, number, str(err), trailing=trailing) from err
         if not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text):
             text, problem = "", BAD_UTF8
         yield number, text, problem
