@@ -142,8 +142,7 @@ def _python_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowRepor
                 yield text
 
         if layout.quoted:
-            records = csv.reader(texts(), delimiter=layout.delimiter)
-            rows_iter = ((current["line"], row) for row in records)
+            rows_iter = _quoted_rows(texts(), layout.delimiter, current, report)
         else:
             rows_iter = ((current["line"], text.rstrip("\r\n").split(layout.delimiter)) for text in texts())
         rows: list[list[str]] = []
@@ -166,6 +165,18 @@ def _python_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowRepor
             raise
         if rows or report.issues:
             yield _python_chunk(rows, lines_of_rows, layout, report)
+
+
+def _quoted_rows(texts: Iterator[str], delimiter: str, current: dict, report: RowReporter) -> Iterator[tuple]:
+    """Each line parsed as CSV on its own (flow values hold no line breaks, as the arrow engine
+    also assumes): a stray quote spoils its own line, never the lines after it."""
+    for text in texts:
+        try:
+            fields = next(csv.reader([text.rstrip("\r\n")], delimiter=delimiter), [])
+        except csv.Error as err:  # e.g. a quoted field past the csv module's field limit
+            report(current["line"], f"not a CSV row ({err})")
+            continue
+        yield current["line"], fields
 
 
 def _python_chunk(rows: list[list[str]], lines: list[int], layout: Layout, report: RowReporter) -> TextChunk:
@@ -236,8 +247,12 @@ def _arrow_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReport
     pending: list[tuple[int, str]] = []  # reported after the batch: the handler must not raise
     width = len(layout.names)
 
+    swallowed: list[int] = []  # rows whose open quote ran over the lines after them
+
     def on_invalid(row) -> str:
         invalid.append(row.number)
+        if "\n" in row.text.rstrip("\r\n"):
+            swallowed.append(row.number)
         if not (layout.comment and row.text.startswith(layout.comment)):
             pending.append((row.number, f"expected {width} fields, found {row.actual_columns}"))
         return "skip"
@@ -247,9 +262,14 @@ def _arrow_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReport
     if layout.split_last and wanted & set(layout.split_names):
         included.append(layout.names[-1])
     try:
-        yield from _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, invalid, pending)
+        for chunk in _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, invalid, pending):
+            if swallowed:  # pyarrow reads on to the block's end inside a quote left open
+                raise EngineError(f"{path}:{swallowed[0]}: a quote left open runs over the lines after it")
+            yield chunk
     except (pa.ArrowInvalid, OSError) as err:  # undecodable bytes, an over-long line, a cut archive
         raise EngineError(f"{path}: the arrow engine cannot read this file ({err})") from err
+    if swallowed:
+        raise EngineError(f"{path}:{swallowed[0]}: a quote left open runs over the lines after it")
 
 
 def _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, invalid, pending) -> Iterator[TextChunk]:
