@@ -122,6 +122,25 @@ def read_json_state(path: str | Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_without_duplicate_keys)
 
 
+def read_yaml_data(path: str | Path) -> Any:
+    """A YAML file of a run folder read as plain data: a regular file of at most
+    ``MAX_STATE_BYTES``, YAML's safe loader (no tags that build objects), and no anchors or
+    aliases (the project never writes them; a few lines of them expand to billions of nodes).
+    ValueError (or DataError) for anything else."""
+    import yaml
+
+    class PlainLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise ValueError(f"{path}: YAML aliases are not part of a run's config")
+            return super().compose_node(parent, index)
+
+    path = regular_file(path, "YAML file")
+    if path.stat().st_size > MAX_STATE_BYTES:
+        raise DataError(f"{path}: over {MAX_STATE_BYTES >> 20} MiB, not a config this project wrote")
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=PlainLoader)
+
+
 def read_json_object(path: str | Path, what: str) -> dict:
     """A JSON object that a run or sweep folder holds (``what`` says which: metrics, a bench
     report, a seeds summary), read as :func:`read_json_state` does; anything else is one

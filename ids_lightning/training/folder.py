@@ -17,7 +17,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.core.errors import ConfigError, RunInUseError
-from ids_lightning.core.fileio import atomic_write_bytes, is_primary_process
+from ids_lightning.core.fileio import atomic_write_bytes, is_primary_process, read_yaml_data
 from ids_lightning.training.checks import check_config
 from ids_lightning.training.console import quiet
 
@@ -115,7 +115,7 @@ def check_same_run(cfg: DictConfig) -> None:
     if not saved_path.is_file():
         return
     try:
-        saved = yaml.safe_load(saved_path.read_text(encoding="utf-8"))
+        saved = read_yaml_data(saved_path)
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as err:
         raise ConfigError(f"{saved_path}: not a readable config of an earlier run ({type(err).__name__})") from err
     current = OmegaConf.to_container(without_hydra(cfg), resolve=True)

@@ -17,7 +17,7 @@ import yaml
 from torch import nn
 
 from ids_lightning.core.errors import ConfigError, DataError
-from ids_lightning.core.fileio import atomic_write_json, read_json_object
+from ids_lightning.core.fileio import atomic_write_json, read_json_object, read_yaml_data
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.data import FlowDataModule, flow_datamodule
 from ids_lightning.models import nets
@@ -40,14 +40,16 @@ class RunFolderError(DataError):
 
 
 def read_config(run_dir: Path) -> dict:
-    """``config.yaml`` as plain data (YAML's safe loader: no tags that build objects)."""
+    """``config.yaml`` as plain data (:func:`~ids_lightning.core.fileio.read_yaml_data`: YAML's
+    safe loader, no tags that build objects, no aliases, bounded in size)."""
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise RunFolderError(f"{run_dir}: no config.yaml; is this the folder of a finished training run?")
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        config = read_yaml_data(path)
     except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as err:
-        raise RunFolderError(f"{path}: not a readable YAML file ({type(err).__name__})") from err
+        reason = str(err).splitlines()[0][:160] if isinstance(err, ValueError) else type(err).__name__
+        raise RunFolderError(f"{path}: not a readable YAML file ({reason})") from err
     if not isinstance(config, dict):
         raise RunFolderError(f"{path}: the top level must be a mapping")
     return config

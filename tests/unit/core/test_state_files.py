@@ -70,3 +70,19 @@ def test_a_sweep_file_that_is_not_its_json_object_names_the_file(tmp_path):
     for text in ("not json", "[1, 2]", '{"a": 1, "a": 2}', "\xff"):
         with pytest.raises(DataError, match=r"bench\.json: not an edge bench report"):
             read_json_object(_write(tmp_path / "bench.json", text), "an edge bench report")
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path):
+    from ids_lightning.core.fileio import read_yaml_data
+
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]"
+        for i in range(20)
+    ]
+    bomb = _write(tmp_path / "config.yaml", "\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="YAML aliases are not part of a run's config"):
+        read_yaml_data(bomb)  # refused at the first alias, before 4^20 nodes are walked
+    assert read_yaml_data(_write(tmp_path / "plain.yaml", "model:\n  net: {width: 64}\n")) == {
+        "model": {"net": {"width": 64}}
+    }
