@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError
-from ids_lightning.core.fileio import TruncatedFileError, atomic_write_json, same_file
+from ids_lightning.core.fileio import TruncatedFileError, atomic_path, atomic_write_json, same_file
 from ids_lightning.core.metrics import macro_scores
 from ids_lightning.core.novelty import novelty_scores
 from ids_lightning.core.spec import OTHER
@@ -57,7 +57,8 @@ def detect(
 ) -> dict:
     """Score ``input_path``; write alerts to ``output`` and ``<output>.summary.json``; return the
     summary. A file cut short (a truncated archive) ends the stream: the summary says so under
-    ``error`` and counts what was scored."""
+    ``error`` and counts what was scored. The output appears whole or not at all (a temporary
+    file beside it, renamed at the end): a refusal or a full disk leaves an earlier one as it was."""
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1, not {chunk_rows}")
     input_path, output = Path(input_path), Path(output)
@@ -77,7 +78,8 @@ def detect(
     predicted, skipped, skipped_count = Counter(), [], 0
     records = unknown_count = unknown_category_count = outside_classes = 0
     started, error = time.perf_counter(), None
-    with open(output, "w", encoding="utf-8") as out:
+    # written beside it and renamed at the end: a failure leaves an earlier output as it was
+    with atomic_path(output) as partial, open(partial, "w", encoding="utf-8") as out:
         # the line-by-line engine: it reports an undecodable or over-long line as a bad row,
         # where the fast engine gives up on the whole file
         chunks = spec.iter_tables(
