@@ -191,8 +191,18 @@ def to_table(chunk: TextChunk, layout: BotIoTLayout, source: str, report: RowRep
     return report.drop_reported(table)
 
 
+# The dataset's category and subcategory names in their published spelling: ``DOS`` or ``dos`` in a
+# re-exported file is ``DoS``, not a class of its own.
+SPELLING = {
+    name.lower(): name
+    for name in ("Normal", "DoS", "DDoS", "Reconnaissance", "Theft", "UDP", "TCP", "HTTP", "Service_Scan",
+                 "OS_Fingerprint", "Keylogging", "Data_Exfiltration")
+}  # fmt: skip
+
+
 def _labels(values: np.ndarray, column: str, line: np.ndarray, report: RowReporter) -> np.ndarray:
-    out = np.array(["" if v is None else v.strip() for v in values], dtype=object)
+    stripped = ["" if v is None else v.strip() for v in values]
+    out = np.array([SPELLING.get(v.lower(), v) for v in stripped], dtype=object)
     for i in np.flatnonzero(out == ""):
         report(line[i], f"column {column!r} is empty")
     return out
