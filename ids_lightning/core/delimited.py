@@ -51,6 +51,18 @@ class Layout:
     split_names: tuple[str, ...] = ()
     keep: frozenset[str] | None = None  # the fields to return (None: all); others are not converted
     comment: str | None = None  # lines starting with it are not rows (Zeek's "#")
+    # Zeek's column header as read ("#fields<sep>ts<sep>uid..."): a later one naming other columns
+    # (logs of another layout concatenated) is refused with its line, never read in the old order
+    fields_header: str | None = None
+
+    def check_header(self, text: str, path: str | Path, number: int) -> None:
+        """Refuse a mid-file ``#fields`` line that names other columns than the file's header."""
+        text = text.rstrip("\r\n")
+        if self.fields_header and text.startswith("#fields") and text != self.fields_header:
+            raise DataError(
+                f"{path}:{number}: a new #fields header names other columns than line "
+                f"{self.skip_lines}'s; split the file there (logs of two layouts were joined)"
+            )
 
     @property
     def output_names(self) -> list[str]:
@@ -150,6 +162,7 @@ def _python_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowRepor
         try:
             for number, fields in rows_iter:
                 if layout.comment and fields and fields[0].startswith(layout.comment):
+                    layout.check_header(layout.delimiter.join(fields), path, number)
                     continue
                 if len(fields) != width:
                     report(number, f"expected {width} fields, found {len(fields)}")
@@ -247,12 +260,15 @@ def _arrow_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReport
     pending: list[tuple[int, str]] = []  # reported after the batch: the handler must not raise
     width = len(layout.names)
 
-    swallowed: list[int] = []  # rows whose open quote ran over the lines after them
+    handover: list[str] = []  # what the line reader must read instead: a runaway quote, a new layout
 
     def on_invalid(row) -> str:
         invalid.append(row.number)
-        if "\n" in row.text.rstrip("\r\n"):
-            swallowed.append(row.number)
+        text = row.text.rstrip("\r\n")
+        if "\n" in text:
+            handover.append(f"{path}:{row.number}: a quote left open runs over the lines after it")
+        if layout.fields_header and text.startswith("#fields") and text != layout.fields_header:
+            handover.append(f"{path}:{row.number}: a new #fields header")  # the line reader names it
         if not (layout.comment and row.text.startswith(layout.comment)):
             pending.append((row.number, f"expected {width} fields, found {row.actual_columns}"))
         return "skip"
@@ -263,13 +279,13 @@ def _arrow_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReport
         included.append(layout.names[-1])
     try:
         for chunk in _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, invalid, pending):
-            if swallowed:  # pyarrow reads on to the block's end inside a quote left open
-                raise EngineError(f"{path}:{swallowed[0]}: a quote left open runs over the lines after it")
+            if handover:  # pyarrow reads on to the block's end inside a quote left open
+                raise EngineError(handover[0])
             yield chunk
     except (pa.ArrowInvalid, OSError) as err:  # undecodable bytes, an over-long line, a cut archive
         raise EngineError(f"{path}: the arrow engine cannot read this file ({err})") from err
-    if swallowed:
-        raise EngineError(f"{path}:{swallowed[0]}: a quote left open runs over the lines after it")
+    if handover:
+        raise EngineError(handover[0])
 
 
 def _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, invalid, pending) -> Iterator[TextChunk]:

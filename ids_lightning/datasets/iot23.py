@@ -138,6 +138,7 @@ def layout_of(path: str | Path, require_labels: bool = True) -> Layout:
                 split_last="   " if split_names else None,
                 split_names=split_names,
                 comment="#",
+                fields_header=f"#fields{separator}{fields}",
             )
     needed = REQUIRED if require_labels else [f for f in REQUIRED if f not in ("label", "detailed-label")]
     missing = [f for f in needed if f not in layout.output_names]

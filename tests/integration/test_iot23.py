@@ -292,3 +292,35 @@ def test_prepared_parquet_feeds_the_datamodule_like_the_originals(data_dir, tmp_
     assert prepared.stats["class_counts"] == direct.stats["class_counts"]
     for stage in ("train", "val", "test"):
         assert all(a.equal(b) for a, b in zip(prepared.tensors[stage], direct.tensors[stage]))
+
+
+def _head(path, lines: int) -> list[str]:
+    with gzip.open(path, "rt", newline="") as handle:
+        return [next(handle) for _ in range(lines)]
+
+
+@pytest.mark.parametrize("engine", ["arrow", "python"])
+def test_concatenated_logs_read_whole_and_a_new_layout_is_refused_at_its_header(tmp_path, engine):
+    """Rotated Zeek logs joined with ``cat`` repeat their header: read as one. A log whose
+    columns come in another order is refused at its #fields line, never read in the old order."""
+    lines = _head(IOT23 / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz", 208)
+    header = [line for line in lines if line.startswith("#") and not line.startswith("#close")]
+    rows = [line for line in lines if not line.startswith("#")][:200]
+    joined = tmp_path / "joined.conn.log.labeled"
+    joined.write_text("".join(header + rows[:100] + header + rows[100:]))
+    spec = iot23.SPEC
+    table = spec.read_file(joined, engine=engine, keep_ids=True)
+    assert len(table) == 200 and not table.skipped
+    fields = next(i for i, line in enumerate(header) if line.startswith("#fields"))
+
+    def swapped(line: str) -> str:  # the second and third columns (uid, id.orig_h) change places
+        parts = line.split("\t")
+        parts[1], parts[2] = parts[2], parts[1]
+        return "\t".join(parts)
+
+    other = [*header[:fields], swapped(header[fields]), *header[fields + 1 :]]
+    mixed = tmp_path / "mixed.conn.log.labeled"
+    mixed.write_text("".join(header + rows[:100] + other + [swapped(r) for r in rows[100:]]))
+    new_header_line = len(header) + 100 + fields + 1
+    with pytest.raises(DataError, match=f"mixed.conn.log.labeled:{new_header_line}: a new #fields header"):
+        spec.read_file(mixed, engine="auto", keep_ids=True)
