@@ -35,7 +35,9 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ids detect", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, help="run folder (preprocess.json, model.onnx)")
     parser.add_argument(
-        "--input", required=True, type=Path, help="flow file of the run's dataset (its format variant is sniffed)"
+        "--input",
+        required=True,
+        help="flow file of the run's dataset (its format variant is sniffed), a pipe, or - for standard input",
     )
     parser.add_argument(
         "--output", type=Path, default=Path("alerts.jsonl"), help="one JSON line per record (default: %(default)s)"

@@ -8,8 +8,10 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import socket
 import stat
+import sys
 import tempfile
 import urllib.parse
 import urllib.request
@@ -110,6 +112,33 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return Path(a).resolve() == Path(b).resolve()
+
+
+@contextmanager
+def readable_twice(path: str | Path) -> Iterator[Path]:
+    """``path`` itself when it is a regular file; a stream (``-`` for standard input, a pipe, a
+    FIFO) is first read once, whole, into a temporary file that keeps its name, so that sniffing
+    the format and then reading the rows see the same bytes (opening a pipe again loses what the
+    first read took). A folder or a device is refused."""
+    if str(path) != "-":
+        path = Path(path)
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:  # the reader says so, naming it
+            yield path
+            return
+        if stat.S_ISREG(mode):
+            yield path
+            return
+        if not stat.S_ISFIFO(mode):
+            raise DataError(f"{path}: not a file or a pipe of flows")
+    stdin = str(path) == "-"
+    with tempfile.TemporaryDirectory(prefix="ids-input-") as folder:
+        copy = Path(folder) / ("stdin" if stdin else Path(path).name)
+        source = open(sys.stdin.fileno(), "rb", closefd=False) if stdin else open(path, "rb")  # noqa: SIM115
+        with source, open(copy, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+        yield copy
 
 
 def read_json_state(path: str | Path) -> Any:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError
-from ids_lightning.core.fileio import TruncatedFileError, atomic_path, atomic_write_json, same_file
+from ids_lightning.core.fileio import TruncatedFileError, atomic_path, atomic_write_json, readable_twice, same_file
 from ids_lightning.core.metrics import macro_scores
 from ids_lightning.core.novelty import novelty_scores
 from ids_lightning.core.spec import OTHER
@@ -55,10 +55,23 @@ def detect(
     progress: bool = True,
     max_hosts: int = DEFAULT_MAX_HOSTS,
 ) -> dict:
-    """Score ``input_path``; write alerts to ``output`` and ``<output>.summary.json``; return the
-    summary. A file cut short (a truncated archive) ends the stream: the summary says so under
-    ``error`` and counts what was scored. The output appears whole or not at all (a temporary
-    file beside it, renamed at the end): a refusal or a full disk leaves an earlier one as it was."""
+    """Score ``input_path`` (a file, a pipe, or ``-`` for standard input: a stream is read once
+    into a temporary copy, :func:`~ids_lightning.core.fileio.readable_twice`); write alerts to
+    ``output`` and ``<output>.summary.json``; return the summary."""
+    options = (model, chunk_rows, threads, progress, max_hosts)
+    with readable_twice(input_path) as readable:
+        summary = _detect_file(run_dir, readable, output, *options)
+    if str(readable) != str(input_path):  # a stream: the summary names it, not its copy
+        summary["input"] = str(input_path)
+        atomic_write_json(Path(output).with_name(Path(output).name + ".summary.json"), summary)
+    return summary
+
+
+def _detect_file(run_dir, input_path, output, model, chunk_rows, threads, progress, max_hosts) -> dict:
+    """:func:`detect` of a file that can be read twice. A file cut short (a truncated archive)
+    ends the stream: the summary says so under ``error`` and counts what was scored. The output
+    appears whole or not at all (a temporary file beside it, renamed at the end): a refusal or a
+    full disk leaves an earlier one as it was."""
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1, not {chunk_rows}")
     input_path, output = Path(input_path), Path(output)

@@ -33,3 +33,39 @@ def test_a_failure_part_way_leaves_the_earlier_output(tmp_path):
         "flows.txt",
         "run",
     ]
+
+
+def test_a_pipe_is_read_once_losing_nothing(tmp_path):
+    """Sniffing the format used to read a buffer and open the pipe again: the first 8 KB and
+    every line number after them were lost."""
+    import json
+    import os
+    import threading
+
+    fifo = tmp_path / "flows.txt"
+    os.mkfifo(fifo)
+    text = (GOOD + "\n") * 3000  # about 300 KB
+
+    def feed():
+        with open(fifo, "w") as writer:
+            writer.write(text)
+
+    threading.Thread(target=feed, daemon=True).start()
+    output = tmp_path / "alerts.jsonl"
+    summary = detect(EXAMPLE, fifo, output, progress=False)
+    assert summary["records"] == 3000 and summary["input"] == str(fifo)
+    records = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["line"] for r in records] == list(range(1, 3001))
+
+
+def test_standard_input_is_a_source(tmp_path):
+    import subprocess
+    import sys
+
+    output = tmp_path / "alerts.jsonl"
+    command = [sys.executable, "-m", "ids_lightning", "detect", "--run", str(EXAMPLE), "--input", "-"]
+    done = subprocess.run(
+        [*command, "--output", str(output)], input=(GOOD + "\n") * 100, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(output.read_text().splitlines()) == 100 and "from -" in done.stdout
