@@ -11,7 +11,7 @@ OUT=${OUT:-outputs/gpu}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/device.txt"
 timeout -s KILL 150 "$PY" -m pytest -q tests/integration/test_fast_path.py tests/integration/test_seeds.py \
-    tests/unit/test_stream.py \
+    tests/unit/data/test_stream.py \
     2>&1 | tail -n 20 | tee "$OUT/cuda_tests.log"
 timeout -s KILL 300 "$PY" -m ids_lightning.bench.train --output "$OUT/train.json" 2>&1 | tee "$OUT/bench_train.log"
 timeout -s KILL 240 "$PY" -m ids_lightning.bench.scale --rows 2000000 --work-dir /tmp/scale_data \
