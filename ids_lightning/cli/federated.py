@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from ids_lightning.cli import run
-from ids_lightning.federation.deployment import environment, submit, superlink, supernode
+from ids_lightning.federation.deployment import check_binding, environment, submit, superlink, supernode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     link = commands.add_parser("superlink", help="the server's process: sites connect to it, runs are submitted to it")
     link.add_argument("--port", type=int, default=9300, help="its HTTP API port (sites and submit connect here)")
+    link.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address it listens on (default: %(default)s, this machine only); beyond loopback it "
+        "needs --secure, or --allow-insecure-remote",
+    )
+    link.add_argument(
+        "--allow-insecure-remote",
+        action="store_true",
+        help="listen beyond loopback without TLS or site authentication (a closed lab network only)",
+    )
     node = commands.add_parser("supernode", help="one site's process")
     node.add_argument("--superlink", required=True, help="HOST:PORT of the SuperLink")
     node.add_argument("--site", type=int, required=True, help="this site's number, from 0")
@@ -55,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "submit":
         return submit(args.superlink, args.output_dir, args.overrides, insecure, args.root_certificates)
     if args.command == "superlink":
-        command = superlink(args.port, insecure)
+        warning = check_binding(args.host, insecure, args.allow_insecure_remote)
+        if warning:
+            print(warning, file=sys.stderr)
+        command = superlink(args.port, insecure, args.host)
     else:
         command = supernode(args.superlink, args.site, args.sites, args.port, args.overrides, insecure)
     os.execve(command[0], [*command, *extra], environment())  # the Flower process takes over this one

@@ -10,12 +10,15 @@ the same work on the simulation engine instead. See docs/federated.md for TLS an
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from ids_lightning.core.errors import ConfigError
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
@@ -58,9 +61,28 @@ def environment() -> dict[str, str]:
     return env
 
 
-def superlink(port: int, insecure: bool) -> list[str]:
+def check_binding(host: str, insecure: bool, allow_insecure_remote: bool) -> str | None:
+    """Where the SuperLink may listen. Beyond loopback, without TLS and site authentication,
+    anyone who reaches it can join as a site or submit runs: that needs ``--secure``, or
+    ``--allow-insecure-remote`` for a closed lab network, and then a warning is returned."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if loopback or not insecure:
+        return None
+    if not allow_insecure_remote:
+        raise ConfigError(
+            f"--host {host} reaches beyond this machine without TLS or site authentication: add --secure "
+            "(with Flower's certificate options in $FLOWER_ARGS), or --allow-insecure-remote on a closed lab network"
+        )
+    return f"warning: the SuperLink listens on {host} without TLS or site authentication (--allow-insecure-remote)"
+
+
+def superlink(port: int, insecure: bool, host: str = "127.0.0.1") -> list[str]:
     # apps need no install at runtime: the sites and the server run this environment
-    command = [flower_command("flower-superlink"), "--port", str(port), "--disable-runtime-dependency-installation"]
+    command = [flower_command("flower-superlink"), "--host", host, "--port", str(port)]
+    command.append("--disable-runtime-dependency-installation")
     return [*command, "--insecure"] if insecure else command
 
 

@@ -36,3 +36,14 @@ def test_anything_that_builds_reads_or_adds_is_refused(override):
 def test_a_broken_command_line_is_one_clear_error():
     with pytest.raises(ConfigError, match="not a command line"):
         submitted_overrides("federated.rounds='3")
+
+
+def test_the_superlink_stays_on_loopback_unless_secured_or_told():
+    from ids_lightning.federation.deployment import check_binding
+
+    assert check_binding("127.0.0.1", insecure=True, allow_insecure_remote=False) is None
+    assert check_binding("localhost", insecure=True, allow_insecure_remote=False) is None
+    assert check_binding("0.0.0.0", insecure=False, allow_insecure_remote=False) is None  # --secure
+    with pytest.raises(ConfigError, match="--secure"):
+        check_binding("0.0.0.0", insecure=True, allow_insecure_remote=False)
+    assert "without TLS" in check_binding("10.1.2.3", insecure=True, allow_insecure_remote=True)
