@@ -81,6 +81,11 @@ def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None 
     inputs, outputs = ort.get_inputs(), ort.get_outputs()
     if [i.name for i in inputs] != ["features"] or [o.name for o in outputs] != ["probabilities"]:
         raise DataError(f"{folder / model}: expected input 'features' and output 'probabilities'")
+    if inputs[0].type != "tensor(float)" or outputs[0].type != "tensor(float)":
+        raise DataError(
+            f"{folder / model}: takes {inputs[0].type} and gives {outputs[0].type}; a detector's model takes "
+            "and gives float32 (probabilities, not class numbers)"
+        )
     shape, classes = tuple(inputs[0].shape[1:]), outputs[0].shape[1]
     if shape != preprocessor.input_shape:
         raise DataError(

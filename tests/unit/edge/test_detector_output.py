@@ -69,3 +69,33 @@ def test_standard_input_is_a_source(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(output.read_text().splitlines()) == 100 and "from -" in done.stdout
+
+
+def test_a_model_that_gives_whole_numbers_is_not_a_detector(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from ids_lightning.core.preprocess import Preprocessor
+
+    run = tmp_path / "run"
+    shutil.copytree(EXAMPLE, run)
+    pre = Preprocessor.load(run / "preprocess.json")
+    classes = len(pre.class_names)
+    weights = helper.make_tensor(
+        "w", TensorProto.FLOAT, [pre.num_features, classes], [0.1] * (pre.num_features * classes)
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["features", "w"], ["scores"]),
+            helper.make_node("Cast", ["scores"], ["probabilities"], to=TensorProto.INT64),
+        ],
+        "integers",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", pre.num_features])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.INT64, ["batch", classes])],
+        [weights],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), run / "model.onnx")
+    flows = tmp_path / "flows.txt"
+    flows.write_text(GOOD + "\n")
+    with pytest.raises(DataError, match="gives tensor\\(int64\\)"):
+        detect(run, flows, tmp_path / "alerts.jsonl", progress=False)
