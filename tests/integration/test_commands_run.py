@@ -92,13 +92,11 @@ def test_prepare_baseline_and_search(nsl_kdd_slice, tmp_path, monkeypatch, capsy
     assert "best val/f1_macro_best" in capsys.readouterr().out
 
 
-def test_a_refused_run_is_one_line_and_status_2_and_keeps_the_other_runs_record(tmp_path, nsl_kdd_slice):
-    folder = tmp_path / "run"
-    quick = ["debug=fast_dev_run", "export=none", "model=cnn", *QUIET, f"hydra.run.dir={folder}"]
-    assert ids("train", *quick, data_dir=nsl_kdd_slice).returncode == 0
-    (record,) = (folder / ".hydra").iterdir()
+def test_a_refused_run_is_one_line_and_status_2_and_keeps_the_other_runs_record(seeds_run, nsl_kdd_slice):
+    (record,) = (seeds_run / ".hydra").iterdir()
     before = (record / "overrides.yaml").read_text()
-    refused = ids("train", *quick, "model=lstm", data_dir=nsl_kdd_slice)
+    again = [*TINY, "seeds=[1,2]", "model=lstm", f"hydra.run.dir={seeds_run}"]  # another model, same folder
+    refused = ids("train", *again, data_dir=nsl_kdd_slice)
     assert refused.returncode == REFUSED and "Traceback" not in refused.stderr
     assert refused.stderr.startswith("ids train: error: ") and "model.net._target_" in refused.stderr
     assert (record / "overrides.yaml").read_text() == before
