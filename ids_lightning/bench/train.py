@@ -109,18 +109,17 @@ class TextbookModule(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=1e-3)
 
 
+def bare_trainer(**options) -> L.Trainer:
+    """A Lightning trainer that only trains: no logger, checkpoints, bar or summary (what the
+    measurements here and the fast path's tests time and compare)."""
+    quiet = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+    return L.Trainer(devices=1, enable_model_summary=False, **quiet, **options)
+
+
 def _trainer(device: torch.device, batches: int, timer: StepTimer) -> L.Trainer:
-    return L.Trainer(
-        accelerator=device.type if device.type == "cpu" else "gpu",
-        devices=1,
-        max_epochs=1,
-        limit_train_batches=batches,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[timer],
+    accelerator = device.type if device.type == "cpu" else "gpu"
+    return bare_trainer(
+        accelerator=accelerator, max_epochs=1, limit_train_batches=batches, limit_val_batches=0, callbacks=[timer]
     )
 
 

@@ -6,10 +6,10 @@ import copy
 import json
 import statistics
 
-import lightning as L
 import pytest
 import torch
 
+from ids_lightning.bench.train import bare_trainer
 from ids_lightning.core.windows import padded_table, pointing_at_pad, window_index, windowed
 from ids_lightning.models import CNNLSTM, IDSLitModule
 from ids_lightning.models.batches import InMemoryBatches, WindowedFeatures
@@ -59,15 +59,7 @@ def fit_module(net, x, y, batch_size, seed, epochs, cuda_graph=False, accelerato
     module = IDSLitModule(
         net, optimizer=torch.optim.Adam, class_names=["a", "b", "c"], cuda_graph=cuda_graph, **module_options
     )
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        accelerator=accelerator,
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = bare_trainer(max_epochs=epochs, accelerator=accelerator)
     holder = {"trainer": trainer}
     batches = InMemoryBatches(
         x,
