@@ -107,7 +107,7 @@ def regular_file(path: str | Path, what: str = "file") -> Path:
 
 def same_file(a: str | Path, b: str | Path) -> bool:
     """Whether two paths name one file: the same device and inode (a hard link or a symlink to
-    the input is the input), or, where ``b`` does not exist yet, the same resolved path."""
+    the input is the input), or, where one does not exist yet, the same resolved path."""
     try:
         return os.path.samefile(a, b)
     except OSError:
@@ -153,8 +153,8 @@ def read_json_state(path: str | Path) -> Any:
 
 def read_yaml_data(path: str | Path) -> Any:
     """A YAML file of a run folder read as plain data: a regular file of at most
-    ``MAX_STATE_BYTES``, YAML's safe loader (no tags that build objects), and no anchors or
-    aliases (the project never writes them; a few lines of them expand to billions of nodes).
+    ``MAX_STATE_BYTES``, YAML's safe loader (no tags that build objects), and no aliases (the
+    project never writes them; a few lines of them expand to billions of nodes).
     ValueError (or DataError) for anything else."""
     import yaml
 
