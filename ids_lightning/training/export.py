@@ -116,9 +116,15 @@ def export_best(module, datamodule, best: str, output_dir: Path, options: Export
         load_net_weights(net, Path(best))
     else:
         log.warning("no best checkpoint: exporting the final weights")
+    return export_net(net, datamodule, output_dir, options)
+
+
+def export_net(net: nn.Module, datamodule, output_dir: Path, options: ExportOptions) -> dict:
+    """Export a CPU ``net`` with the probability head of its datamodule's classes, verified on
+    its test rows and int8-calibrated on its training rows (a run's export step, a re-export)."""
     tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in datamodule.tensors.items()}
-    head = ProbabilityHead(net.eval(), module.binary).eval()
-    return export_run(head, tensors, output_dir, module.class_names, options)
+    head = ProbabilityHead(net.eval(), datamodule.num_classes == 2).eval()
+    return export_run(head, tensors, output_dir, datamodule.class_names, options)
 
 
 def export_options(node) -> ExportOptions | None:

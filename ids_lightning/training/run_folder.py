@@ -22,7 +22,7 @@ from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.data import FlowDataModule, flow_datamodule
 from ids_lightning.models import nets
 from ids_lightning.models.nets import build_for
-from ids_lightning.training.export import ExportOptions, ProbabilityHead, export_run, load_net_weights
+from ids_lightning.training.export import ExportOptions, ProbabilityHead, export_net, load_net_weights
 
 NETS = {cls.__name__: cls for cls in (nets.CNN, nets.LSTM, nets.CNNLSTM, nets.CNNBiLSTM, nets.Transformer)}
 NET_TARGETS = {
@@ -174,9 +174,6 @@ def reexport(run_dir: Path, data_dir: str | Path | None = None) -> dict:
             if type(value) is not type(default):
                 raise RunFolderError(f"{run_dir / 'config.yaml'}: export.{key} must be a {type(default).__name__}")
             chosen[key] = value
-    options = ExportOptions(**chosen)
-    tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in datamodule.tensors.items()}
-    model = ProbabilityHead(net, datamodule.num_classes == 2).eval()
-    summary = export_run(model, tensors, run_dir, datamodule.class_names, options)
+    summary = export_net(net, datamodule, run_dir, ExportOptions(**chosen))
     update_metrics(run_dir, summary)
     return summary
