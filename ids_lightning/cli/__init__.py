@@ -32,6 +32,8 @@ COMMANDS = {
     "bench": ("bench", "benchmarks (ids bench --help lists them)"),
 }
 REFUSED = 2  # the exit status of input or settings the project refuses
+# the project's refusals: bad data or settings, a file that cannot be read or written
+REFUSALS = (DataError, ConfigError, OSError)
 
 
 def usage() -> str:
@@ -62,13 +64,18 @@ def run(command: Callable[[list[str] | None], int | None], argv: list[str] | Non
     name = name or sys.argv[0]
     try:
         status = command(argv)
-    except (DataError, ConfigError, OSError) as err:
-        print(f"{name}: error: {err}", file=sys.stderr)
-        return REFUSED
+    except REFUSALS as err:
+        return refused(name, err)
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130
     return int(status or 0)
+
+
+def refused(name: str, err: Exception) -> int:
+    """The one line a refusal prints on stderr, and its exit status."""
+    print(f"{name}: error: {err}", file=sys.stderr)
+    return REFUSED
 
 
 def console_main() -> None:

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from ids_lightning.cli import REFUSED, run
+from ids_lightning.cli import refused, run
 from ids_lightning.edge.detector import detect, print_summary
 from ids_lightning.edge.windows import DEFAULT_MAX_HOSTS
 
@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             args.run, args.input, args.output, args.model, args.chunk_rows, args.threads, max_hosts=args.max_hosts
         )
     except ValueError as err:  # DataError, and the model's or preprocessing's refusal of the rows
-        print(f"ids detect: error: {err}", file=sys.stderr)
-        return REFUSED
+        return refused("ids detect", err)
     print_summary(summary)
     return CUT_SHORT if "error" in summary else 0
 

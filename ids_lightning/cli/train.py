@@ -10,8 +10,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ids_lightning.cli import REFUSED, run
-from ids_lightning.core.errors import ConfigError, DataError
+from ids_lightning.cli import REFUSALS, REFUSED, refused, run
 from ids_lightning.launch import launch
 from ids_lightning.training.config import CONFIG_DIR, register_resolvers, sweep_value, unknown_keys
 
@@ -24,9 +23,8 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     log.debug("config:\n%s", OmegaConf.to_yaml(cfg))
     try:
         return sweep_value(launch(cfg), cfg.get("optimized_metric"))
-    except (DataError, ConfigError, OSError) as err:  # refused: one line, not Hydra's traceback
-        print(f"ids train: error: {err}", file=sys.stderr)
-        raise SystemExit(REFUSED) from None
+    except REFUSALS as err:  # one line, not Hydra's traceback (Hydra only lets SystemExit through)
+        raise SystemExit(refused("ids train", err)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
