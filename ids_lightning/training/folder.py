@@ -4,7 +4,6 @@ folder left behind by a run that failed before it trained."""
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import shutil
@@ -13,13 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.core.errors import ConfigError, RunInUseError
-from ids_lightning.core.fileio import atomic_write_bytes, is_primary_process, read_yaml_data
+from ids_lightning.core.fileio import atomic_write_bytes, is_primary_process, read_json_object
 from ids_lightning.training.checks import check_config
 from ids_lightning.training.console import quiet
+from ids_lightning.training.run_folder import read_config
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ def finished_summary(cfg: DictConfig, name: str) -> dict | None:
     if not (cfg.get("skip_finished") and finished.is_file()):
         return None
     log.info("%s exists: this run already finished, skipping it", finished)
-    return json.loads(finished.read_text())
+    return read_json_object(finished, "the summary of a finished run")
 
 
 @contextmanager
@@ -114,10 +113,7 @@ def check_same_run(cfg: DictConfig) -> None:
     saved_path = Path(cfg.paths.output_dir) / "config.yaml"
     if not saved_path.is_file():
         return
-    try:
-        saved = read_yaml_data(saved_path)
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError, ValueError) as err:
-        raise ConfigError(f"{saved_path}: not a readable config of an earlier run ({type(err).__name__})") from err
+    saved = read_config(saved_path.parent)  # as data, as every tool reads a run folder
     current = OmegaConf.to_container(without_hydra(cfg), resolve=True)
     changed = _differing(_compared(saved), _compared(current))
     if not changed:

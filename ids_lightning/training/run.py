@@ -5,7 +5,6 @@ between this, seeds trained together (:mod:`ids_lightning.training.seeds`) and a
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, open_dict
 
-from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.fileio import atomic_write_json, read_json_object
 from ids_lightning.models.module import best_epoch
 from ids_lightning.training.callbacks.checkpoint import FitRecord, resumable, scalar_metrics
 from ids_lightning.training.config import (
@@ -116,7 +115,7 @@ def fit(cfg: DictConfig, trainer: L.Trainer, model, datamodule, output_dir: Path
 def restore(trainer: L.Trainer, model, record_path: Path) -> dict:
     """The record of a fit that finished in an earlier process, with its history on ``model``
     (and, for seeds trained together, whose curves were never logged, in the loggers)."""
-    record = json.loads(record_path.read_text())
+    record = read_json_object(record_path, "the record of a finished fit")
     log.info("the fit finished earlier (%s): completing export, test and report", record_path)
     model.history = record["history"]
     if record.get("batched_seeds"):
