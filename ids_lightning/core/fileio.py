@@ -141,14 +141,19 @@ def readable_twice(path: str | Path) -> Iterator[Path]:
         yield copy
 
 
+def _bounded_text(path: str | Path, kind: str, content: str) -> str:
+    """The UTF-8 text of a regular file of at most ``MAX_STATE_BYTES``."""
+    path = regular_file(path, kind)
+    if path.stat().st_size > MAX_STATE_BYTES:
+        raise DataError(f"{path}: over {MAX_STATE_BYTES >> 20} MiB, not a {content} this project wrote")
+    return path.read_text(encoding="utf-8")
+
+
 def read_json_state(path: str | Path) -> Any:
     """A JSON state of a run folder read as data: a regular file of at most ``MAX_STATE_BYTES``,
     UTF-8, and no key twice in an object (the last of two would win silently). ValueError (or
     DataError, a ValueError) for anything else."""
-    path = regular_file(path, "JSON file")
-    if path.stat().st_size > MAX_STATE_BYTES:
-        raise DataError(f"{path}: over {MAX_STATE_BYTES >> 20} MiB, not a state this project wrote")
-    return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_without_duplicate_keys)
+    return json.loads(_bounded_text(path, "JSON file", "state"), object_pairs_hook=_without_duplicate_keys)
 
 
 def read_yaml_data(path: str | Path) -> Any:
@@ -164,10 +169,7 @@ def read_yaml_data(path: str | Path) -> Any:
                 raise ValueError(f"{path}: YAML aliases are not part of a run's config")
             return super().compose_node(parent, index)
 
-    path = regular_file(path, "YAML file")
-    if path.stat().st_size > MAX_STATE_BYTES:
-        raise DataError(f"{path}: over {MAX_STATE_BYTES >> 20} MiB, not a config this project wrote")
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=PlainLoader)
+    return yaml.load(_bounded_text(path, "YAML file", "config"), Loader=PlainLoader)
 
 
 def read_json_object(path: str | Path, what: str) -> dict:
