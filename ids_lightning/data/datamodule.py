@@ -26,7 +26,7 @@ from ids_lightning.core.table import RawTable
 from ids_lightning.data.balance import weights_of_counts
 from ids_lightning.data.options import DataOptions
 from ids_lightning.data.streaming import TEST, VAL, Chunk, ChunkReader, Scan, StreamBatches, out_of_core
-from ids_lightning.data.tables import Built, SplitTables, fold, rows_of
+from ids_lightning.data.tables import Built, SplitTables, fold, rows_of, skip_facts
 from ids_lightning.evaluation.unseen import TestTypes
 from ids_lightning.models.batches import Features, InMemoryBatches
 
@@ -177,9 +177,7 @@ class FlowDataModule(L.LightningDataModule):
         train = {c: train_counts.get(c, 0) for c in class_names}
         self.stats["class_counts_before_balance"] = {"train": train}
         self.stats["class_counts"] = {"train": train, **self.stats["class_counts"]}
-        skipped = sorted(scan.skipped | {row for table in held.values() for row in table.skipped})
-        self.stats["rows_skipped"] = len(skipped)
-        self.stats["rows_skipped_examples"] = [f"{src}:{line}: {why}" for src, line, why in skipped[:20]]
+        self.stats |= skip_facts(scan.skipped | {row for table in held.values() for row in table.skipped})
         self.stats["train_chunks"] = len(scan.chunks)
         if self.options.sample.balance == "class_weight":
             self.class_weights = weights_of_counts(np.array(list(train.values())))

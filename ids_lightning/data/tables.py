@@ -49,6 +49,16 @@ def rows_of(x: Features, y: torch.Tensor, index: torch.Tensor) -> tuple[Features
     return x[index], y[index]
 
 
+def skip_facts(skipped: set | list) -> dict:
+    """What ``metrics.json`` says of the malformed rows skipped: how many, and the first 20.
+    Tables cut from one file share its skip records: a set counts each row once."""
+    rows = sorted(set(skipped))
+    return {
+        "rows_skipped": len(rows),
+        "rows_skipped_examples": [f"{src}:{line}: {why}" for src, line, why in rows[:20]],
+    }
+
+
 def counts(y: np.ndarray, class_names: list[str]) -> dict[str, int]:
     return dict(zip(class_names, np.bincount(y, minlength=len(class_names)).tolist()))
 
@@ -178,15 +188,12 @@ class SplitTables:
         sample = self.options.sample
         if sample.balance == "class_weight" and "train" in tables:
             built.class_weights = class_weights(built.tensors["train"][1].numpy(), len(class_names))
-        # Tables cut from one file share its skip records: a set counts each row once.
-        skipped_rows = sorted({row for table in tables.values() for row in table.skipped})
         built.stats = {
             "balance": sample.balance,
             "class_counts_before_balance": counts_before,
             "class_counts": {s: counts(t[1].numpy(), class_names) for s, t in built.tensors.items()},
             "balance_notes": notes,
-            "rows_skipped": len(skipped_rows),
-            "rows_skipped_examples": [f"{src}:{line}: {why}" for src, line, why in skipped_rows[:20]],
+            **skip_facts({row for table in tables.values() for row in table.skipped}),
             "rows_dropped_unseen_class": dropped,
             "rows_with_unknown_category": unknown_rows,
             "window": sample.window,
