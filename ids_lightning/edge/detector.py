@@ -59,19 +59,15 @@ def detect(
     into a temporary copy, :func:`~ids_lightning.core.fileio.readable_twice`); write alerts to
     ``output`` and ``<output>.summary.json``; return the summary."""
     options = (model, chunk_rows, threads, progress, max_hosts)
-    with readable_twice(input_path) as readable:
-        summary = _detect_file(run_dir, readable, output, *options)
-    if str(readable) != str(input_path):  # a stream: the summary names it, not its copy
-        summary["input"] = str(input_path)
-        atomic_write_json(Path(output).with_name(Path(output).name + ".summary.json"), summary)
-    return summary
+    with readable_twice(input_path) as readable:  # the summary names the input, not a copy
+        return _detect_file(run_dir, readable, output, *options, name=str(input_path))
 
 
-def _detect_file(run_dir, input_path, output, model, chunk_rows, threads, progress, max_hosts) -> dict:
-    """:func:`detect` of a file that can be read twice. A file cut short (a truncated archive)
-    ends the stream: the summary says so under ``error`` and counts what was scored. The output
-    appears whole or not at all (a temporary file beside it, renamed at the end): a refusal or a
-    full disk leaves an earlier one as it was."""
+def _detect_file(run_dir, input_path, output, model, chunk_rows, threads, progress, max_hosts, name: str) -> dict:
+    """:func:`detect` of a file that can be read twice (``name``: the input as given). A file
+    cut short (a truncated archive) ends the stream: the summary says so under ``error`` and
+    counts what was scored. The output appears whole or not at all (a temporary file beside it,
+    renamed at the end): a refusal or a full disk leaves an earlier one as it was."""
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1, not {chunk_rows}")
     input_path, output = Path(input_path), Path(output)
@@ -158,7 +154,7 @@ def _detect_file(run_dir, input_path, output, model, chunk_rows, threads, progre
         print(file=sys.stderr)
     seconds = time.perf_counter() - started
     summary = {
-        "input": str(input_path),
+        "input": name,
         "format": fmt,
         "run": str(run.folder),
         "model": model,
