@@ -71,7 +71,7 @@ def collect(folders: list[Path]) -> list[dict]:
             metrics["experiment"] = "+".join(metrics.get("tags") or _config_tags(path.parent))
             runs.append({**with_defaults(metrics), "run_dir": str(path.parent)})
     if not runs:
-        raise SystemExit(f"no metrics.json found under {', '.join(map(str, folders))}")
+        raise DataError(f"no metrics.json found under {', '.join(map(str, folders))}")
     return runs
 
 

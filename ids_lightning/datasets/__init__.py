@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 
 from ids_lightning.core.errors import ConfigError, DataError
+from ids_lightning.core.fileio import regular_file
 from ids_lightning.core.spec import DatasetSpec
 
 SPECS: dict[str, DatasetSpec] = {}
@@ -36,7 +37,9 @@ def get_spec(name: str) -> DatasetSpec:
 
 
 def sniff_dataset(path: str | Path) -> tuple[DatasetSpec, str]:
-    """The spec whose files look like ``path``, and the format variant; one clear error if none."""
+    """The spec whose files look like ``path``, and the format variant; one clear error if none
+    (a path that is not a regular file is one reason, not one per dataset)."""
+    regular_file(path, "flow file")
     reasons = []
     for spec in SPECS.values():
         try:

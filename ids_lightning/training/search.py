@@ -46,7 +46,7 @@ def search(overrides: list[str], output: Path | None = None) -> dict:
     space = OmegaConf.to_container(base.search, resolve=True)
     metric = base.optimized_metric
     if not metric.startswith("val/"):
-        raise SystemExit(f"optimized_metric must be a validation metric, not {metric!r}")
+        raise ConfigError(f"optimized_metric must be a validation metric, not {metric!r}")
     output = output or Path(base.paths.log_dir) / "search" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{RUN_ID}"
     sampler = optuna.samplers.TPESampler(seed=space["sampler_seed"])
     study = optuna.create_study(direction=space["direction"], sampler=sampler)

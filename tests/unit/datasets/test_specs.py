@@ -32,3 +32,10 @@ def test_tasks_and_splits_are_checked_with_one_wording():
         spec.check("family", "random")
     with pytest.raises(ValueError, match=r"dataset.split of IoT-23 must be one of \['random', 'by_capture'\]"):
         spec.check("binary", "official")
+
+
+def test_a_missing_or_non_regular_input_is_one_reason_not_one_per_dataset(tmp_path):
+    with pytest.raises(DataError, match=r"nowhere\.csv: no such flow file$"):
+        sniff_dataset(tmp_path / "nowhere.csv")
+    with pytest.raises(DataError, match="not a regular file"):
+        sniff_dataset(tmp_path)
