@@ -10,6 +10,7 @@ number are reported with their 1-based line number, never dropped silently.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,18 +52,11 @@ class Layout:
     split_names: tuple[str, ...] = ()
     keep: frozenset[str] | None = None  # the fields to return (None: all); others are not converted
     comment: str | None = None  # lines starting with it are not rows (Zeek's "#")
-    # Zeek's column header as read ("#fields<sep>ts<sep>uid..."): a later one naming other columns
-    # (logs of another layout concatenated) is refused with its line, never read in the old order
+    # Zeek's column header as read ("#fields<sep>ts<sep>uid..."), and how to read the header block
+    # of another layout that starts mid-file (logs joined or rotated): its lines and the line
+    # number of its #fields line give the layout of the rows after it
     fields_header: str | None = None
-
-    def check_header(self, text: str, path: str | Path, number: int) -> None:
-        """Refuse a mid-file ``#fields`` line that names other columns than the file's header."""
-        text = text.rstrip("\r\n")
-        if self.fields_header and text.startswith("#fields") and text != self.fields_header:
-            raise DataError(
-                f"{path}:{number}: a new #fields header names other columns than line "
-                f"{self.skip_lines}'s; split the file there (logs of two layouts were joined)"
-            )
+    reheader: Callable[[list[str], int], Layout] | None = field(default=None, repr=False, compare=False)
 
     @property
     def output_names(self) -> list[str]:
@@ -139,33 +133,30 @@ def read_chunks(
 
 # --- python engine ------------------------------------------------------------------------------
 def _python_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReporter) -> Iterator[TextChunk]:
-    width = len(layout.names)
     with open_text(path) as handle:
         for number in range(1, layout.skip_lines + 1):
             header_line(handle, path, number)
-        current = {"line": layout.skip_lines}
-
-        def texts() -> Iterator[str]:
-            """Line texts; an unreadable line is reported and read as an empty one."""
-            for number, text, problem in text_lines(handle, path, layout.skip_lines + 1):
-                if problem:
-                    report(number, problem)
-                current["line"] = number
-                yield text
-
-        if layout.quoted:
-            rows_iter = _quoted_rows(texts(), layout.delimiter, current, report)
-        else:
-            rows_iter = ((current["line"], text.rstrip("\r\n").split(layout.delimiter)) for text in texts())
         rows: list[list[str]] = []
         lines_of_rows: list[int] = []
+        header: list[str] = []  # the comment lines since the last row: a Zeek header in the making
         try:
-            for number, fields in rows_iter:
-                if layout.comment and fields and fields[0].startswith(layout.comment):
-                    layout.check_header(layout.delimiter.join(fields), path, number)
+            for number, text, problem in text_lines(handle, path, layout.skip_lines + 1):
+                if problem:  # an unreadable line: reported, read as an empty one
+                    report(number, problem)
+                if layout.comment and text.startswith(layout.comment):
+                    header.append(text.rstrip("\r\n"))
+                    if layout.fields_header and header[-1].startswith("#fields") and header[-1] != layout.fields_header:
+                        if rows:  # the rows so far in their own layout, then the new one
+                            yield _python_chunk(rows, lines_of_rows, layout, report)
+                            rows, lines_of_rows = [], []
+                        layout = _switch(layout, header, path, number)
                     continue
-                if len(fields) != width:
-                    report(number, f"expected {width} fields, found {len(fields)}")
+                header = []
+                fields = _split(text, layout, number, report)
+                if fields is None:
+                    continue
+                if len(fields) != len(layout.names):
+                    report(number, f"expected {len(layout.names)} fields, found {len(fields)}")
                     continue
                 rows.append(fields)
                 lines_of_rows.append(number)
@@ -180,16 +171,28 @@ def _python_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowRepor
             yield _python_chunk(rows, lines_of_rows, layout, report)
 
 
-def _quoted_rows(texts: Iterator[str], delimiter: str, current: dict, report: RowReporter) -> Iterator[tuple]:
-    """Each line parsed as CSV on its own (flow values hold no line breaks, as the arrow engine
-    also assumes): a stray quote spoils its own line, never the lines after it."""
-    for text in texts:
-        try:
-            fields = next(csv.reader([text.rstrip("\r\n")], delimiter=delimiter), [])
-        except csv.Error as err:  # e.g. a quoted field past the csv module's field limit
-            report(current["line"], f"not a CSV row ({err})")
-            continue
-        yield current["line"], fields
+def _switch(layout: Layout, header: list[str], path: Path, number: int) -> Layout:
+    """The layout of a header block that starts mid-file; it must name every field read so far."""
+    if layout.reheader is None:
+        raise DataError(f"{path}:{number}: a new #fields header, and this reader knows one layout only")
+    new = layout.reheader(header, number)
+    lacking = [name for name in layout.wanted if name not in new.output_names]
+    if lacking:
+        raise DataError(f"{path}:{number}: a new #fields header without {lacking}, which the rows before it have")
+    return new
+
+
+def _split(text: str, layout: Layout, number: int, report: RowReporter) -> list[str] | None:
+    """A line's fields. CSV lines are parsed each on its own (flow values hold no line breaks, as
+    the arrow engine also assumes): a stray quote spoils its own line, never the lines after it."""
+    text = text.rstrip("\r\n")
+    if not layout.quoted:
+        return text.split(layout.delimiter)
+    try:
+        return next(csv.reader([text], delimiter=layout.delimiter), [])
+    except csv.Error as err:  # e.g. a quoted field past the csv module's field limit
+        report(number, f"not a CSV row ({err})")
+        return None
 
 
 def _python_chunk(rows: list[list[str]], lines: list[int], layout: Layout, report: RowReporter) -> TextChunk:
@@ -268,32 +271,32 @@ def _arrow_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReport
         if "\n" in text:
             handover.append(f"{path}:{row.number}: a quote left open runs over the lines after it")
         if layout.fields_header and text.startswith("#fields") and text != layout.fields_header:
-            handover.append(f"{path}:{row.number}: a new #fields header")  # the line reader names it
+            handover.append(f"{path}:{row.number}: a new #fields header")  # the line reader switches to it
         if not (layout.comment and row.text.startswith(layout.comment)):
             pending.append((row.number, f"expected {width} fields, found {row.actual_columns}"))
         return "skip"
 
     wanted = set(layout.wanted)
-    included = [n for n in layout.names if n in wanted]
+    # the first field tells a comment line with as many fields as a row from a row
+    included = [n for n in layout.names if n in wanted or (layout.comment and n == layout.names[0])]
     if layout.split_last and wanted & set(layout.split_names):
         included.append(layout.names[-1])
     try:
-        for chunk in _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, invalid, pending):
-            if handover:  # pyarrow reads on to the block's end inside a quote left open
-                raise EngineError(handover[0])
-            yield chunk
+        yield from _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, invalid, pending, handover)
     except (pa.ArrowInvalid, OSError) as err:  # undecodable bytes, an over-long line, a cut archive
         raise EngineError(f"{path}: the arrow engine cannot read this file ({err})") from err
     if handover:
         raise EngineError(handover[0])
 
 
-def _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, invalid, pending) -> Iterator[TextChunk]:
+def _arrow_batches(
+    path, layout, chunk_rows, report, on_invalid, included, invalid, pending, handover
+) -> Iterator[TextChunk]:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
-    stream = pa.input_stream(str(path), compression="detect")
+    stream = _LineEnds(pa.input_stream(str(path), compression="detect"), path)
     reader = pcsv.open_csv(
         stream,
         read_options=pcsv.ReadOptions(
@@ -320,6 +323,10 @@ def _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, inval
     next_line = layout.skip_lines + 1
     seen_invalid = 0
     for batch in reader:
+        if layout.comment and pc.any(pc.starts_with(pc.fill_null(batch.column(0), ""), layout.comment)).as_py():
+            handover.append(f"{path}: a {layout.comment} line with as many fields as a row")
+        if handover:  # before its rows are converted: they may be read in the wrong layout
+            raise EngineError(handover[0])
         for number, reason in pending:
             report(number, reason)
         pending.clear()
@@ -351,6 +358,33 @@ def _arrow_batches(path, layout, chunk_rows, report, on_invalid, included, inval
     if report.issues:  # invalid rows after the last batch
         empty = {name: np.empty(0, dtype=np.float64 if name in layout.numeric else object) for name in layout.wanted}
         yield _finish(empty, {n: np.empty(0, bool) for n in layout.numeric}, np.empty(0, np.int64), report)
+
+
+class _LineEnds(io.RawIOBase):
+    """The bytes of a stream as they pass to pyarrow, which ends a line at a lone carriage return
+    too: the first one hands the file to the line reader, which counts lines as ``grep -n`` does
+    and names that line. One ``bytes.count`` per block: nothing measurable."""
+
+    def __init__(self, stream, path: Path):
+        self.stream, self.path = stream, path
+        self.after_cr = False  # the last block ended with a carriage return
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.stream.close()
+        super().close()
+
+    def readinto(self, buffer) -> int:
+        data = self.stream.read(len(buffer))
+        if data:
+            lone = data.count(b"\r") - data.count(b"\r\n") - data.endswith(b"\r")
+            if lone or (self.after_cr and not data.startswith(b"\n")):
+                raise EngineError(f"{self.path}: a carriage return inside a line")
+            self.after_cr = data.endswith(b"\r")
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _row_lines(n: int, next_line: int, invalid: list[int], seen: int) -> tuple[np.ndarray, int, int]:

@@ -31,13 +31,22 @@ BAD_UTF8 = "not valid UTF-8"
 
 
 def open_text(path: str | Path) -> IO[str]:
-    """Open a text file, transparently decompressing ``.gz``; newlines are left as written, a
-    byte-order mark is dropped, and bytes that are not UTF-8 come through as lone surrogates
-    (see :func:`text_lines`) instead of stopping the read."""
+    """Open a text file, transparently decompressing ``.gz``; a byte-order mark is dropped, and
+    bytes that are not UTF-8 come through as lone surrogates (see :func:`text_lines`) instead of
+    stopping the read. Lines end at ``\n`` only (a ``\r\n`` end is kept as written), so line
+    numbers are those of ``grep -n`` and ``sed``: a lone carriage return does not start a line."""
     path = Path(path)
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")
-    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="\n")
+    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="\n")
+
+
+LONE_CR = "a carriage return inside the line (lines end with \\n or \\r\\n)"
+
+
+def lone_carriage_return(text: str) -> bool:
+    """Whether a line (as :func:`open_text` reads it) holds a carriage return that does not end it."""
+    return "\r" in text and "\r" in text.rstrip("\n").removesuffix("\r")
 
 
 def header_line(handle: IO[str], path: str | Path, number: int = 1) -> str:
@@ -46,6 +55,8 @@ def header_line(handle: IO[str], path: str | Path, number: int = 1) -> str:
     text = handle.readline(MAX_LINE_CHARS + 1)
     if len(text) > MAX_LINE_CHARS and not text.endswith("\n"):
         raise DataError(f"{path}:{number}: longer than {MAX_LINE_CHARS:,} characters; not a header or a flow")
+    if lone_carriage_return(text):
+        raise DataError(f"{path}:{number}: {LONE_CR}; not a header or a flow")
     return text
 
 
@@ -64,9 +75,10 @@ class TruncatedFileError(DataError):
 def text_lines(handle: IO[str], path: str | Path, first: int = 1) -> Iterator[tuple[int, str, str | None]]:
     """``(line number, text, problem)`` for each line of ``handle`` (opened by :func:`open_text`).
 
-    A line that is not valid UTF-8 or longer than ``MAX_LINE_CHARS`` comes with its problem and
-    an empty text (an over-long line is consumed in pieces, never held whole); a truncated
-    archive raises :class:`TruncatedFileError` naming the last whole line.
+    A line that is not valid UTF-8, longer than ``MAX_LINE_CHARS`` or holding a lone carriage
+    return comes with its problem and an empty text (an over-long line is consumed in pieces,
+    never held whole); a truncated archive raises :class:`TruncatedFileError` naming the last
+    whole line.
     """
     number = first - 1
     while True:
@@ -86,6 +98,8 @@ def text_lines(handle: IO[str], path: str | Path, first: int = 1) -> Iterator[tu
             raise TruncatedFileError(path, number, str(err), trailing=trailing) from err
         if not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text):
             text, problem = "", BAD_UTF8
+        elif lone_carriage_return(text):
+            text, problem = "", LONE_CR
         yield number, text, problem
 
 

@@ -105,46 +105,76 @@ def layout_of(path: str | Path, require_labels: bool = True) -> Layout:
     """Read the header: Zeek ``#``-lines (separator, unset/empty tokens, ``#fields``) or a CSV row."""
     kind = sniff_variant(path)
     with open_text(path) as handle:
-        if kind == "csv":
-            first = header_line(handle, path).rstrip("\r\n")
-            delimiter = sniff_delimiter(first)
-            names = [_normalise(n) for n in first.split(delimiter)]
-            layout = Layout(names, delimiter, 1, ("", "-"), NUMERIC_FIELDS & set(names), quoted=True)
-            fields_line = 1
-        else:
+        if kind == "zeek":
             header = []
             while (line := header_line(handle, path, len(header) + 1)).startswith("#"):
                 header.append(line.rstrip("\r\n"))
-            separator = header[0].partition(" ")[2].encode().decode("unicode_escape") or "\t"
-            meta = {}
-            for number, line in enumerate(header[1:], start=2):
-                key, _, value = line.partition(separator)
-                meta.setdefault(key, (number, value))
-            if "#fields" not in meta:
-                raise DataError(f"{path}: Zeek header has no #fields line")
-            fields_line, fields = meta["#fields"]
-            names = [_normalise(n) for n in fields.split(separator)]
-            nulls = (meta.get("#unset_field", (0, "-"))[1], meta.get("#empty_field", (0, "(empty)"))[1])
-            split_names: tuple[str, ...] = ()
-            if "   " in names[-1]:  # IoT-23: the last three fields joined by three spaces
-                split_names = tuple(_normalise(n) for n in names[-1].split("   "))
-            all_names = names[:-1] + list(split_names) if split_names else names
-            layout = Layout(
-                names,
-                separator,
-                len(header),
-                nulls,
-                NUMERIC_FIELDS & set(all_names),
-                split_last="   " if split_names else None,
-                split_names=split_names,
-                comment="#",
-                fields_header=f"#fields{separator}{fields}",
-            )
+            return zeek_layout(header, path, 1, require_labels)
+        first = header_line(handle, path).rstrip("\r\n")
+    delimiter = sniff_delimiter(first)
+    names = [_normalise(n) for n in first.split(delimiter)]
+    layout = Layout(names, delimiter, 1, ("", "-"), NUMERIC_FIELDS & set(names), quoted=True)
+    _check_fields(layout, path, 1, require_labels)
+    return layout
+
+
+def zeek_layout(
+    header: list[str], path: str | Path, first: int, require_labels: bool, previous: Layout | None = None
+) -> Layout:
+    """The layout a block of Zeek header lines declares (``first``: the number of its first line).
+    A block that starts mid-file (logs joined, or rotated into one) keeps the separator and the
+    unset/empty tokens it does not restate; the rows after it are read in its column order."""
+    separator = previous.delimiter if previous else "\t"
+    meta: dict[str, tuple[int, str]] = {}
+    for number, line in enumerate(header, start=first):
+        if line.startswith("#separator "):
+            separator = _separator(line, path, number)
+            continue
+        key, _, value = line.partition(separator)
+        meta.setdefault(key, (number, value))
+    if "#fields" not in meta:
+        raise DataError(f"{path}: Zeek header has no #fields line")
+    fields_line, fields = meta["#fields"]
+    names = [_normalise(n) for n in fields.split(separator)]
+    old_nulls = previous.null_values if previous else ("-", "(empty)")
+    nulls = (meta.get("#unset_field", (0, old_nulls[0]))[1], meta.get("#empty_field", (0, old_nulls[1]))[1])
+    split_names: tuple[str, ...] = ()
+    if "   " in names[-1]:  # IoT-23: the last three fields joined by three spaces
+        split_names = tuple(_normalise(n) for n in names[-1].split("   "))
+    all_names = names[:-1] + list(split_names) if split_names else names
+    layout = Layout(
+        names,
+        separator,
+        previous.skip_lines if previous else len(header),
+        nulls,
+        NUMERIC_FIELDS & set(all_names),
+        split_last="   " if split_names else None,
+        split_names=split_names,
+        keep=previous.keep if previous else None,
+        comment="#",
+        fields_header=f"#fields{separator}{fields}",
+    )
+    layout.reheader = lambda lines, number: zeek_layout(lines, path, number - len(lines) + 1, require_labels, layout)
+    _check_fields(layout, path, fields_line, require_labels)
+    return layout
+
+
+def _separator(line: str, path: str | Path, number: int) -> str:
+    """``#separator \\x09``: the escaped character after the space (a tab when none is given)."""
+    try:
+        separator = line.partition(" ")[2].encode().decode("unicode_escape") or "\t"
+    except UnicodeDecodeError:
+        separator = ""
+    if len(separator) != 1 or separator in '\r\n"':
+        raise DataError(f"{path}:{number}: {line[:60]!r} declares no one-character field separator")
+    return separator
+
+
+def _check_fields(layout: Layout, path: str | Path, line: int, require_labels: bool) -> None:
     needed = REQUIRED if require_labels else [f for f in REQUIRED if f not in ("label", "detailed-label")]
     missing = [f for f in needed if f not in layout.output_names]
     if missing:
-        raise DataError(f"{path}:{fields_line}: field list lacks {missing} (found {layout.output_names})")
-    return layout
+        raise DataError(f"{path}:{line}: field list lacks {missing} (found {layout.output_names})")
 
 
 def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -> RawTable:

@@ -213,12 +213,15 @@ def _read_clean_file_fast(path: str | Path) -> RawTable | None:
             na_filter=False,
             skip_blank_lines=False,
             quoting=csv.QUOTE_NONE,
+            lineterminator="\n",  # as the line reader counts lines: a lone CR fails over to it
             engine="c",
         )
     except (ValueError, pd.errors.ParserError, EOFError, OSError, zlib.error):
         return None  # the line-by-line reader names what is wrong
     if frame.empty:
         return None  # the line-by-line reader says the file has no rows
+    if any(frame[i].str.contains("\r", regex=False).any() for i in [*_CATEGORICAL_IDX, LABEL_FIELD]):
+        return None  # a lone carriage return: the line reader names its line
     numeric = frame[_NUMERIC_IDX].to_numpy(dtype=np.float64)
     attacks = frame[LABEL_FIELD].str.strip().str.rstrip(".").to_numpy(dtype=object)
     if not (np.isfinite(numeric).all() and (numeric >= 0).all()):

@@ -64,3 +64,23 @@ def test_the_detector_writes_its_summary_and_exits_3_on_a_cut_archive(tmp_path, 
     assert "ends early" in summary["error"] and 0 < summary["records"] < 3000
     assert len((tmp_path / "a.jsonl").read_text().splitlines()) == summary["records"]
     assert "stopped early" in capsys.readouterr().out
+
+
+def test_a_lone_carriage_return_in_real_rows_costs_its_line_and_no_line_number(tmp_path):
+    """On real NSL-KDD and IoT-23 rows, training's reader (fast paths included) and the
+    detector's line reader skip the spoilt line by its ``grep -n`` number and read every other."""
+    from ids_lightning.datasets import get_spec
+
+    nsl = rows(300).decode().splitlines(True)
+    nsl[99] = nsl[99].replace(",tcp,", ",tc\rp,", 1).replace(",udp,", ",ud\rp,", 1)
+    with open_text(DATA_DIR / "iot23" / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz") as handle:
+        zeek = [next(handle) for _ in range(300)]
+    zeek[150] = zeek[150].replace("\t", "\r", 1)
+    for dataset, lines, name in (("nsl_kdd", nsl, "KDDTrain+.txt"), ("iot23", zeek, "x.conn.log.labeled")):
+        path = tmp_path / name
+        path.write_bytes("".join(lines).encode())
+        spoilt = next(number for number, line in enumerate(lines, 1) if "\r" in line)
+        for engine in ("auto", "python"):
+            table = get_spec(dataset).read_file(path, bad_rows="skip", engine=engine)
+            assert [line for _, line, _ in table.skipped] == [spoilt]
+            assert len(table) == sum(not x.startswith("#") for x in lines) - 1 and table.line.max() == len(lines)

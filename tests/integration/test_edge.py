@@ -223,3 +223,23 @@ def test_a_run_with_learned_category_embeddings_exports_and_detects(tmp_path_fac
     assert metrics["onnx/parity_ok"] and metrics["test/acc"] > 0.6
     summary = detect(folder, NSL_KDD_TEST, tmp_path / "alerts.jsonl", progress=False)
     assert summary["accuracy"] == pytest.approx(metrics["test/acc"], abs=2e-4)
+
+
+def test_detector_reads_a_joined_log_in_each_part_s_column_order(iot_run, tmp_path):
+    """Two real captures joined, the second with its columns in another order: every record
+    names its own flow's hosts and ports, and scores as the parts do on their own."""
+    from tests.integration.test_iot23 import joined_captures
+
+    joined, parts = joined_captures(tmp_path)
+    folder, _ = iot_run
+    records = []
+    for number, path in enumerate([joined, *parts]):
+        summary = detect(folder, path, tmp_path / f"{number}.jsonl", progress=False)
+        assert summary["skipped"] == 0
+        records.append([json.loads(line) for line in (tmp_path / f"{number}.jsonl").open()])
+    without_line = [[{k: v for k, v in r.items() if k != "line"} for r in part] for part in records]
+    assert len(records[0]) == 600 and without_line[0] == without_line[1] + without_line[2]
+    assert records[0][300]["line"] == 309 + records[2][0]["line"]  # part 0 is 308 lines and #close
+    with open_text(DATA_DIR / "iot23" / "CTU-IoT-Malware-Capture-34-1.conn.log.labeled.gz") as handle:
+        first_row = next(line for line in handle if not line.startswith("#")).split("\t")
+    assert (records[0][300]["id.orig_h"], records[0][300]["id.resp_p"]) == (first_row[2], int(first_row[5]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -299,28 +300,77 @@ def _head(path, lines: int) -> list[str]:
         return [next(handle) for _ in range(lines)]
 
 
-@pytest.mark.parametrize("engine", ["arrow", "python"])
-def test_concatenated_logs_read_whole_and_a_new_layout_is_refused_at_its_header(tmp_path, engine):
-    """Rotated Zeek logs joined with ``cat`` repeat their header: read as one. A log whose
-    columns come in another order is refused at its #fields line, never read in the old order."""
-    lines = _head(IOT23 / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz", 208)
-    header = [line for line in lines if line.startswith("#") and not line.startswith("#close")]
-    rows = [line for line in lines if not line.startswith("#")][:200]
+def reordered(lines: list[str], order: list[int]) -> list[str]:
+    """A Zeek log's lines with its tab-separated columns in ``order`` (#fields and #types too)."""
+    out = []
+    for line in lines:
+        if line.startswith("#") and not line.startswith(("#fields", "#types")):
+            out.append(line)
+            continue
+        key, values = (
+            ([line.split("\t")[0]], line.rstrip("\n").split("\t")[1:])
+            if line.startswith("#")
+            else ([], line.rstrip("\n").split("\t"))
+        )
+        out.append("\t".join(key + [values[i] for i in order]) + "\n")
+    return out
+
+
+def joined_captures(tmp_path) -> tuple[Path, list[Path]]:
+    """Two real captures joined with ``cat``, the second written with its columns in another order
+    (sources and destinations swapped, the rest reversed) and after a ``#close`` footer, as
+    rotated or concatenated logs come; and the two parts as files of their own."""
+    first = _head(IOT23 / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz", 308)
+    second = _head(IOT23 / "CTU-IoT-Malware-Capture-34-1.conn.log.labeled.gz", 308)
+    order = [2, 5, 4, 3, 1, 0, *range(19, 5, -1), 20]  # the joined label field stays last
+    parts = [[*first, "#close\t2019-01-11-05-34-45\n"], reordered(second, order)]
+    paths = []
+    for number, lines in enumerate(parts):
+        paths.append(tmp_path / f"part{number}.conn.log.labeled")
+        paths[-1].write_text("".join(lines))
     joined = tmp_path / "joined.conn.log.labeled"
-    joined.write_text("".join(header + rows[:100] + header + rows[100:]))
-    spec = iot23.SPEC
-    table = spec.read_file(joined, engine=engine, keep_ids=True)
-    assert len(table) == 200 and not table.skipped
-    fields = next(i for i, line in enumerate(header) if line.startswith("#fields"))
+    joined.write_text("".join(parts[0] + parts[1]))
+    return joined, paths
 
-    def swapped(line: str) -> str:  # the second and third columns (uid, id.orig_h) change places
-        parts = line.split("\t")
-        parts[1], parts[2] = parts[2], parts[1]
-        return "\t".join(parts)
 
-    other = [*header[:fields], swapped(header[fields]), *header[fields + 1 :]]
-    mixed = tmp_path / "mixed.conn.log.labeled"
-    mixed.write_text("".join(header + rows[:100] + other + [swapped(r) for r in rows[100:]]))
-    new_header_line = len(header) + 100 + fields + 1
-    with pytest.raises(DataError, match=f"mixed.conn.log.labeled:{new_header_line}: a new #fields header"):
-        spec.read_file(mixed, engine="auto", keep_ids=True)
+@pytest.mark.parametrize("engine", ["auto", "python"])
+def test_a_new_zeek_layout_mid_file_switches_the_reader(tmp_path, engine):
+    """Rows after a second #fields header are read in its column order: the joined file holds
+    exactly the rows of its two parts (each read on its own, and the reordered part equal to
+    the capture as written), with every line number true."""
+    joined, (first, second) = joined_captures(tmp_path)
+    table = read(joined, engine=engine)
+    parts = [read(first, engine=engine), read(second, engine=engine)]
+    original = read(tmp_path_capture(tmp_path, "CTU-IoT-Malware-Capture-34-1", 308), engine=engine)
+    assert len(table) == 600 and not table.skipped
+    np.testing.assert_array_equal(parts[1].numeric, original.numeric)
+    assert np.array_equal(parts[1].meta["id.orig_h"], original.meta["id.orig_h"])
+    np.testing.assert_array_equal(table.numeric, np.concatenate([p.numeric for p in parts]))
+    for key in ("id.orig_h", "id.resp_h", "uid", "detailed_label"):
+        assert np.array_equal(table.meta[key], np.concatenate([p.meta[key] for p in parts])), key
+    assert table.line[300] == 309 + 9 and table.line[-1] == 309 + 308  # part 0: 308 lines and #close
+
+
+def tmp_path_capture(tmp_path, capture: str, lines: int) -> Path:
+    path = tmp_path / f"{capture}.conn.log.labeled"
+    path.write_text("".join(_head(path_of(capture), lines)))
+    return path
+
+
+def test_a_new_zeek_layout_without_a_field_read_so_far_is_refused_at_its_header(tmp_path):
+    lines = _head(IOT23 / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz", 108)
+    fewer = reordered(lines, [*range(0, 7), *range(8, 21)])  # without "service"
+    joined = tmp_path / "joined.conn.log.labeled"
+    joined.write_text("".join(lines + fewer))
+    with pytest.raises(DataError, match=r"joined.conn.log.labeled:115: field list lacks \['service'\]"):
+        read(joined)
+
+
+def test_prepare_writes_a_joined_log_in_each_part_s_column_order(tmp_path):
+    from ids_lightning.data.prepare import prepare
+
+    joined, parts = joined_captures(tmp_path)
+    (result,) = prepare([joined], tmp_path / "parquet")
+    assert result["rows"] == 600 and result["skipped"] == 0
+    table = parquet.read(result["output"], "iot23")
+    np.testing.assert_array_equal(table.numeric, np.concatenate([read(p).numeric for p in parts]))
