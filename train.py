@@ -2,8 +2,8 @@
 
 import sys
 
-from ids_lightning.cli import run
 from ids_lightning.cli.train import main
+from ids_lightning.core.errors import exit_status
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(exit_status(main))

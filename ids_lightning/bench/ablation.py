@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
 from ids_lightning.analysis.baseline import BASELINES
-from ids_lightning.core.errors import DataError
+from ids_lightning.core.errors import DataError, exit_status
 from ids_lightning.training.config import compose
 from ids_lightning.training.console import quiet
 
@@ -191,4 +192,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

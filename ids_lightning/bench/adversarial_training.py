@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ids_lightning.bench.train import device_name
+from ids_lightning.core.errors import exit_status
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.training.config import PROJECT_ROOT, compose
 
@@ -118,4 +120,4 @@ def _print(result: dict, eps: float) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 from ids_lightning.bench.common import build, measure
+from ids_lightning.core.errors import ConfigError, exit_status
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.core.preprocess import Preprocessor
 
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
     dataset = Preprocessor.load(args.run_dir / "preprocess.json").dataset
     if dataset not in SOURCES:
-        raise SystemExit(f"no repeatable source file for {dataset} runs")
+        raise ConfigError(f"no repeatable source file for {dataset} runs (only {sorted(SOURCES)})")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for repeats in args.repeats:
@@ -61,4 +63,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

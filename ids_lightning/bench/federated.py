@@ -33,6 +33,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ids_lightning.core.errors import exit_status
 from ids_lightning.core.fileio import atomic_path, atomic_write_json
 from ids_lightning.training.config import PROJECT_ROOT, QUIET
 
@@ -191,4 +192,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

@@ -17,11 +17,13 @@ import csv
 import io
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ids_lightning.core.errors import exit_status
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
 from ids_lightning.training.console import quiet
 
@@ -97,4 +99,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ids_lightning.bench.common import build, measure
+from ids_lightning.core.errors import exit_status
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.training.config import PROJECT_ROOT
 
@@ -107,4 +109,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

@@ -12,8 +12,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 
+from ids_lightning.core.errors import exit_status
 from ids_lightning.core.fileio import atomic_write_bytes
 from ids_lightning.training.config import PROJECT_ROOT
 
@@ -128,4 +130,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

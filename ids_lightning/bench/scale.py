@@ -33,6 +33,7 @@ from rich.table import Table
 
 from ids_lightning.bench.common import peak_rss_mb
 from ids_lightning.core import parquet
+from ids_lightning.core.errors import ConfigError, MissingDataError, exit_status
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.core.table import RawTable, concat
 from ids_lightning.training.config import PROJECT_ROOT
@@ -71,13 +72,13 @@ def build(rows: int, folder: Path, data_dir: Path) -> dict:
         (data_dir / "iot23" / "csv_exports").glob("*.labeled.csv*")
     )
     if not captures:
-        raise SystemExit(f"no IoT-23 captures under {data_dir / 'iot23'} (set --data-dir or $IDS_DATA_DIR)")
+        raise MissingDataError(f"no IoT-23 captures under {data_dir / 'iot23'} (set --data-dir or $IDS_DATA_DIR)")
     prepared = prepare(captures, base, dataset="iot23")
     tables = [parquet.read(row["output"], "iot23") for row in prepared]
     training = concat([t for t in tables if t.meta["capture"][0] not in (VAL_CAPTURE, *TEST_CAPTURES)])
     total = sum(len(t) for t in tables)
     if rows < total:
-        raise SystemExit(f"--rows must be at least the {total:,} rows of the shared captures")
+        raise ConfigError(f"--rows must be at least the {total:,} rows of the shared captures")
     for old in folder.glob("copies_*.parquet"):
         old.unlink()
     copies, written, k = [], 0, 0
@@ -230,4 +231,4 @@ def summary(runs: list[dict]) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

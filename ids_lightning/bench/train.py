@@ -26,6 +26,7 @@ import logging
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 from torch.utils.data import DataLoader, TensorDataset
 
+from ids_lightning.core.errors import exit_status
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.data import flow_datamodule
 from ids_lightning.models import CNNLSTM, IDSLitModule
@@ -400,4 +402,4 @@ def _print(results: list[dict], output: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

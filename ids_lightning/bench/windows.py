@@ -18,11 +18,13 @@ import io
 import json
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ids_lightning.core.errors import exit_status
 from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json
 from ids_lightning.training.config import QUIET, compose
 from ids_lightning.training.console import quiet
@@ -220,4 +222,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main))

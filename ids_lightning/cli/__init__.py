@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
 
-from ids_lightning.core.errors import ConfigError, DataError
+from ids_lightning.core.errors import REFUSED, exit_status
 
 # command -> (module under ids_lightning.cli, one line); modules are imported only when their
 # command runs, so the edge install (numpy + onnxruntime) can run `ids detect` and `ids edge-bench`
@@ -31,9 +30,6 @@ COMMANDS = {
     "federated": ("federated", "Flower's deployment engine: SuperLink, a site's SuperNode, submit a run"),
     "bench": ("bench", "benchmarks (ids bench --help lists them)"),
 }
-REFUSED = 2  # the exit status of input or settings the project refuses
-# the project's refusals: bad data or settings, a file that cannot be read or written
-REFUSALS = (DataError, ConfigError, OSError)
 
 
 def usage() -> str:
@@ -54,28 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ids: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
         return REFUSED
     module = importlib.import_module(f"ids_lightning.cli.{COMMANDS[command][0]}")
-    return run(module.main, rest, f"ids {command}")
-
-
-def run(command: Callable[[list[str] | None], int | None], argv: list[str] | None = None, name: str = "") -> int:
-    """A command's exit status: what it returns (0 for None), or ``REFUSED`` with one line on
-    stderr for a refusal of the project's (bad data or settings, a file that cannot be read or
-    written). Anything else is a bug and keeps its traceback."""
-    name = name or sys.argv[0]
-    try:
-        status = command(argv)
-    except REFUSALS as err:
-        return refused(name, err)
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
-        return 130
-    return int(status or 0)
-
-
-def refused(name: str, err: Exception) -> int:
-    """The one line a refusal prints on stderr, and its exit status."""
-    print(f"{name}: error: {err}", file=sys.stderr)
-    return REFUSED
+    return exit_status(module.main, rest, f"ids {command}")
 
 
 def console_main() -> None:

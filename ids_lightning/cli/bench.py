@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from ids_lightning.cli import REFUSED, run
+from ids_lightning.core.errors import REFUSED, exit_status
 
 BENCHES = (
     "train",
@@ -35,4 +35,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(exit_status(main))

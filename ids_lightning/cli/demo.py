@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ids_lightning.analysis.demo import EPOCHS, demo
-from ids_lightning.cli import run
+from ids_lightning.core.errors import exit_status
 from ids_lightning.training.config import PROJECT_ROOT, RUN_ID
 
 
@@ -35,4 +35,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(exit_status(main))

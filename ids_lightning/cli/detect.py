@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from ids_lightning.cli import refused, run
+from ids_lightning.core.errors import exit_status, refused
 from ids_lightning.edge.detector import detect, print_summary
 from ids_lightning.edge.windows import DEFAULT_MAX_HOSTS
 
@@ -69,4 +69,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(exit_status(main))

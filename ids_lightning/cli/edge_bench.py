@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ids_lightning.cli import run
+from ids_lightning.core.errors import exit_status
 from ids_lightning.edge.latency import bench, format_table, thread_counts
 
 
@@ -44,4 +44,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(exit_status(main))

@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ids_lightning.cli import run
+from ids_lightning.core.errors import exit_status
 from ids_lightning.training.run_folder import reexport
 
 
@@ -25,4 +25,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(exit_status(main))

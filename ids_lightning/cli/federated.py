@@ -18,7 +18,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ids_lightning.cli import run
+from ids_lightning.core.errors import exit_status
 from ids_lightning.federation.deployment import check_binding, environment, submit, superlink, supernode
 
 
@@ -77,4 +77,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(exit_status(main))

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ids_lightning.cli import run
+from ids_lightning.core.errors import exit_status
 from ids_lightning.data.prepare import prepare
 from ids_lightning.datasets import SPECS
 
@@ -30,4 +30,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(exit_status(main))

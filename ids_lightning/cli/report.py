@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ids_lightning.analysis.report import METRICS, report
-from ids_lightning.cli import run
+from ids_lightning.core.errors import exit_status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,4 +30,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(exit_status(main))

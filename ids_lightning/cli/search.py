@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from ids_lightning.cli import run
+from ids_lightning.core.errors import exit_status
 from ids_lightning.training.search import search
 
 
@@ -24,4 +24,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(exit_status(main))

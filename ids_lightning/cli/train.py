@@ -10,7 +10,7 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from ids_lightning.cli import REFUSALS, REFUSED, refused, run
+from ids_lightning.core.errors import REFUSALS, REFUSED, exit_status, refused
 from ids_lightning.launch import launch
 from ids_lightning.training.config import CONFIG_DIR, register_resolvers, sweep_value, unknown_keys
 
@@ -41,4 +41,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run(main))
+    sys.exit(exit_status(main))

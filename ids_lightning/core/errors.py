@@ -1,7 +1,10 @@
-"""The project's own exceptions: every data problem a user can hit names the file and line."""
+"""The project's own exceptions (every data problem a user can hit names the file and line),
+and how a command ends on one: one line on stderr and status 2."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -37,3 +40,31 @@ def check_choice(key: str, value: object, choices: tuple | list | dict) -> None:
     """One wording for every "must be one of" error, naming the config key."""
     if value not in choices:
         raise ConfigError(f"{key} must be one of {list(choices)}, not {value!r}")
+
+
+REFUSED = 2  # the exit status of input or settings the project refuses
+# the project's refusals: bad data or settings, a file that cannot be read or written
+REFUSALS = (DataError, ConfigError, OSError)
+
+
+def exit_status(
+    command: Callable[[list[str] | None], int | None], argv: list[str] | None = None, name: str = ""
+) -> int:
+    """A command's exit status: what it returns (0 for None), or ``REFUSED`` with one line on
+    stderr for a refusal of the project's (bad data or settings, a file that cannot be read or
+    written). Anything else is a bug and keeps its traceback."""
+    name = name or sys.argv[0]
+    try:
+        status = command(argv)
+    except REFUSALS as err:
+        return refused(name, err)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+def refused(name: str, err: Exception) -> int:
+    """The one line a refusal prints on stderr, and its exit status."""
+    print(f"{name}: error: {err}", file=sys.stderr)
+    return REFUSED

@@ -3,6 +3,7 @@ downloads (standard library only)."""
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
@@ -228,19 +229,43 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
+# what only a write can fail with: a full disk or quota, a file-size limit, a read-only file system
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+class OutputError(DataError):
+    """A file the project writes could not be written whole; the file at its path is as it was."""
+
+    def __init__(self, path: str | Path, err: OSError, done: str = ""):
+        self.path, self.error = Path(path), err
+        kept = "an earlier file there is left as it was" if self.path.is_file() else "nothing was written"
+        super().__init__(f"{self.path}: not written ({err.strerror or err}){done}; {kept}")
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A fresh temporary path beside ``path`` (same suffix, for writers that infer the format
-    from it), renamed onto ``path`` only when the block succeeds; removed otherwise."""
+    from it), renamed onto ``path`` only when the block succeeds; removed otherwise. A folder in
+    the way, a folder that cannot be made, or a full disk is one :class:`OutputError` naming
+    ``path`` (another error of the block is its own)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a folder is in its place")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+        os.close(fd)
+    except OSError as err:
+        raise OutputError(path, err) from err
     tmp = Path(name)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno in WRITE_ERRNOS or isinstance(err, IsADirectoryError):
+            raise OutputError(path, err) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

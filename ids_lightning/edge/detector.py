@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError
-from ids_lightning.core.fileio import TruncatedFileError, atomic_path, atomic_write_json, readable_twice, same_file
+from ids_lightning.core.fileio import (
+    OutputError,
+    TruncatedFileError,
+    atomic_path,
+    atomic_write_json,
+    readable_twice,
+    same_file,
+)
 from ids_lightning.core.metrics import macro_scores
 from ids_lightning.core.novelty import novelty_scores
 from ids_lightning.core.spec import OTHER
@@ -87,102 +94,110 @@ def _detect_file(run_dir, input_path, output, model, chunk_rows, threads, progre
     predicted, skipped, skipped_count = Counter(), [], 0
     records = unknown_count = unknown_category_count = outside_classes = 0
     started, error = time.perf_counter(), None
-    # written beside it and renamed at the end: a failure leaves an earlier output as it was
-    with atomic_path(output) as partial, open(partial, "w", encoding="utf-8") as out:
-        # the line-by-line engine: it reports an undecodable or over-long line as a bad row,
-        # where the fast engine gives up on the whole file
-        chunks = spec.iter_tables(
-            input_path, chunk_rows=chunk_rows, bad_rows="skip", engine="python", require_labels=False
-        )
-        tables = iter(chunks)
-        while True:
-            try:
-                table = next(tables, None)
-            except TruncatedFileError as err:
-                error = str(err)
-                break
-            if table is None:
-                break
-            skipped_count += len(table.skipped)
-            skipped.extend(table.skipped[: max(0, MAX_LISTED_SKIPS - len(skipped))])
-            if len(table) == 0:
-                continue
-            x, unseen_category = transform(table)
-            probabilities = run.score(x)
-            novelty = novelty_scores(probabilities) if run.novelty is not None else None
-            unknown = unseen_category | (novelty > run.novelty.threshold) if novelty is not None else unseen_category
-            broken = ~np.isfinite(probabilities).all(axis=1)
-            if broken.any():
-                raise DataError(
-                    f"{run.model_path} gives non-finite probabilities for {int(broken.sum())} records "
-                    f"(first at {input_path}:{int(table.line[np.argmax(broken)])}): the model is broken"
+    # the alerts and the summary are written beside their names and renamed at the end, the
+    # summary first: a failure (a full disk) leaves an earlier pair as it was
+    try:
+        with atomic_path(output) as partial:
+            with open(partial, "w", encoding="utf-8") as out:
+                # the line-by-line engine: it reports an undecodable or over-long line as a bad row,
+                # where the fast engine gives up on the whole file
+                chunks = spec.iter_tables(
+                    input_path, chunk_rows=chunk_rows, bad_rows="skip", engine="python", require_labels=False
                 )
-            best = probabilities.argmax(axis=1)
-            labels = true_labels(table, run)
-            ids = [(name, table.meta[name]) for name in spec.id_columns if name in table.meta]
-            for i in range(len(table)):
-                record = {
-                    "line": int(table.line[i]),
-                    "pred": classes[best[i]],
-                    "prob": round(float(probabilities[i, best[i]]), 6),
-                    "label": labels[i],
-                    "unknown": bool(unknown[i]),
-                }
-                if novelty is not None:
-                    record["novelty"] = round(float(novelty[i]), 6)
-                for name, values in ids:
-                    value = values[i]
-                    record[name] = value.item() if isinstance(value, np.generic) else value
-                out.write(json.dumps(record, allow_nan=False) + "\n")
-            predicted.update(classes[b] for b in best)
-            unknown_count += int(unknown.sum())
-            unknown_category_count += int(unseen_category.sum())
-            known = np.array([label in index for label in labels])
-            outside_classes += int(sum(1 for label in labels if label is not None and label not in index))
-            if known.any():
-                truth = np.array([index[label] for label in labels[known]])
-                np.add.at(confusion, (truth, best[known]), 1)
-            records += len(table)
+                tables = iter(chunks)
+                while True:
+                    try:
+                        table = next(tables, None)
+                    except TruncatedFileError as err:
+                        error = str(err)
+                        break
+                    if table is None:
+                        break
+                    skipped_count += len(table.skipped)
+                    skipped.extend(table.skipped[: max(0, MAX_LISTED_SKIPS - len(skipped))])
+                    if len(table) == 0:
+                        continue
+                    x, unseen_category = transform(table)
+                    probabilities = run.score(x)
+                    novelty = novelty_scores(probabilities) if run.novelty is not None else None
+                    unknown = (
+                        unseen_category | (novelty > run.novelty.threshold) if novelty is not None else unseen_category
+                    )
+                    broken = ~np.isfinite(probabilities).all(axis=1)
+                    if broken.any():
+                        raise DataError(
+                            f"{run.model_path} gives non-finite probabilities for {int(broken.sum())} records "
+                            f"(first at {input_path}:{int(table.line[np.argmax(broken)])}): the model is broken"
+                        )
+                    best = probabilities.argmax(axis=1)
+                    labels = true_labels(table, run)
+                    ids = [(name, table.meta[name]) for name in spec.id_columns if name in table.meta]
+                    for i in range(len(table)):
+                        record = {
+                            "line": int(table.line[i]),
+                            "pred": classes[best[i]],
+                            "prob": round(float(probabilities[i, best[i]]), 6),
+                            "label": labels[i],
+                            "unknown": bool(unknown[i]),
+                        }
+                        if novelty is not None:
+                            record["novelty"] = round(float(novelty[i]), 6)
+                        for name, values in ids:
+                            value = values[i]
+                            record[name] = value.item() if isinstance(value, np.generic) else value
+                        out.write(json.dumps(record, allow_nan=False) + "\n")
+                    predicted.update(classes[b] for b in best)
+                    unknown_count += int(unknown.sum())
+                    unknown_category_count += int(unseen_category.sum())
+                    known = np.array([label in index for label in labels])
+                    outside_classes += int(sum(1 for label in labels if label is not None and label not in index))
+                    if known.any():
+                        truth = np.array([index[label] for label in labels[known]])
+                        np.add.at(confusion, (truth, best[known]), 1)
+                    records += len(table)
+                    if progress:
+                        rate = records / max(time.perf_counter() - started, 1e-9)
+                        print(
+                            f"\rscored {records:,} records ({skipped_count:,} skipped), {rate:,.0f} records/s",
+                            end="",
+                            file=sys.stderr,
+                        )
             if progress:
-                rate = records / max(time.perf_counter() - started, 1e-9)
-                print(
-                    f"\rscored {records:,} records ({skipped_count:,} skipped), {rate:,.0f} records/s",
-                    end="",
-                    file=sys.stderr,
-                )
-    if progress:
-        print(file=sys.stderr)
-    seconds = time.perf_counter() - started
-    summary = {
-        "input": name,
-        "format": fmt,
-        "run": str(run.folder),
-        "model": model,
-        "records": records,
-        "skipped": skipped_count,
-        "skipped_lines": [{"line": line, "reason": reason} for _, line, reason in skipped],
-        "predicted": dict(predicted),
-        "alerts": {k: v for k, v in predicted.items() if not spec.is_benign(k)},
-        "unknown_category_records": unknown_category_count,
-        "unknown_records": unknown_count,
-        **({"novelty_threshold": run.novelty.threshold} if run.novelty is not None else {}),
-        "window": run.preprocessor.window,
-        **({"hosts_tracked": windows.tracked, "hosts_evicted": windows.evicted} if windows is not None else {}),
-        "seconds": round(seconds, 3),
-        "records_per_s": round(records / seconds, 1) if seconds > 0 else None,
-    }
-    if error:
-        summary["error"] = error
-    labelled = int(confusion.sum())
-    if labelled:
-        scores = macro_scores(confusion)
-        summary |= {
-            "labelled_records": labelled,
-            "labels_outside_classes": outside_classes,
-            "accuracy": scores["acc"],
-            "f1_macro": scores["f1_macro"],
-        }
-    atomic_write_json(output.with_name(output.name + ".summary.json"), summary)
+                print(file=sys.stderr)
+            seconds = time.perf_counter() - started
+            summary = {
+                "input": name,
+                "format": fmt,
+                "run": str(run.folder),
+                "model": model,
+                "records": records,
+                "skipped": skipped_count,
+                "skipped_lines": [{"line": line, "reason": reason} for _, line, reason in skipped],
+                "predicted": dict(predicted),
+                "alerts": {k: v for k, v in predicted.items() if not spec.is_benign(k)},
+                "unknown_category_records": unknown_category_count,
+                "unknown_records": unknown_count,
+                **({"novelty_threshold": run.novelty.threshold} if run.novelty is not None else {}),
+                "window": run.preprocessor.window,
+                **({"hosts_tracked": windows.tracked, "hosts_evicted": windows.evicted} if windows is not None else {}),
+                "seconds": round(seconds, 3),
+                "records_per_s": round(records / seconds, 1) if seconds > 0 else None,
+            }
+            if error:
+                summary["error"] = error
+            labelled = int(confusion.sum())
+            if labelled:
+                scores = macro_scores(confusion)
+                summary |= {
+                    "labelled_records": labelled,
+                    "labels_outside_classes": outside_classes,
+                    "accuracy": scores["acc"],
+                    "f1_macro": scores["f1_macro"],
+                }
+            atomic_write_json(output.with_name(output.name + ".summary.json"), summary)
+    except OutputError as err:
+        done = f" after {records:,} records were scored" if records else ""
+        raise OutputError(err.path, err.error, done) from err
     return summary
 
 

@@ -51,7 +51,7 @@ def flower_command(name: str) -> str:
     """A Flower executable of this environment (its SuperLink starts more of them by name)."""
     path = Path(sys.executable).parent / name
     if not path.exists():
-        raise SystemExit(f"{name} not found beside {sys.executable}: install the project with `make install`")
+        raise ConfigError(f"{name} not found beside {sys.executable}: install the project with `make install`")
     return str(path)
 
 

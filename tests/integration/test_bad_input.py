@@ -84,3 +84,33 @@ def test_a_lone_carriage_return_in_real_rows_costs_its_line_and_no_line_number(t
             table = get_spec(dataset).read_file(path, bad_rows="skip", engine=engine)
             assert [line for _, line, _ in table.skipped] == [spoilt]
             assert len(table) == sum(not x.startswith("#") for x in lines) - 1 and table.line.max() == len(lines)
+
+
+def test_a_full_disk_leaves_the_earlier_alerts_and_summary_and_says_so_in_one_line(tmp_path):
+    """``ids detect`` under a 64 KB file-size limit (what a full disk looks like to a writer):
+    one line naming the output and what happened, status 2, and the earlier pair untouched."""
+    import resource
+    import subprocess
+    import sys
+
+    run = Lab(tmp_path / "lab", DATA_DIR).run("nsl_kdd")
+    source = tmp_path / "rows.txt"
+    source.write_text(rows(3000).decode())
+    small = tmp_path / "small.txt"
+    small.write_text(rows(20).decode())
+    alerts = tmp_path / "alerts.jsonl"
+    command = [sys.executable, "-m", "ids_lightning", "detect", "--run", str(run), "--output", str(alerts)]
+    assert subprocess.run([*command, "--input", str(small)], capture_output=True).returncode == 0
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
+
+    def file_size_limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, 64_000))
+
+    done = subprocess.run(
+        [*command, "--input", str(source)], capture_output=True, text=True, preexec_fn=file_size_limit
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and f"{alerts}: not written (File too large) after" in done.stderr
+    assert "an earlier file there is left as it was" in done.stderr
+    after = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
+    assert after == before  # no temporary file left, the earlier alerts and summary as they were

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ids_lightning.cli import REFUSED, main
+from ids_lightning.cli import main
+from ids_lightning.core.errors import REFUSED
 from tests.helpers import NSL_KDD_TEST, PROJECT_ROOT, QUIET
 
 TINY = ["debug=limit", "trainer.max_epochs=1", "model=cnn", "dataset.download=false", *QUIET]

@@ -9,9 +9,9 @@ import textwrap
 
 import pytest
 
-from ids_lightning.cli import COMMANDS, REFUSED, main, run
+from ids_lightning.cli import COMMANDS, main
 from ids_lightning.cli.bench import BENCHES
-from ids_lightning.core.errors import DataError
+from ids_lightning.core.errors import REFUSED, DataError, exit_status
 from ids_lightning.training.config import PROJECT_ROOT
 
 MODULES = [f"ids_lightning.cli.{module}" for module, _ in COMMANDS.values()]
@@ -46,13 +46,13 @@ def test_ids_lists_every_command_and_refuses_an_unknown_one(capsys):
 
 
 def test_a_command_exits_with_its_status_and_one_line_for_a_refusal(capsys):
-    assert run(lambda argv: None, []) == 0
-    assert run(lambda argv: 3, []) == 3
+    assert exit_status(lambda argv: None, []) == 0
+    assert exit_status(lambda argv: 3, []) == 3
 
     def refuses(argv):
         raise DataError("x.csv:3: not a flow")
 
-    assert run(refuses, [], "ids detect") == REFUSED
+    assert exit_status(refuses, [], "ids detect") == REFUSED
     assert capsys.readouterr().err == "ids detect: error: x.csv:3: not a flow\n"
 
 
