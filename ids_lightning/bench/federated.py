@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ids_lightning.core.errors import exit_status
-from ids_lightning.core.fileio import atomic_path, atomic_write_json
+from ids_lightning.core.fileio import atomic_path, atomic_write_bytes, atomic_write_json
 from ids_lightning.training.config import PROJECT_ROOT, QUIET
 
 FEDERATED = ["experiment=federated"]
@@ -123,7 +123,7 @@ def report(runs_dir: Path, experiments: list[str], seeds: list[int]) -> list[dic
         writer.writerows(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(str(r[c]) for c in COLUMNS) + " |" for r in rows]
-    (runs_dir / "report.md").write_text("\n".join(lines) + "\n")
+    atomic_write_bytes(runs_dir / "report.md", ("\n".join(lines) + "\n").encode())
     atomic_write_json(runs_dir / "report.json", rows)
     _curves(runs_dir, experiments, seeds)
     print("\n".join(lines))

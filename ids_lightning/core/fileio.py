@@ -286,28 +286,30 @@ def download(urls: list[str], dest: str | Path, sha256: str, timeout: float = 30
     if hosts and not any(_resolves(host) for host in hosts):
         raise DataError(f"could not download {dest.name}: no network (none of {sorted(hosts)} resolves)")
     made = [parent for parent in reversed(dest.parents) if not parent.exists()]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part")
     failures = []
     for url in urls:
         try:
-            log.info("downloading %s -> %s", url, dest)
-            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
-                while block := response.read(1 << 20):
-                    out.write(block)
-        except OSError as err:
-            failures.append(f"{url}: {err}")
-            continue
-        actual = sha256_of(tmp)
-        if actual == sha256:
-            tmp.replace(dest)
+            with atomic_path(dest) as tmp:  # kept only when its sha256 matches
+                log.info("downloading %s -> %s", url, dest)
+                with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+                    while block := response.read(1 << 20):
+                        out.write(block)
+                actual = sha256_of(tmp)
+                if actual != sha256:
+                    raise _ChecksumMismatch(f"{url}: sha256 {actual} does not match the expected {sha256}")
             return dest
-        failures.append(f"{url}: sha256 {actual} does not match the expected {sha256}")
-    tmp.unlink(missing_ok=True)
+        except _ChecksumMismatch as err:
+            failures.append(str(err))
+        except OSError as err:  # the network; a full disk is an OutputError and ends the download
+            failures.append(f"{url}: {err}")
     for folder in reversed(made):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
     raise DataError(f"could not download {dest.name}:\n  " + "\n  ".join(failures))
+
+
+class _ChecksumMismatch(Exception):
+    """A downloaded file is not the expected one: the next URL is tried."""
 
 
 def _resolves(host: str) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import DataError
-from ids_lightning.core.fileio import regular_file
+from ids_lightning.core.fileio import atomic_path, regular_file
 from ids_lightning.core.table import RawTable
 
 _FORMAT_KEY = b"ids_lightning"
@@ -34,10 +34,8 @@ def write(tables: Iterable[RawTable], path: str | Path, fmt: str) -> dict:
     """Write chunks to ``path`` (via a temp file, renamed at the end); return counts."""
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     writer, rows, skipped, names = None, 0, [], None
-    try:
+    with atomic_path(path) as tmp:
         for table in tables:
             skipped.extend(table.skipped)
             if len(table) == 0:
@@ -58,9 +56,6 @@ def write(tables: Iterable[RawTable], path: str | Path, fmt: str) -> dict:
             }
         )
         writer.close()
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return {"rows": rows, "skipped": len(skipped)}
 
 

@@ -301,8 +301,8 @@ def run(cfg: DictConfig, grid: Grid, output_dir: Path, sites: int) -> dict:
         raise DataError("no round returned validation counts from the sites: nothing to choose a model by")
     best_round, best_f1, best_state = rounds.best
     model.net.load_state_dict(best_state)
-    (output_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    torch.save(best_state, output_dir / "checkpoints" / "global_best.pt")
+    with atomic_path(output_dir / "checkpoints" / "global_best.pt") as tmp:
+        torch.save(best_state, tmp)
     model.history = rounds.history()
     summary = _report(cfg, output_dir, datamodule, model, rounds, best_round, best_f1, fit_seconds, sites)
     if fed.local_only:
