@@ -1,6 +1,11 @@
-"""The LightningDataModule: raw files of any registered dataset to device-resident tensors."""
+"""The LightningDataModule: raw files of any registered dataset to device-resident tensors.
 
-from ids_lightning.data.datamodule import FlowDataModule, flow_datamodule
-from ids_lightning.data.options import DataOptions
+Its names are imported on first use, so that ``ids prepare`` (``data.prepare``) starts without
+importing Lightning and torch."""
+
+from ids_lightning.core.lazy import lazy_attributes
 
 __all__ = ["DataOptions", "FlowDataModule", "flow_datamodule"]
+__getattr__ = lazy_attributes(
+    __name__, {"DataOptions": "options", "FlowDataModule": "datamodule", "flow_datamodule": "datamodule"}
+)
