@@ -246,12 +246,15 @@ class OutputError(DataError):
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A fresh temporary path beside ``path`` (same suffix, for writers that infer the format
     from it), renamed onto ``path`` only when the block succeeds; removed otherwise. A folder in
-    the way, a folder that cannot be made, or a full disk is one :class:`OutputError` naming
-    ``path`` (another error of the block is its own)."""
+    the way, a device or pipe in its place (``/dev/null`` is never replaced by a file), a folder
+    that cannot be made, or a full disk is one :class:`OutputError` naming ``path`` (another
+    error of the block is its own). A link at ``path`` is replaced, never written through."""
     path = Path(path)
     try:
         if path.is_dir():
             raise IsADirectoryError(errno.EISDIR, "a folder is in its place")
+        if path.exists() and not path.is_symlink() and not path.is_file():  # a link is replaced, never followed
+            raise OSError(errno.EEXIST, "a device, pipe or socket is in its place; it is never replaced")
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
         os.close(fd)

@@ -3,9 +3,12 @@ file cut short and one with garbage after its end are told apart."""
 
 from __future__ import annotations
 
+import errno
 import os
 
-from ids_lightning.core.fileio import same_file
+import pytest
+
+from ids_lightning.core.fileio import OutputError, atomic_path, atomic_write_bytes, same_file
 
 
 def test_hard_and_symbolic_links_name_the_same_file(tmp_path):
@@ -33,3 +36,23 @@ def test_a_whole_gzip_followed_by_garbage_is_not_called_cut_short(tmp_path):
         path.write_bytes(data)
         with pytest.raises(TruncatedFileError, match=says), open_text(path) as handle:
             list(text_lines(handle, path))
+
+
+def test_an_atomic_write_replaces_a_link_and_never_a_device_pipe_or_folder(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    link = tmp_path / "alerts.jsonl"
+    link.symlink_to(outside)
+    atomic_write_bytes(link, b"new")
+    assert outside.read_text() == "keep me" and not link.is_symlink() and link.read_bytes() == b"new"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for target, reason in ((fifo, "a device, pipe or socket"), (tmp_path, "a folder is in its place")):
+        with pytest.raises(OutputError, match=f"{target}: not written \\({reason}"):
+            atomic_write_bytes(target, b"x")
+    full = pytest.raises(OutputError, match=r"not written \(No space left on device\); an earlier file")
+    with full, atomic_path(link):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert link.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["alerts.jsonl", "outside.txt", "pipe"]
+    )
