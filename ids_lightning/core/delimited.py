@@ -9,6 +9,7 @@ number are reported with their 1-based line number, never dropped silently.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Callable, Iterator
@@ -296,7 +297,7 @@ def _arrow_batches(
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
 
-    stream = _LineEnds(pa.input_stream(str(path), compression="detect"), path)
+    stream = _CheckedBytes(pa.input_stream(str(path), compression="detect"), path)
     reader = pcsv.open_csv(
         stream,
         read_options=pcsv.ReadOptions(
@@ -360,14 +361,16 @@ def _arrow_batches(
         yield _finish(empty, {n: np.empty(0, bool) for n in layout.numeric}, np.empty(0, np.int64), report)
 
 
-class _LineEnds(io.RawIOBase):
+class _CheckedBytes(io.RawIOBase):
     """The bytes of a stream as they pass to pyarrow, which ends a line at a lone carriage return
-    too: the first one hands the file to the line reader, which counts lines as ``grep -n`` does
-    and names that line. One ``bytes.count`` per block: nothing measurable."""
+    too, and fails inside its bad-row handler on bytes that are not UTF-8: the first of either
+    hands the file to the line reader, which counts lines as ``grep -n`` does and names the line.
+    A count and an incremental decode per block: nothing measurable beside the parse."""
 
     def __init__(self, stream, path: Path):
         self.stream, self.path = stream, path
         self.after_cr = False  # the last block ended with a carriage return
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
 
     def readable(self) -> bool:
         return True
@@ -383,6 +386,10 @@ class _LineEnds(io.RawIOBase):
             if lone or (self.after_cr and not data.startswith(b"\n")):
                 raise EngineError(f"{self.path}: a carriage return inside a line")
             self.after_cr = data.endswith(b"\r")
+        try:
+            self.utf8.decode(data, final=not data)
+        except UnicodeDecodeError:
+            raise EngineError(f"{self.path}: bytes that are not UTF-8") from None
         buffer[: len(data)] = data
         return len(data)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.core.errors import PreprocessStateError
+from ids_lightning.core.errors import DataError, PreprocessStateError
 from ids_lightning.core.fileio import atomic_write_json, read_json_state
 
 SCORE = "max_softmax"
@@ -105,6 +105,8 @@ class Novelty:
             novelty = cls(
                 float(state["threshold"]), float(state["fpr"]), int(state["calibration_rows"]), str(state["score"])
             )
+        except DataError:  # a folder, a link to nothing, a file too big: it says so itself
+            raise
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise PreprocessStateError(f"{path}: not a novelty state ({type(err).__name__}: {err})") from err
         if novelty.score != SCORE or not (0 <= novelty.threshold <= 1 and 0 < novelty.fpr < 1):

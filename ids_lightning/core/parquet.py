@@ -30,8 +30,9 @@ def _arrow_table(table: RawTable):
     return pa.table(columns)
 
 
-def write(tables: Iterable[RawTable], path: str | Path, fmt: str) -> dict:
-    """Write chunks to ``path`` (via a temp file, renamed at the end); return counts."""
+def write(tables: Iterable[RawTable], path: str | Path, fmt: str, source: str | Path = "the input") -> dict:
+    """Write chunks (read from ``source``) to ``path`` (via a temp file, renamed at the end);
+    return counts."""
     import pyarrow.parquet as pq
 
     writer, rows, skipped, names = None, 0, [], None
@@ -47,7 +48,9 @@ def write(tables: Iterable[RawTable], path: str | Path, fmt: str) -> dict:
             writer.write_table(arrow)
             rows += len(table)
         if writer is None:
-            raise DataError(f"no data rows to write to {path}")
+            raise DataError(
+                f"{source}: no data rows" + (f" ({len(skipped)} malformed rows skipped)" if skipped else "")
+            )
         writer.add_key_value_metadata(
             {
                 _FORMAT_KEY: json.dumps(

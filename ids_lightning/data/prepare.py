@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ids_lightning.core import parquet
 from ids_lightning.core.delimited import EngineError
-from ids_lightning.core.errors import DataError
+from ids_lightning.core.errors import ConfigError, DataError
+from ids_lightning.core.fileio import OutputError, readable_twice
 from ids_lightning.core.files import data_stem
 from ids_lightning.datasets import get_spec, sniff_dataset
 
@@ -35,36 +36,43 @@ def prepare(
 ) -> list[dict]:
     """Write one Parquet file per input; return ``{input, output, format, rows, skipped}`` per file.
     Two inputs that would write the same file are refused before anything is written."""
+    if chunk_rows < 1:
+        raise ConfigError(f"chunk_rows (--chunk-rows) must be at least 1, not {chunk_rows}")
     targets = {}
     for path in inputs:
         target = output / f"{data_stem(path)}.parquet"
         if target in targets:
             raise DataError(f"{targets[target]} and {path} would both be written to {target}: rename one")
         targets[target] = path
-    output.mkdir(parents=True, exist_ok=True)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(output, err) from err
     results = []
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, transient=False) as progress:
         files = progress.add_task("files", total=len(inputs))
-        for path in inputs:
-            spec = sniff_dataset(path)[0] if dataset == "auto" else get_spec(dataset)
-            options = {k: v for k, v in (read_options or {}).items() if k in spec.read_options}
-            target = output / f"{data_stem(path)}.parquet"
-            rows = progress.add_task(f"{path.name} rows", total=None)
+        for target, path in targets.items():
+            with readable_twice(path) as readable:  # a pipe is read once, into a copy that keeps its name
+                spec = sniff_dataset(readable)[0] if dataset == "auto" else get_spec(dataset)
+                options = {k: v for k, v in (read_options or {}).items() if k in spec.read_options}
+                rows = progress.add_task(f"{Path(path).name} rows", total=None)
 
-            def counted(engine, path=path, spec=spec, options=options, rows=rows):
-                progress.reset(rows)
-                for chunk in spec.iter_tables(path, chunk_rows=chunk_rows, bad_rows=bad_rows, engine=engine, **options):
-                    progress.advance(rows, len(chunk))
-                    yield chunk
+                def counted(engine, readable=readable, spec=spec, options=options, rows=rows):
+                    progress.reset(rows)
+                    for chunk in spec.iter_tables(
+                        readable, chunk_rows=chunk_rows, bad_rows=bad_rows, engine=engine, **options
+                    ):
+                        progress.advance(rows, len(chunk))
+                        yield chunk
 
-            try:
-                counts = parquet.write(counted(engine), target, spec.name)
-            except EngineError as err:  # nothing was written yet (Parquet goes to a temp file first)
-                if engine != "auto":
-                    raise
-                log.warning("%s; reading it line by line", err)
-                counts = parquet.write(counted("python"), target, spec.name)
+                try:
+                    counts = parquet.write(counted(engine), target, spec.name, path)
+                except EngineError as err:  # nothing was written yet (Parquet goes to a temp file first)
+                    if engine != "auto":
+                        raise
+                    log.warning("%s; reading it line by line", err)
+                    counts = parquet.write(counted("python"), target, spec.name, path)
             progress.advance(files)
             results.append({"input": str(path), "output": str(target), "format": spec.name, **counts})
     return results

@@ -162,8 +162,6 @@ def _detect_file(run_dir, input_path, output, model, chunk_rows, threads, progre
                             end="",
                             file=sys.stderr,
                         )
-            if progress:
-                print(file=sys.stderr)
             seconds = time.perf_counter() - started
             summary = {
                 "input": name,
@@ -198,6 +196,9 @@ def _detect_file(run_dir, input_path, output, model, chunk_rows, threads, progre
     except OutputError as err:
         done = f" after {records:,} records were scored" if records else ""
         raise OutputError(err.path, err.error, done) from err
+    finally:
+        if progress and records:  # ends the progress line, before a summary or an error
+            print(file=sys.stderr)
     return summary
 
 

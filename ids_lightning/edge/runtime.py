@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.core.errors import DataError
+from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import regular_file
 from ids_lightning.core.novelty import Novelty
 from ids_lightning.core.preprocess import Preprocessor
@@ -73,9 +73,12 @@ class Run:
 def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None = None) -> Run:
     """Open ``folder``; refuse files that do not fit together, with a message that says how."""
     folder = Path(folder)
+    if Path(model).name != model:
+        raise ConfigError(f"--model names a model file of the run folder (model.onnx, model.int8.onnx), not {model!r}")
     for name in ("preprocess.json", model):
-        if not (folder / name).is_file():
+        if not (folder / name).exists():
             raise DataError(f"{folder}: no {name}; is this a run folder of a finished training run?")
+        regular_file(folder / name, name)
     preprocessor = Preprocessor.load(folder / "preprocess.json")
     ort = session(folder / model, threads)
     inputs, outputs = ort.get_inputs(), ort.get_outputs()

@@ -1,6 +1,8 @@
 """``python -m tools.chaos``: the fault suite."""
 
+import sys
+
 from tools.chaos.suite import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
