@@ -23,7 +23,7 @@ from torch import nn
 
 from ids_lightning.analysis.baseline import scores
 from ids_lightning.core.errors import DataError
-from ids_lightning.core.fileio import atomic_write_json, read_json_object
+from ids_lightning.core.fileio import atomic_write_json, read_json_object, same_file
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.evaluation.unseen import unseen_scores_of
 from ids_lightning.training.export import export_run
@@ -136,6 +136,9 @@ def ensemble(run_dirs: list[Path], output: Path, data_dir: str | None = None) ->
     run_dirs = member_runs(run_dirs)
     if len(run_dirs) < 2:
         raise DataError("an ensemble needs at least two runs")
+    inside = [d for d in run_dirs if same_file(output, d) or output.resolve().is_relative_to(d.resolve())]
+    if inside:
+        raise DataError(f"--output {output} is (inside) the member run {inside[0]}: its files would be overwritten")
     model, state = build(run_dirs)
     config, datamodule, _ = rebuild(run_dirs[0], data_dir)
     tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in datamodule.tensors.items()}

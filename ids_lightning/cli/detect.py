@@ -5,30 +5,15 @@ ended early (what came before the cut is scored and summarised)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from ids_lightning.cli.arguments import positive, thread_count
 from ids_lightning.core.errors import exit_status, refused
 from ids_lightning.edge.detector import detect, print_summary
 from ids_lightning.edge.windows import DEFAULT_MAX_HOSTS
 
 CUT_SHORT = 3
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def thread_count(text: str) -> int:
-    """At least 1 and at most four per core: more only queue behind each other."""
-    value, limit = positive(text), 4 * (os.cpu_count() or 1)
-    if value > limit:
-        raise argparse.ArgumentTypeError(f"must be at most {limit} (four per core of this machine), not {value}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ids_lightning.cli.arguments import positive, positive_seconds, thread_count_or_all
 from ids_lightning.core.errors import exit_status
 from ids_lightning.edge.latency import bench, format_table, thread_counts
 
@@ -16,16 +17,23 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ids edge-bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="a finished run folder (model.onnx, bench_rows.npy)")
     parser.add_argument(
-        "--batches", type=int, nargs="+", default=[1, 16, 256, 1024], help="batch sizes (default: %(default)s)"
+        "--batches", type=positive, nargs="+", default=[1, 16, 256, 1024], help="batch sizes (default: %(default)s)"
     )
     parser.add_argument(
-        "--threads", nargs="+", default=["1", "all"], help="thread counts; 'all' = every core (default: %(default)s)"
+        "--threads",
+        type=thread_count_or_all,
+        nargs="+",
+        default=[1, "all"],
+        help="thread counts; 'all' = every core (default: %(default)s)",
     )
     parser.add_argument(
-        "--latency-calls", type=int, default=2000, help="batch-1 calls timed for the percentiles (default: %(default)s)"
+        "--latency-calls",
+        type=positive,
+        default=2000,
+        help="batch-1 calls timed for the percentiles (default: %(default)s)",
     )
     parser.add_argument(
-        "--seconds", type=float, default=1.0, help="time per throughput measurement (default: %(default)s)"
+        "--seconds", type=positive_seconds, default=1.0, help="time per throughput measurement (default: %(default)s)"
     )
     parser.add_argument("--torch", action="store_true", help="also torch eager, in a fresh process per thread count")
     return parser

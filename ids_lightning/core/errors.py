@@ -53,7 +53,7 @@ def exit_status(
     """A command's exit status: what it returns (0 for None), or ``REFUSED`` with one line on
     stderr for a refusal of the project's (bad data or settings, a file that cannot be read or
     written). Anything else is a bug and keeps its traceback."""
-    name = name or sys.argv[0]
+    name = name or Path(sys.argv[0]).name
     try:
         status = command(argv)
     except REFUSALS as err:

@@ -17,6 +17,7 @@ import tempfile
 import urllib.parse
 import urllib.request
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -173,8 +174,9 @@ def read_json_state(path: str | Path) -> Any:
 
 def read_yaml_data(path: str | Path) -> Any:
     """A YAML file of a run folder read as plain data: a regular file of at most
-    ``MAX_STATE_BYTES``, YAML's safe loader (no tags that build objects), and no aliases (the
-    project never writes them; a few lines of them expand to billions of nodes).
+    ``MAX_STATE_BYTES``, YAML's safe loader (no tags that build objects), no aliases (the
+    project never writes them; a few lines of them expand to billions of nodes) and no key
+    twice in a mapping.
     ValueError (or DataError) for anything else."""
     import yaml
 
@@ -183,6 +185,14 @@ def read_yaml_data(path: str | Path) -> Any:
             if self.check_event(yaml.AliasEvent):
                 raise ValueError(f"{path}: YAML aliases are not part of a run's config")
             return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            mapping = super().construct_mapping(node, deep)
+            if len(mapping) < len(node.value):  # a key came twice: the last one won
+                counts = Counter(self.construct_object(key) for key, _ in node.value)
+                twice = sorted(str(key) for key, count in counts.items() if count > 1)
+                raise ValueError(f"{path}: duplicate keys {twice} (the last would win silently)")
+            return mapping
 
     return yaml.load(_bounded_text(path, "YAML file", "config"), Loader=PlainLoader)
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ids_lightning.core.fileio import atomic_write_json
+from ids_lightning.core.errors import DataError
+from ids_lightning.core.fileio import atomic_write_json, regular_file
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.edge.runtime import cpu_count
 
@@ -85,13 +86,28 @@ def bench_rows(run_dir: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
     """The run's saved test rows and labels, or (a folder without them, like ``examples/``)
     uniform rows of the model's width: speed and memory do not depend on the values, accuracy
     is then not measured."""
-    if (run_dir / "bench_rows.npy").is_file():
-        rows = np.load(run_dir / "bench_rows.npy", allow_pickle=False)
-        labels = np.load(run_dir / "bench_labels.npy", allow_pickle=False)
-        return rows, labels, "bench_rows.npy: preprocessed test rows saved by the run"
     shape = Preprocessor.load(run_dir / "preprocess.json").input_shape
+    saved = run_dir / "bench_rows.npy"
+    if saved.exists() or saved.is_symlink():
+        rows, labels = _array(saved), _array(run_dir / "bench_labels.npy")
+        if rows.dtype != np.float32 or rows.shape[1:] != shape or labels.shape != rows.shape[:1]:
+            raise DataError(
+                f"{saved}: {rows.dtype} rows of shape {list(rows.shape)} and labels of shape {list(labels.shape)}; "
+                f"preprocess.json makes float32 rows of shape {['n', *shape]} and one label each"
+            )
+        return rows, labels, "bench_rows.npy: preprocessed test rows saved by the run"
     rows = np.random.default_rng(0).random((4096, *shape), dtype=np.float32)
     return rows, None, "synthetic: uniform rows in [0, 1] (no bench_rows.npy in the folder; accuracy not measured)"
+
+
+def _array(path: Path) -> np.ndarray:
+    """A NumPy array file of plain numbers (never a pickle): a pipe, a folder or another file is
+    one DataError naming it."""
+    regular_file(path, "NumPy file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise DataError(f"{path}: not a NumPy array of numbers ({err})") from err
 
 
 def _child(worker: str, args: tuple, queue) -> None:
@@ -230,5 +246,6 @@ def format_table(report: dict) -> str:
     return "\n".join(text)
 
 
-def thread_counts(values: list[str]) -> list[int]:
+def thread_counts(values: list[int | str]) -> list[int]:
+    """Thread counts with ``all`` as every core, each once."""
     return sorted({cpu_count() if t == "all" else int(t) for t in values})

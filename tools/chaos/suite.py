@@ -25,10 +25,18 @@ from ids_lightning.training.config import PROJECT_ROOT
 from tools.chaos.detector import detector_probes
 from tools.chaos.lab import BAD, GOOD, OUTCOMES, Lab, Probe, run_probe
 from tools.chaos.prepare import prepare_probes
+from tools.chaos.run_folders import bench_module_probes, edge_bench_probes, ensemble_probes, hostile_folder_probes
 
 
 def probes() -> list[Probe]:
-    return [*detector_probes(), *prepare_probes()]
+    return [
+        *detector_probes(),
+        *prepare_probes(),
+        *hostile_folder_probes(),
+        *edge_bench_probes(),
+        *ensemble_probes(),
+        *bench_module_probes(),
+    ]
 
 
 def run_probes(
