@@ -23,7 +23,7 @@ from torch import nn
 
 from ids_lightning.analysis.baseline import scores
 from ids_lightning.core.errors import DataError
-from ids_lightning.core.fileio import atomic_write_json, read_json_object, same_file
+from ids_lightning.core.fileio import atomic_write_json, output_folder, read_json_object, same_file
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.evaluation.unseen import unseen_scores_of
 from ids_lightning.training.export import export_run
@@ -142,7 +142,7 @@ def ensemble(run_dirs: list[Path], output: Path, data_dir: str | None = None) ->
     model, state = build(run_dirs)
     config, datamodule, _ = rebuild(run_dirs[0], data_dir)
     tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in datamodule.tensors.items()}
-    output.mkdir(parents=True, exist_ok=True)
+    output_folder(output)
     state.save(output / "preprocess.json")
     summary = export_run(model, tensors, output, state.class_names)
 

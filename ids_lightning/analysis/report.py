@@ -34,7 +34,13 @@ from matplotlib.ticker import MaxNLocator
 
 from ids_lightning.analysis.baseline import BASELINES, fit_baseline
 from ids_lightning.core.errors import DataError
-from ids_lightning.core.fileio import atomic_path, atomic_write_bytes, atomic_write_json, read_json_object
+from ids_lightning.core.fileio import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    output_folder,
+    read_json_object,
+)
 
 # A row is one protocol: the experiment (its tags, e.g. paper or official) as well as the split,
 # since two experiments can share a split with other preprocessing (BoT-IoT is random in both).
@@ -61,7 +67,7 @@ def collect(folders: list[Path]) -> list[dict]:
         for path in sorted(folder.rglob("metrics.json")):
             metrics = read_json_object(path, "a metrics.json of a finished run")
             bench = path.parent / "bench.json"
-            if bench.is_file():
+            if bench.exists() or bench.is_symlink():  # a pipe or a link to nothing is refused, not skipped
                 rows = read_json_object(bench, "an edge bench report").get("results")
                 if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                     raise DataError(f"{bench}: not an edge bench report ('results' must list its rows)")
@@ -87,7 +93,7 @@ def with_defaults(metrics: dict) -> dict:
 def _config_tags(run_dir: Path) -> list[str]:
     """Tags of a run whose metrics.json predates the ``tags`` key, from its saved config (read as
     data: YAML's safe loader, no interpolation, plain strings only)."""
-    if not (run_dir / "config.yaml").is_file():
+    if not ((run_dir / "config.yaml").exists() or (run_dir / "config.yaml").is_symlink()):
         return []
     from ids_lightning.training.run_folder import read_config
 
@@ -321,7 +327,7 @@ def report(
 ) -> list[dict]:
     metrics = metrics or METRICS
     output = output or folders[0]
-    output.mkdir(parents=True, exist_ok=True)
+    output_folder(output)
     runs = collect(folders)
     if ensembles:
         runs += add_ensembles(runs, output)

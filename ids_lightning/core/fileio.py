@@ -252,6 +252,19 @@ class OutputError(DataError):
         super().__init__(f"{self.path}: not written ({err.strerror or err}){done}; {kept}")
 
 
+def output_folder(path: str | Path) -> Path:
+    """``path`` as a folder to write into, made with its parents if missing; a file in its place
+    or a folder that cannot be made is one :class:`OutputError`."""
+    path = Path(path)
+    try:
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(errno.EEXIST, "a file is in the folder's place")
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(path, err) from err
+    return path
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A fresh temporary path beside ``path`` (same suffix, for writers that infer the format

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ids_lightning.core import parquet
 from ids_lightning.core.delimited import EngineError
 from ids_lightning.core.errors import ConfigError, DataError
-from ids_lightning.core.fileio import OutputError, readable_twice
+from ids_lightning.core.fileio import output_folder, readable_twice
 from ids_lightning.core.files import data_stem
 from ids_lightning.datasets import get_spec, sniff_dataset
 
@@ -44,10 +44,7 @@ def prepare(
         if target in targets:
             raise DataError(f"{targets[target]} and {path} would both be written to {target}: rename one")
         targets[target] = path
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputError(output, err) from err
+    output_folder(output)
     results = []
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, transient=False) as progress:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ids_lightning.core.errors import DataError
-from ids_lightning.core.fileio import atomic_path, regular_file
+from ids_lightning.core.fileio import atomic_path, output_folder, regular_file
 from ids_lightning.edge.runtime import CLASS_NAMES_KEY, session
 from ids_lightning.models.batches import Features
 from ids_lightning.models.nets import to_probabilities
@@ -94,7 +94,7 @@ def export_run(
     """Write ``model.onnx`` (verified), the bench rows and ``model.int8.onnx``; return the
     ``onnx/*`` facts for ``metrics.json``."""
     options = options or ExportOptions()
-    output_dir.mkdir(parents=True, exist_ok=True)
+    output_folder(output_dir)
     fp32 = output_dir / "model.onnx"
     with atomic_path(fp32) as tmp:
         export_onnx(model, tuple(tensors["test"][0].shape[1:]), tmp, class_names)

@@ -25,6 +25,7 @@ from ids_lightning.training.config import PROJECT_ROOT
 from tools.chaos.detector import detector_probes
 from tools.chaos.lab import BAD, GOOD, OUTCOMES, Lab, Probe, run_probe
 from tools.chaos.prepare import prepare_probes
+from tools.chaos.report import report_probes
 from tools.chaos.run_folders import bench_module_probes, edge_bench_probes, ensemble_probes, hostile_folder_probes
 
 
@@ -36,16 +37,25 @@ def probes() -> list[Probe]:
         *edge_bench_probes(),
         *ensemble_probes(),
         *bench_module_probes(),
+        *report_probes(),
     ]
 
 
 def run_probes(
-    data_dir: Path, fast: bool = False, tools: list[str] | None = None, jobs: int | None = None, progress: bool = False
+    data_dir: Path,
+    fast: bool = False,
+    tools: list[str] | None = None,
+    jobs: int | None = None,
+    progress: bool = False,
+    matching: str = "",
 ) -> dict:
-    """Run the selected probes, ``jobs`` at a time (one per core by default: each is a process)."""
+    """Run the selected probes (``matching``: a part of their names), ``jobs`` at a time (one
+    per core by default: each is a process)."""
     with tempfile.TemporaryDirectory(prefix="ids-chaos-") as tmp:
         lab = Lab(Path(tmp), data_dir)
-        selected = [p for p in probes() if (p.fast or not fast) and (tools is None or p.tool in tools)]
+        selected = [
+            p for p in probes() if (p.fast or not fast) and (tools is None or p.tool in tools) and matching in p.name
+        ]
         for dataset in ("nsl_kdd", "iot23", "bot_iot"):  # built before any probe runs: they are read-only
             lab.run(dataset)
         workspaces = [lab.workspace() for _ in selected]
@@ -88,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fast", action="store_true", help="only the probes that need no training")
     parser.add_argument("--tool", nargs="+", default=None, help="only these tools' probes (detect, prepare, ...)")
+    parser.add_argument("--probe", default="", help="only the probes whose names hold this text")
     parser.add_argument("--jobs", type=int, default=None, help="probes at a time (default: one per core)")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("IDS_DATA_DIR", "data")), help="data root")
     parser.add_argument(
@@ -95,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    result = run_probes(args.data_dir.resolve(), args.fast, args.tool, args.jobs, progress=True)
+    result = run_probes(args.data_dir.resolve(), args.fast, args.tool, args.jobs, True, args.probe)
     result["seconds"] = round(time.perf_counter() - started, 1)
     atomic_write_json(args.output, result)
     print(format_table(result))
