@@ -55,9 +55,13 @@ def report_probes() -> list[Probe]:
         return Probe(f"report: {name}", "report", make, refuse)
 
     def traversal(ws: Workspace) -> Path:
-        """A dataset name that climbs from ``--output`` to the lab's outside folder."""
-        climb = os.path.relpath(ws.lab.outside / "planted", ws.folder / "report")
-        return sweep({**HONEST, "dataset": climb, "roc": {"normal": {"fpr": [0, 1], "tpr": [0, 1]}}})(ws)
+        """A dataset name that, after the figure's ``report_`` prefix, climbs from ``--output``
+        to the lab's outside folder (the figure needs an evaluation.json)."""
+        climb = "/../" + os.path.relpath(ws.lab.outside / "planted", ws.folder / "report")
+        folder = sweep({**HONEST, "dataset": climb})(ws)
+        evaluation = {"history": [{"val/acc": 0.5, "val/loss": 1.0}], "roc": {"normal": {"fpr": [0, 1], "tpr": [0, 1]}}}
+        (folder / "0" / "evaluation.json").write_text(json.dumps(evaluation))
+        return folder
 
     def output_is_a_file(ws: Workspace) -> Call:
         (ws.folder / "report").write_text("a file")
