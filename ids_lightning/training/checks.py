@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.core.errors import ConfigError
 
@@ -29,3 +29,26 @@ def check_config(cfg: DictConfig) -> None:
     metric = cfg.get("optimized_metric")
     if metric is not None and not str(metric).startswith(("val/", "train/")):
         raise ConfigError(f"optimized_metric must be a validation (or training) metric, not {metric!r}")
+    dataset = cfg.get("dataset")
+    nested = _nested_targets(OmegaConf.to_container(dataset, resolve=False), "dataset") if dataset else []
+    if nested:
+        raise ConfigError(
+            f"{nested[0]} is not a setting: a dataset is built by its own _target_ only, and its "
+            "options are plain values (each spec's read_options are in docs/datasets.md)"
+        )
+
+
+def _nested_targets(node: object, prefix: str) -> list[str]:
+    """Dotted keys of the ``_target_`` entries inside ``node``'s values (not ``node``'s own)."""
+    if isinstance(node, dict):
+        children = [(f"{prefix}.{key}", value) for key, value in node.items()]
+    elif isinstance(node, list):
+        children = [(f"{prefix}.{index}", value) for index, value in enumerate(node)]
+    else:
+        return []
+    found = []
+    for path, value in children:
+        if isinstance(value, dict) and "_target_" in value:
+            found.append(f"{path}._target_")
+        found += _nested_targets(value, path)
+    return found

@@ -7,16 +7,19 @@ import fcntl
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.core.errors import ConfigError, RunInUseError
 from ids_lightning.core.fileio import atomic_write_bytes, is_primary_process, read_json_object
 from ids_lightning.training.checks import check_config
+from ids_lightning.training.config import RUN_ID
 from ids_lightning.training.console import quiet
 from ids_lightning.training.run_folder import read_config
 
@@ -50,11 +53,31 @@ def started_run(cfg: DictConfig) -> Iterator[Path]:
     output_dir = Path(cfg.paths.output_dir)
     with owned_folder(output_dir):
         check_config(cfg)
-        quiet()
-        log.info("run folder: %s", output_dir)
-        write_config(cfg, output_dir)
-        L.seed_everything(cfg.seed, workers=True, verbose=False)
-        yield output_dir
+        with log_to_folder(output_dir):
+            quiet()
+            log.info("run folder: %s", output_dir)
+            record_start(cfg, output_dir)
+            write_config(cfg, output_dir)
+            L.seed_everything(cfg.seed, workers=True, verbose=False)
+            yield output_dir
+
+
+@contextmanager
+def log_to_folder(output_dir: Path) -> Iterator[None]:
+    """The log in the run folder's ``train.log`` while the accepted run lasts (each job of a
+    sweep its own): opened here, after the checks, so a refused run writes nothing there."""
+    if not is_primary_process():
+        yield
+        return
+    handler = logging.FileHandler(output_dir / "train.log")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 @contextmanager
@@ -98,6 +121,23 @@ def remove_if_empty(output_dir: Path) -> None:
     start-up files were in it); one with checkpoints stays, to be resumed."""
     if output_dir.is_dir() and {p.name for p in output_dir.iterdir()} <= STARTUP_FILES:
         shutil.rmtree(output_dir, ignore_errors=True)
+
+
+def record_start(cfg: DictConfig, output_dir: Path) -> None:
+    """Hydra's record of this start (the composed config, Hydra's own settings and the command
+    line's overrides) in ``.hydra/<time>_<run id>/``, written here, once the run is accepted,
+    rather than by Hydra before the checks: a refused run adds nothing to another run's folder."""
+    if not (is_primary_process() and HydraConfig.initialized()):
+        return
+    hydra = HydraConfig.get()
+    record = output_dir / ".hydra" / f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{RUN_ID}"
+    files = {
+        "config.yaml": without_hydra(cfg),
+        "hydra.yaml": OmegaConf.create({"hydra": hydra}),
+        "overrides.yaml": OmegaConf.create(OmegaConf.to_container(hydra.overrides.task)),
+    }
+    for name, node in files.items():
+        atomic_write_bytes(record / name, OmegaConf.to_yaml(node).encode())
 
 
 def write_config(cfg: DictConfig, output_dir: Path) -> None:

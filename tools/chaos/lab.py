@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +79,7 @@ class Call:
     module: str | None = None
     file_size_limit: int | None = None  # bytes: what a full disk looks like to the writer
     feed: tuple[Path, Path] | None = None  # (file, FIFO): a writer copies the file into the FIFO
+    hold: Callable[[], AbstractContextManager] | None = None  # held around the command (a lock)
 
 
 @dataclass
@@ -182,6 +184,17 @@ class Lab:
         self._runs[dataset] = folder
         return folder
 
+    def env(self) -> dict[str, str]:
+        """The environment every probe's command runs in."""
+        return os.environ | {
+            "IDS_DATA_DIR": str(self.data),
+            "HOME": str(self.home),
+            "MPLCONFIGDIR": str(self.home / "matplotlib"),
+            "IDS_CHAOS_SECRET": self.secret,  # what an interpolation in a run folder would copy out
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": str(PROJECT_ROOT),
+        }
+
     def workspace(self) -> Workspace:
         self._count += 1
         folder, guarded = self.root / "probes" / f"{self._count:03d}", self.root / "guarded" / f"{self._count:03d}"
@@ -209,41 +222,37 @@ def run_probe(probe: Probe, lab: Lab, workspace: Workspace) -> dict:
 
 def _execute(call: Call, lab: Lab, cwd: Path) -> tuple[int | None, str, str]:
     command = [sys.executable, "-m", call.module or "ids_lightning", *map(str, call.argv)]
-    env = os.environ | {
-        "IDS_DATA_DIR": str(lab.data),
-        "HOME": str(lab.home),
-        "MPLCONFIGDIR": str(lab.home / "matplotlib"),
-        "IDS_CHAOS_SECRET": lab.secret,  # what an interpolation in a run folder would copy out
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": str(PROJECT_ROOT),
-    }
+    env = lab.env()
 
     def limits():
         if call.file_size_limit is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (call.file_size_limit, call.file_size_limit))
 
-    stdin = open(call.stdin, "rb") if call.stdin else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    writer = threading.Thread(target=_feed, args=call.feed, daemon=True) if call.feed else None
-    try:
+    with ExitStack() as stack:
+        if call.hold:
+            stack.enter_context(call.hold())
+        stdin = stack.enter_context(open(call.stdin, "rb")) if call.stdin else subprocess.DEVNULL
         process = subprocess.Popen(
             command, cwd=cwd, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             start_new_session=True, preexec_fn=limits,
         )  # fmt: skip
-        if writer:
+        if call.feed:
+            writer = threading.Thread(target=_feed, args=call.feed, daemon=True)
             writer.start()
+            stack.callback(_release, call.feed[1], writer)
         try:
             stdout, stderr = process.communicate(timeout=TIME_LIMIT)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
             return None, "", ""
-    finally:
-        if call.stdin:
-            stdin.close()
-        if writer:  # a command that never opened the FIFO leaves the writer waiting: open it here
-            os.close(os.open(call.feed[1], os.O_RDONLY | os.O_NONBLOCK))
-            writer.join(10)
     return process.returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace")
+
+
+def _release(fifo: Path, writer: threading.Thread) -> None:
+    """A command that never opened the FIFO leaves its writer waiting: open it here."""
+    os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    writer.join(10)
 
 
 def _feed(source: Path, fifo: Path) -> None:

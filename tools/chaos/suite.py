@@ -27,6 +27,7 @@ from tools.chaos.lab import BAD, GOOD, OUTCOMES, Lab, Probe, run_probe
 from tools.chaos.prepare import prepare_probes
 from tools.chaos.report import report_probes
 from tools.chaos.run_folders import bench_module_probes, edge_bench_probes, ensemble_probes, hostile_folder_probes
+from tools.chaos.train import train_probes
 
 
 def probes() -> list[Probe]:
@@ -38,6 +39,7 @@ def probes() -> list[Probe]:
         *ensemble_probes(),
         *bench_module_probes(),
         *report_probes(),
+        *train_probes(),
     ]
 
 

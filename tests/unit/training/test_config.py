@@ -105,8 +105,6 @@ def test_a_mistyped_key_gets_the_closest_real_one():
     assert unknown_keys(["model=cnnn", "dataset.task=binary"]) == []  # Hydra reports the bad choice
 
 
-def test_each_start_records_its_config_in_a_folder_of_its_own(make_config):
-    from ids_lightning.training.config import RUN_ID
-
-    subdir = make_config().hydra.output_subdir
-    assert subdir.startswith(".hydra/") and subdir.endswith(f"_{RUN_ID}")
+def test_hydra_writes_no_record_before_the_run_is_accepted(make_config):
+    """The run writes it (``folder.record_start``) after its checks: a refused run adds nothing."""
+    assert make_config().hydra.output_subdir is None
