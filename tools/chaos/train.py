@@ -96,13 +96,8 @@ def train_probes() -> list[Probe]:
         def make(ws: Workspace) -> Call:
             root = nsl_root(ws, rows(ws))
             first = train(ws, root, 400, run=ws.guarded / "run")
-            subprocess.run(
-                [sys.executable, "-m", "ids_lightning", *first.argv],
-                cwd=ws.folder,
-                check=True,
-                capture_output=True,
-                env=_env(ws),
-            )
+            command = [sys.executable, "-m", "ids_lightning", *map(str, first.argv)]
+            subprocess.run(command, cwd=ws.folder, check=True, capture_output=True, env=ws.lab.env())
             if unfinish:
                 (ws.guarded / "run" / "metrics.json").unlink()
             return train(ws, root, 400, *change, run=ws.guarded / "run", names=names)
