@@ -116,7 +116,8 @@ SWEEPS ?= outputs/multirun/paper outputs/multirun/official
 report: install
 	$(PY) -m ids_lightning.cli.report $(SWEEPS)
 
-## the fault suite: corrupt inputs, hostile run folders, bad settings -> outputs/bench/chaos.json
+## the fault suite: every command run as a process against corrupt inputs, hostile run folders and sweeps,
+## streams, bad settings and outputs (about 10 minutes on 2 CPUs) -> outputs/bench/chaos.json
 chaos: install
 	$(PY) -m tools.chaos $(ARGS)
 

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attacks", nargs="+", default=["fgsm", "pgd"], help="fgsm and/or pgd (default: both)")
     parser.add_argument("--pgd-steps", type=int, default=10, help="PGD steps (default: %(default)s)")
     parser.add_argument("--round-integers", action="store_true", help="round integer counts after unscaling")
-    parser.add_argument("--data-dir", default=None, help="data root (default: $IDS_DATA_DIR, else the run's)")
+    parser.add_argument("--data-dir", default=None, help="data root (default: $IDS_DATA_DIR, else data/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     summary = attack(

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs", nargs="+", type=Path, help="finished run folders (same protocol, other seeds), or a seeds=[...] folder"
     )
     parser.add_argument("--output", type=Path, required=True, help="the ensemble's run folder")
-    parser.add_argument("--data-dir", default=None, help="data root (default: $IDS_DATA_DIR, else the first run's)")
+    parser.add_argument("--data-dir", default=None, help="data root (default: $IDS_DATA_DIR, else data/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     metrics = ensemble(args.runs, args.output, args.data_dir)

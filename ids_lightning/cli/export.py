@@ -16,7 +16,7 @@ from ids_lightning.training.run_folder import reexport
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ids export", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path, help="a finished run folder")
-    parser.add_argument("--data-dir", default=None, help="data root (default: $IDS_DATA_DIR, else the run's)")
+    parser.add_argument("--data-dir", default=None, help="data root (default: $IDS_DATA_DIR, else data/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     for key, value in reexport(args.run_dir, args.data_dir).items():

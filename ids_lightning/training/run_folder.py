@@ -116,9 +116,15 @@ def build_net(config: dict, source: Path, pre: Preprocessor) -> nn.Module:
 
 def build_datamodule(config: dict, source: Path, data_dir: str | Path | None = None) -> FlowDataModule:
     """The run's datamodule from ``dataset``, with the data root taken from ``data_dir``, else
-    ``$IDS_DATA_DIR``, else the config (a folder copied from another machine still works)."""
+    ``$IDS_DATA_DIR``, else ``data`` (as training's ``paths.data_dir``), never from the folder:
+    a run folder names its files relative to the data root, and a path that leaves it is refused."""
     _, args = _section(config, "dataset", DATAMODULE_TARGETS, source)
-    args["data_dir"] = str(data_dir or os.environ.get("IDS_DATA_DIR") or args.get("data_dir") or "data")
+    for key in ("files", "test_files"):
+        patterns = args.get(key) or []
+        for pattern in [patterns] if isinstance(patterns, str) else patterns:
+            if Path(str(pattern)).is_absolute() or str(pattern).startswith("~") or ".." in Path(str(pattern)).parts:
+                raise RunFolderError(f"{source}: dataset.{key} {pattern!r} leaves the data root")
+    args["data_dir"] = str(data_dir or os.environ.get("IDS_DATA_DIR") or "data")
     args["output_dir"] = None
     try:
         return flow_datamodule(**args)

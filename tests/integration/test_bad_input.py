@@ -12,7 +12,7 @@ from ids_lightning.cli import main as ids
 from ids_lightning.core.errors import MalformedRowError
 from ids_lightning.core.fileio import TruncatedFileError, open_text
 from tests.helpers import DATA_DIR, NSL_KDD_TEST, NSL_KDD_TRAIN, datamodule
-from tools.chaos.suite import Lab
+from tools.chaos.lab import Lab
 
 
 def rows(count: int) -> bytes:

@@ -214,7 +214,7 @@ def run_probe(probe: Probe, lab: Lab, workspace: Workspace) -> dict:
     status, stdout, stderr = _execute(call, lab, workspace.folder)
     row["seconds"] = round(time.perf_counter() - started, 2)
     row["exit"] = status
-    row |= _judge(probe, call, status, stdout, stderr)
+    row |= judge(probe, call, status, stdout, stderr)
     row |= _boundary(lab, workspace, before, built, stdout + stderr)  # whatever the command answered
     row["detail"] = row["detail"].replace(str(workspace.folder), "<probe>").replace(str(lab.root), "<lab>")
     return row
@@ -263,7 +263,7 @@ def _feed(source: Path, fifo: Path) -> None:
         pass
 
 
-def _judge(probe: Probe, call: Call, status: int | None, stdout: str, stderr: str) -> dict:
+def judge(probe: Probe, call: Call, status: int | None, stdout: str, stderr: str) -> dict:
     if status is None:
         return {"outcome": "hang", "detail": f"still running after {TIME_LIMIT:.0f} s"}
     if "Traceback (most recent call last)" in stderr:

@@ -128,12 +128,15 @@ def hostile_folder_probes() -> list[Probe]:
             ("config.yaml",),
         ),
         "config.yaml an alias bomb": (raw_config(ALIAS_BOMB), ("config.yaml",)),
-        "config.yaml with a key twice": (config_with("seed: 7\nseed: 8\n"), ("config.yaml",)),
-        "config.yaml copies an environment variable": (
-            config_with("tags: ['${oc.env:IDS_CHAOS_SECRET}']\n"),
-            ("config.yaml",),
+        "config.yaml with a key twice": (config_with("seed: 8\n"), ("config.yaml",)),
+        "dataset.files climbing out of the data root": (
+            edit_config("dataset.files", ["../../outside/secret.txt"]),
+            ("dataset.files",),
         ),
-        "config.yaml with an unknown resolver": (config_with("tags: ['${nothere:x}']\n"), ("config.yaml",)),
+        "dataset.files an absolute path outside": (
+            edit_config("dataset.files", lambda f: [str(f.parents[2] / "outside" / "secret.txt")]),
+            ("dataset.files",),
+        ),
         "config.yaml missing": (lambda f: (f / "config.yaml").unlink(), ("config.yaml",)),
         "config.yaml is a FIFO": (fifo("config.yaml"), ("config.yaml",)),
         "checkpoint truncated": (lambda f: _truncate(f / "checkpoints" / "epoch_000.ckpt"), ("epoch_000.ckpt",)),
@@ -151,13 +154,13 @@ def hostile_folder_probes() -> list[Probe]:
         Probe(
             "run folder: config.yaml copies an environment variable",
             "export",
-            _folder_call(config_with("tags: ['${oc.env:IDS_CHAOS_SECRET}']\n"), export, ()),
+            _folder_call(edit_config("tags", ["${oc.env:IDS_CHAOS_SECRET}"]), export, ()),
             False,
         ),
         Probe(
             "run folder: config.yaml with an unknown resolver",
             "attack",
-            _folder_call(config_with("tags: ['${nothere:x}']\n"), attack, ()),
+            _folder_call(edit_config("tags", ["${nothere:x}"]), attack, ()),
             False,
         ),
         Probe("run folder: honest", "attack", _folder_call(lambda f: None, attack, ()), False),
