@@ -11,7 +11,9 @@ import textwrap
 
 import pytest
 
-from ids_lightning.training.config import PROJECT_ROOT
+from ids_lightning.analysis.ensemble import ensemble
+from ids_lightning.launch import launch
+from ids_lightning.training.config import PROJECT_ROOT, compose
 from tests.helpers import DATA_DIR, SMALL_RUN, comparable
 
 RUN = [o for o in SMALL_RUN if o != "export=none"] + ["trainer.max_epochs=2"]
@@ -67,3 +69,19 @@ def test_a_run_killed_after_fit_is_completed_by_the_next_run(tmp_path, reference
         else:
             assert metrics[key] == value, key
     assert (tmp_path / "model.onnx").is_file() and (tmp_path / "confusion_matrix.png").is_file()
+
+
+def test_an_interrupted_batched_run_completes_without_fitting_again(tmp_path, nsl_kdd_slice):
+    overrides = ["debug=limit", "trainer.max_epochs=2", "export=none", "logger=none", "seeds=[3,4]"]
+    first = launch(compose(overrides, tmp_path, data_dir=nsl_kdd_slice))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    fitted_at = last.stat().st_mtime_ns
+    (tmp_path / "replicas.json").unlink()
+    (tmp_path / "seed_4" / "metrics.json").unlink()  # killed while seed 4 was being tested
+    again = launch(compose(overrides, tmp_path, data_dir=nsl_kdd_slice))
+    assert last.stat().st_mtime_ns == fitted_at
+    assert again["test/acc"] == pytest.approx(first["test/acc"])
+    assert json.loads((tmp_path / "seed_4" / "metrics.json").read_text())["seed"] == 4
+    # the folder feeds an ensemble of its seeds, scored on validation too (one split)
+    metrics = ensemble([tmp_path], tmp_path.parent / "ensemble")
+    assert metrics["test/acc"] > 0.5 and "val/acc" in metrics

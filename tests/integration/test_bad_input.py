@@ -110,7 +110,7 @@ def test_a_full_disk_leaves_the_earlier_alerts_and_summary_and_says_so_in_one_li
         [*command, "--input", str(source)], capture_output=True, text=True, preexec_fn=file_size_limit
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.count("\n") == 1 and f"{alerts}: not written (File too large) after" in done.stderr
+    assert done.stderr.count("\n") == 1 and f"{alerts}: not written (File too large)" in done.stderr
     assert "an earlier file there is left as it was" in done.stderr
     after = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
     assert after == before  # no temporary file left, the earlier alerts and summary as they were

@@ -7,7 +7,6 @@ import json
 import pytest
 import torch
 
-from ids_lightning.analysis.ensemble import ensemble
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.launch import launch
 from ids_lightning.training.config import compose
@@ -69,22 +68,6 @@ def test_each_batched_seed_equals_its_separate_run(tmp_path, nsl_kdd_slice):
         (json.loads((batched / "seed_1/metrics.json").read_text())["test/acc"] + reported["test/acc"]) / 2
     )
     assert epochs[1] != epochs[2], f"the seeds stopped alike ({epochs}): the test checks less"
-
-
-def test_an_interrupted_batched_run_completes_without_fitting_again(tmp_path, nsl_kdd_slice):
-    overrides = ["debug=limit", "trainer.max_epochs=2", "export=none", "logger=none", "seeds=[3,4]"]
-    first = launch(compose(overrides, tmp_path, data_dir=nsl_kdd_slice))
-    last = tmp_path / "checkpoints" / "last.ckpt"
-    fitted_at = last.stat().st_mtime_ns
-    (tmp_path / "replicas.json").unlink()
-    (tmp_path / "seed_4" / "metrics.json").unlink()  # killed while seed 4 was being tested
-    again = launch(compose(overrides, tmp_path, data_dir=nsl_kdd_slice))
-    assert last.stat().st_mtime_ns == fitted_at
-    assert again["test/acc"] == pytest.approx(first["test/acc"])
-    assert json.loads((tmp_path / "seed_4" / "metrics.json").read_text())["seed"] == 4
-    # the folder feeds an ensemble of its seeds, scored on validation too (one split)
-    metrics = ensemble([tmp_path], tmp_path.parent / "ensemble")
-    assert metrics["test/acc"] > 0.5 and "val/acc" in metrics
 
 
 @pytest.mark.parametrize("seeds", ["[1,1]", "[]"])
