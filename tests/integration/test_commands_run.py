@@ -93,11 +93,13 @@ def test_prepare_baseline_and_search(nsl_kdd_slice, tmp_path, monkeypatch, capsy
     assert "best val/f1_macro_best" in capsys.readouterr().out
 
 
-def test_a_refused_run_is_one_line_and_status_2_and_keeps_the_other_runs_record(seeds_run, nsl_kdd_slice):
+def test_a_refused_run_is_one_line_and_status_2_and_adds_nothing_to_the_other_runs_folder(seeds_run, nsl_kdd_slice):
+    """Hydra wrote its record (.hydra/<start>/) and its log before the checks; the run writes them now."""
     (record,) = (seeds_run / ".hydra").iterdir()
-    before = (record / "overrides.yaml").read_text()
+    before = {path: path.read_bytes() for path in seeds_run.rglob("*") if path.is_file() and path.name != ".lock"}
     again = [*TINY, "seeds=[1,2]", "model=lstm", f"hydra.run.dir={seeds_run}"]  # another model, same folder
     refused = ids("train", *again, data_dir=nsl_kdd_slice)
     assert refused.returncode == REFUSED and "Traceback" not in refused.stderr
     assert refused.stderr.startswith("ids train: error: ") and "model.net._target_" in refused.stderr
-    assert (record / "overrides.yaml").read_text() == before
+    after = {path: path.read_bytes() for path in seeds_run.rglob("*") if path.is_file() and path.name != ".lock"}
+    assert after == before and (record / "overrides.yaml").is_file() and (seeds_run / "train.log").is_file()

@@ -374,3 +374,23 @@ def test_prepare_writes_a_joined_log_in_each_part_s_column_order(tmp_path):
     assert result["rows"] == 600 and result["skipped"] == 0
     table = parquet.read(result["output"], "iot23")
     np.testing.assert_array_equal(table.numeric, np.concatenate([read(p).numeric for p in parts]))
+
+
+def test_prepare_reads_a_fifo_once_and_refuses_a_chunk_of_no_rows(tmp_path):
+    """A FIFO was refused as not a regular file; --chunk-rows 0 was accepted."""
+    import os
+    import threading
+
+    from ids_lightning.core.errors import ConfigError
+    from ids_lightning.data.prepare import prepare
+
+    text = "".join(_head(IOT23 / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz", 508))
+    fifo = tmp_path / "capture.conn.log.labeled"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(text))
+    writer.start()
+    (result,) = prepare([fifo], tmp_path / "parquet")
+    writer.join()
+    assert result["rows"] == 500 and result["output"].endswith("capture.parquet")
+    with pytest.raises(ConfigError, match="chunk_rows"):
+        prepare([fifo], tmp_path / "parquet", chunk_rows=0)

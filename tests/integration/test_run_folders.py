@@ -10,6 +10,7 @@ import torch
 import yaml
 from omegaconf import OmegaConf
 
+from ids_lightning.core.errors import MissingDataError
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.training.config import compose
 from ids_lightning.training.run_folder import RunFolderError, load_best_model, read_config, rebuild
@@ -136,7 +137,7 @@ def test_unsafe_or_broken_yaml_is_one_clear_error(honest, tmp_path, text, messag
     assert not (tmp_path / "pwned").exists()
 
 
-def test_a_folder_from_another_machine_reads_data_from_the_given_root(honest, tmp_path, monkeypatch):
+def test_a_folder_from_another_machine_reads_data_from_the_given_root_never_its_own(honest, tmp_path, monkeypatch):
     folder, _, plain = honest
     moved = hostile(folder, tmp_path, with_value("dataset.data_dir", str(tmp_path / "gone" / "data")))
     monkeypatch.setenv("IDS_DATA_DIR", str(DATA_DIR))
@@ -144,6 +145,17 @@ def test_a_folder_from_another_machine_reads_data_from_the_given_root(honest, tm
     assert dm.options.source.data_dir == DATA_DIR and not (tmp_path / "gone").exists()
     assert read_config(moved)["dataset"]["data_dir"] != plain["dataset"]["data_dir"]
     assert Preprocessor.load(moved / "preprocess.json").num_features == 41
+    monkeypatch.delenv("IDS_DATA_DIR")
+    monkeypatch.chdir(tmp_path)  # no --data-dir, no $IDS_DATA_DIR: data/ here, not the folder's root
+    with pytest.raises(MissingDataError, match=f"under {tmp_path / 'data'}"):
+        rebuild(moved)
+
+
+@pytest.mark.parametrize("files", [["../../outside/secret.txt"], ["/etc/passwd"], "~/notes.txt"])
+def test_a_rebuilt_run_reads_no_file_outside_the_data_root(honest, tmp_path, files):
+    folder = hostile(honest[0], tmp_path, with_value("dataset.files", files))
+    with pytest.raises(RunFolderError, match=r"config.yaml: dataset.files .* leaves the data root"):
+        rebuild(folder, DATA_DIR)
 
 
 @pytest.mark.parametrize(

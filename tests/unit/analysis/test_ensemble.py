@@ -80,3 +80,15 @@ def test_members_scaled_by_quantiles_are_refused():
     states = [fit(raw.take(np.arange(10)), "quantile"), fit(raw.take(np.arange(10, 20)), "quantile")]
     with pytest.raises(DataError, match="scaled by quantiles"):
         check_members(states, ["run1", "run2"])
+
+
+def test_an_ensemble_never_writes_into_one_of_its_members(tmp_path):
+    from ids_lightning.analysis.ensemble import ensemble
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    for output in (first, first / "ensemble"):
+        with pytest.raises(DataError, match="is \\(inside\\) the member run"):
+            ensemble([first, second], output)
+    assert sorted(p.name for p in first.iterdir()) == []

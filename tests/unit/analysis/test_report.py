@@ -71,3 +71,24 @@ def test_file_names_from_run_data_never_leave_the_output_folder():
     assert file_part("../../../tmp/x") == "_.._.._tmp_x"
     assert file_part("..") == "_" and file_part("iot23") == "iot23"
     assert "/" not in file_part("a/b") and "\x00" not in file_part("a\x00b")
+
+
+def test_a_run_file_that_is_a_pipe_is_refused_not_skipped(tmp_path):
+    """A config.yaml (or bench.json) that is a FIFO was skipped: the run lost its tags silently."""
+    import json
+    import os
+
+    import pytest
+
+    from ids_lightning.analysis.report import collect
+    from ids_lightning.core.errors import DataError
+
+    run = tmp_path / "sweep" / "0"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"model": "cnn", "dataset": "nsl_kdd", "test/acc": 0.7}))
+    assert collect([tmp_path / "sweep"])[0]["experiment"] == ""
+    for name in ("config.yaml", "bench.json"):
+        os.mkfifo(run / name)
+        with pytest.raises(DataError, match=f"{name}.*not a regular file"):
+            collect([tmp_path / "sweep"])
+        (run / name).unlink()

@@ -67,3 +67,14 @@ def test_detect_refuses_more_threads_than_four_per_core(capsys):
     with pytest.raises(SystemExit) as info:
         main(["detect", "--run", "r", "--input", "i", "--threads", "100000"])
     assert info.value.code == 2 and "four per core" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [("--threads", "100000", "four per core"), ("--batches", "0", "at least 1"), ("--seconds", "-1", "positive")],
+)
+def test_edge_bench_refuses_settings_that_hang_or_crash_its_workers(capsys, option, value, says):
+    """--threads 100000 stalled the bench and --batches 0 killed its worker (status -6)."""
+    with pytest.raises(SystemExit) as info:
+        main(["edge-bench", "r", option, value])
+    assert info.value.code == 2 and option in capsys.readouterr().err

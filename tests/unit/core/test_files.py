@@ -56,3 +56,13 @@ def test_an_atomic_write_replaces_a_link_and_never_a_device_pipe_or_folder(tmp_p
     assert link.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["alerts.jsonl", "outside.txt", "pipe"]
     )
+
+
+def test_an_output_folder_with_a_file_in_its_place_is_one_line(tmp_path):
+    from ids_lightning.core.fileio import output_folder
+
+    assert output_folder(tmp_path / "a" / "b").is_dir()
+    (tmp_path / "file").write_text("x")
+    for target in (tmp_path / "file", tmp_path / "file" / "below"):
+        with pytest.raises(OutputError, match=f"{target}: not written"):
+            output_folder(target)

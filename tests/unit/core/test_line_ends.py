@@ -69,3 +69,16 @@ def test_a_header_with_a_lone_carriage_return_is_refused_by_its_line(tmp_path):
     path.write_bytes(b"a,b,label\r1,2,benign\r")
     with open_text(path) as handle, pytest.raises(DataError, match=r"mac\.csv:1: a carriage return inside the line"):
         header_line(handle, path)
+
+
+def test_the_arrow_engine_hands_bytes_that_are_not_utf8_to_the_line_reader_quietly(tmp_path, capfd):
+    """pyarrow's bad-row handler failed on them and printed a traceback ('Exception ignored')."""
+    path = flows(tmp_path)
+    data = path.read_bytes()
+    at = data.index(b"\n", 200) + 1
+    path.write_bytes(data[:at] + b"\xff\xfe\t1\tbenign\n" + data[at:])
+    with pytest.raises(EngineError, match="not UTF-8"):
+        read(path, "arrow")
+    assert "Traceback" not in capfd.readouterr().err
+    _, skipped, _ = read(path, "python")
+    assert len(skipped) == 1 and "UTF-8" in skipped[0][1]

@@ -86,3 +86,11 @@ def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path):
     assert read_yaml_data(_write(tmp_path / "plain.yaml", "model:\n  net: {width: 64}\n")) == {
         "model": {"net": {"width": 64}}
     }
+
+
+def test_a_yaml_key_given_twice_is_refused_not_last_one_wins(tmp_path):
+    from ids_lightning.core.fileio import read_yaml_data
+
+    twice = _write(tmp_path / "config.yaml", "seed: 7\nmodel:\n  lr: 0.1\n  lr: 0.5\n")
+    with pytest.raises(ValueError, match=r"duplicate keys \['lr'\]"):
+        read_yaml_data(twice)

@@ -3,8 +3,10 @@ output as it was, and a cut input still ends with what came before the cut."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
+import numpy as np
 import pytest
 
 from ids_lightning.core.errors import DataError
@@ -99,3 +101,48 @@ def test_a_model_that_gives_whole_numbers_is_not_a_detector(tmp_path):
     flows.write_text(GOOD + "\n")
     with pytest.raises(DataError, match="gives tensor\\(int64\\)"):
         detect(run, flows, tmp_path / "alerts.jsonl", progress=False)
+
+
+def test_the_model_is_a_file_of_the_run_folder_and_a_regular_one(tmp_path):
+    from ids_lightning.core.errors import ConfigError
+    from ids_lightning.edge.runtime import load_run
+
+    with pytest.raises(ConfigError, match="names a model file of the run folder"):
+        load_run(EXAMPLE, "../../outside/secret.txt")
+    run = tmp_path / "run"
+    shutil.copytree(EXAMPLE, run)
+    (run / "model.onnx").unlink()
+    os.mkfifo(run / "model.onnx")
+    with pytest.raises(DataError, match=r"model\.onnx: not a regular file"):  # never waited on
+        load_run(run)
+
+
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        (b"rows", "not a NumPy array"),
+        ("pickle", "not a NumPy array"),
+        (np.zeros((16, 7), np.float32), "shape"),
+        ("fifo", "not a regular file"),
+    ],
+)
+def test_the_edge_bench_reads_its_rows_as_numbers_of_the_model_s_shape(tmp_path, rows, says):
+    """What the bench read raw (a pickle, text, another width, a pipe) was a traceback or a hang."""
+    from ids_lightning.edge.latency import bench_rows
+
+    run = tmp_path / "run"
+    shutil.copytree(EXAMPLE, run)
+    np.save(run / "bench_labels.npy", np.zeros(16, np.int64))
+    path = run / "bench_rows.npy"
+    if isinstance(rows, np.ndarray):
+        np.save(path, rows)
+    elif isinstance(rows, bytes):
+        path.write_bytes(rows)
+    elif rows == "pickle":
+        np.save(path, np.array([object()], dtype=object), allow_pickle=True)
+    else:
+        os.mkfifo(path)
+    with pytest.raises(DataError, match=says):
+        bench_rows(run)
+    path.unlink()
+    assert bench_rows(run)[0].shape[1:] == (41,)  # without saved rows: synthetic ones of the model's width

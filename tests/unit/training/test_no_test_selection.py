@@ -57,3 +57,15 @@ def test_a_learning_rate_that_trains_nothing_is_refused_before_the_data(lr):
     cfg = compose([f"model.optimizer.lr={lr}"], "unused")
     with pytest.raises(ConfigError, match=r"model\.optimizer\.lr"):
         check_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["+dataset.read_options.x._target_=os.system", "+dataset.read_options.column_map.a._target_=builtins.open"],
+)
+def test_a_target_inside_the_dataset_settings_is_refused_before_anything_is_built(override):
+    """Hydra would instantiate it (its blocklist ends the run with status 1, not a refusal)."""
+    cfg = compose(["dataset=bot_iot", override], "unused")
+    with pytest.raises(ConfigError, match=r"dataset\.read_options\..*_target_ is not a setting"):
+        check_config(cfg)
+    check_config(compose(["dataset=bot_iot"], "unused"))  # the dataset's own _target_ is fine
