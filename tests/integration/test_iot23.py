@@ -16,6 +16,7 @@ from ids_lightning.core.errors import DataError, MalformedRowError, MissingDataE
 from ids_lightning.datasets import iot23
 from tests.helpers import DATA_DIR
 from tests.helpers import datamodule as make_datamodule
+from tools.chaos.lab import reordered
 
 IOT23 = DATA_DIR / "iot23"
 ZEEK_FILES = {
@@ -298,22 +299,6 @@ def test_prepared_parquet_feeds_the_datamodule_like_the_originals(data_dir, tmp_
 def _head(path, lines: int) -> list[str]:
     with gzip.open(path, "rt", newline="") as handle:
         return [next(handle) for _ in range(lines)]
-
-
-def reordered(lines: list[str], order: list[int]) -> list[str]:
-    """A Zeek log's lines with its tab-separated columns in ``order`` (#fields and #types too)."""
-    out = []
-    for line in lines:
-        if line.startswith("#") and not line.startswith(("#fields", "#types")):
-            out.append(line)
-            continue
-        key, values = (
-            ([line.split("\t")[0]], line.rstrip("\n").split("\t")[1:])
-            if line.startswith("#")
-            else ([], line.rstrip("\n").split("\t"))
-        )
-        out.append("\t".join(key + [values[i] for i in order]) + "\n")
-    return out
 
 
 def joined_captures(tmp_path) -> tuple[Path, list[Path]]:

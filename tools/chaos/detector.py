@@ -10,7 +10,17 @@ from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
 
-from tools.chaos.lab import BOT_IOT, IOT23_CSV, NSL_TEST, ZEEK_OTHER, Call, Probe, Workspace, detector_counts
+from tools.chaos.lab import (
+    BOT_IOT,
+    IOT23_CSV,
+    NSL_TEST,
+    ZEEK_OTHER,
+    Call,
+    Probe,
+    Workspace,
+    detector_counts,
+    reordered,
+)
 
 Build = Callable[[list[str]], tuple[bytes | str, int]]
 
@@ -394,18 +404,6 @@ def _matmul_model(folder: Path, value: float, kind: str) -> None:
 def zeek_probes() -> list[Probe]:
     """Zeek conn logs with one fault each, joined and rotated logs, and other column layouts."""
 
-    def reorder(lines: list[str], order: list[int]) -> list[str]:
-        out = []
-        for line in lines:
-            if line.startswith("#") and not line.startswith(("#fields", "#types")):
-                out.append(line)
-                continue
-            head = line.split("\t")[:1] if line.startswith("#") else []
-            values = line.rstrip("\n").split("\t")[len(head) :]
-            out.append("\t".join(head + [values[i] for i in order]) + "\n")
-        return out
-
-    swapped = [2, 3, 0, 1, 4, 5, *range(6, 21)]  # uid/ts after the addresses: ids move
     return [
         _zeek("clean", lambda h, r, lab: ("".join(h + r), 300)),
         _zeek(
@@ -447,11 +445,11 @@ def zeek_probes() -> list[Probe]:
         ),
         _zeek(
             "joined logs, columns in another order",
-            lambda h, r, lab: ("".join(h + r[:150] + reorder(h + r[150:], swapped)), 300),
+            lambda h, r, lab: ("".join(h + r[:150] + reordered(h + r[150:])), 300),
         ),
         _zeek(
             "joined with another capture, reordered",
-            lambda h, r, lab: ("".join(h + r[:150] + reorder([*chain(*lab.zeek(150, ZEEK_OTHER))], swapped)), 300),
+            lambda h, r, lab: ("".join(h + r[:150] + reordered([*chain(*lab.zeek(150, ZEEK_OTHER))])), 300),
         ),
         _zeek(
             "a new #separator mid-file",
@@ -469,7 +467,7 @@ def zeek_probes() -> list[Probe]:
         ),
         _zeek(
             "a new header without a field",
-            lambda h, r, lab: ("".join(h + r[:150] + reorder(h + r[150:], [*range(7), *range(8, 21)])), 300),
+            lambda h, r, lab: ("".join(h + r[:150] + reordered(h + r[150:], [*range(7), *range(8, 21)])), 300),
             refuse=True,
             names=("conn.log.labeled:",),
         ),

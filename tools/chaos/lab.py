@@ -57,6 +57,8 @@ ZEEK = "iot23/CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz"
 ZEEK_OTHER = "iot23/CTU-IoT-Malware-Capture-34-1.conn.log.labeled.gz"
 IOT23_CSV = "iot23/csv_exports/CTU-IoT-Malware-Capture-44-1.labeled.csv.gz"
 BOT_IOT = "bot_iot/bot_iot_reducedfeatures_normal_dos_recon_sample.csv.gz"
+# the IoT-23 columns with addresses and ports before ts and uid: ids and counts change places
+SWAPPED = [2, 3, 0, 1, 4, 5, *range(6, 21)]
 TIME_LIMIT = 120.0  # seconds: a probe past it hangs (the slowest, a short training, takes ~20 s)
 
 
@@ -200,6 +202,20 @@ class Lab:
         folder, guarded = self.root / "probes" / f"{self._count:03d}", self.root / "guarded" / f"{self._count:03d}"
         folder.mkdir(parents=True)
         return Workspace(self, folder, guarded)
+
+
+def reordered(lines: list[str], order: list[int] = SWAPPED) -> list[str]:
+    """A Zeek log's lines with its tab-separated columns in ``order`` (#fields and #types too):
+    what another Zeek configuration writes, joined after a log of the usual layout."""
+    out = []
+    for line in lines:
+        if line.startswith("#") and not line.startswith(("#fields", "#types")):
+            out.append(line)
+            continue
+        head = line.split("\t")[:1] if line.startswith("#") else []
+        values = line.rstrip("\n").split("\t")[len(head) :]
+        out.append("\t".join(head + [values[i] for i in order]) + "\n")
+    return out
 
 
 # --- running and judging -------------------------------------------------------------------------

@@ -10,7 +10,17 @@ from itertools import chain
 from pathlib import Path
 
 from tools.chaos.detector import truncated_gzip
-from tools.chaos.lab import BOT_IOT, IOT23_CSV, NSL_TRAIN, ZEEK_OTHER, Call, Probe, Workspace, parquet_counts
+from tools.chaos.lab import (
+    BOT_IOT,
+    IOT23_CSV,
+    NSL_TRAIN,
+    ZEEK_OTHER,
+    Call,
+    Probe,
+    Workspace,
+    parquet_counts,
+    reordered,
+)
 
 
 def prepare(ws: Workspace, inputs: list[Path | str], records: int, *extra: str, **call) -> Call:
@@ -45,17 +55,8 @@ def prepare_probes() -> list[Probe]:
 
     def joined_other_layout(ws: Workspace) -> tuple[str, int]:
         header, rows = ws.lab.zeek(150)
-        other = [*chain(*ws.lab.zeek(150, ZEEK_OTHER))]
-        order = [2, 3, 0, 1, 4, 5, *range(6, 21)]
-        moved = []
-        for line in other:
-            if line.startswith("#") and not line.startswith(("#fields", "#types")):
-                moved.append(line)
-                continue
-            head = line.split("\t")[:1] if line.startswith("#") else []
-            values = line.rstrip("\n").split("\t")[len(head) :]
-            moved.append("\t".join(head + [values[i] for i in order]) + "\n")
-        return "".join(header + rows + ["#close\t2019\n"] + moved), 300
+        other = reordered([*chain(*ws.lab.zeek(150, ZEEK_OTHER))])
+        return "".join(header + rows + ["#close\t2019\n"] + other), 300
 
     def fifo(ws: Workspace) -> Call:
         pipe = ws.folder / "capture.conn.log.labeled"

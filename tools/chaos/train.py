@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ids_lightning.training.config import QUIET
-from tools.chaos.lab import BOT_IOT, NSL_TRAIN, ZEEK_OTHER, Call, Probe, Workspace, train_counts
+from tools.chaos.lab import BOT_IOT, NSL_TRAIN, ZEEK_OTHER, Call, Probe, Workspace, reordered, train_counts
 
 BASE = [*QUIET, "model=cnn", "debug=fast_dev_run", "export=none", "dataset.split=random", "dataset.download=false"]
 
@@ -74,17 +74,8 @@ def train_probes() -> list[Probe]:
         """Two captures joined, the second in another column order: training reads both."""
         header, first = ws.lab.zeek(1500)
         other_header, second = ws.lab.zeek(1500, ZEEK_OTHER)
-        order = [2, 3, 0, 1, 4, 5, *range(6, 21)]
-
-        def moved(line: str) -> str:
-            head = line.split("\t")[:1] if line.startswith(("#fields", "#types")) else []
-            if line.startswith("#") and not head:
-                return line
-            values = line.rstrip("\n").split("\t")[len(head) :]
-            return "\t".join(head + [values[i] for i in order]) + "\n"
-
         (ws.folder / "data" / "iot23").mkdir(parents=True)
-        text = "".join(header + first + ["#close\t2019\n"] + [moved(x) for x in other_header + second])
+        text = "".join(header + first + ["#close\t2019\n"] + reordered(other_header + second))
         (ws.folder / "data" / "iot23" / "joined.conn.log.labeled").write_text(text)
         spec = ["dataset=iot23", "dataset.files=[iot23/joined.conn.log.labeled]"]
         return train(ws, ws.folder / "data", 3000, *spec)
