@@ -50,9 +50,10 @@ REFUSALS = (DataError, ConfigError, OSError)
 def exit_status(
     command: Callable[[list[str] | None], int | None], argv: list[str] | None = None, name: str = ""
 ) -> int:
-    """A command's exit status: what it returns (0 for None), or ``REFUSED`` with one line on
-    stderr for a refusal of the project's (bad data or settings, a file that cannot be read or
-    written). Anything else is a bug and keeps its traceback."""
+    """A command's exit status: what it returns when that is a status (an int; 0 for anything
+    else, such as a bench's results), or ``REFUSED`` with one line on stderr for a refusal of the
+    project's (bad data or settings, a file that cannot be read or written). Anything else is a
+    bug and keeps its traceback."""
     name = name or Path(sys.argv[0]).name
     try:
         status = command(argv)
@@ -61,7 +62,7 @@ def exit_status(
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130
-    return int(status or 0)
+    return status if isinstance(status, int) and not isinstance(status, bool) else 0
 
 
 def refused(name: str, err: Exception) -> int:

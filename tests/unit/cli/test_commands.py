@@ -48,6 +48,7 @@ def test_ids_lists_every_command_and_refuses_an_unknown_one(capsys):
 def test_a_command_exits_with_its_status_and_one_line_for_a_refusal(capsys):
     assert exit_status(lambda argv: None, []) == 0
     assert exit_status(lambda argv: 3, []) == 3
+    assert exit_status(lambda argv: {"rows": 3}, []) == 0  # a bench returns its results
 
     def refuses(argv):
         raise DataError("x.csv:3: not a flow")
