@@ -1,10 +1,15 @@
-"""``ids detect``: score a flow file with a run folder's ONNX model, torch-free
-(:mod:`ids_lightning.edge.detector`). Exit status 0, 2 for refused input, 3 when the input
-ended early (what came before the cut is scored and summarised)."""
+"""``ids detect``: the torch-free sensor (:mod:`ids_lightning.edge.detector`): score a flow file,
+a stream or a growing log with a run folder's ONNX model and write EVE-shaped alerts.
+
+Exit status (following sysexits where it applies): 0 when the input was read to its end (or a
+followed log was stopped with SIGTERM or SIGINT after its last commit), 2 for input or settings
+refused (one line on stderr), 3 when the input ended early (a cut archive: what came before the
+cut is scored and summarised)."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -22,10 +27,29 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--input",
         required=True,
-        help="flow file of the run's dataset (its format variant is sniffed), a pipe, or - for standard input",
+        help="flow file of the run's dataset (its format is sniffed: Zeek TSV or JSON, CSV, ...), a folder of "
+        "rotated logs, a pipe, or - for standard input",
     )
     parser.add_argument(
-        "--output", type=Path, default=Path("alerts.jsonl"), help="one JSON line per record (default: %(default)s)"
+        "--output", type=Path, default=Path("alerts.jsonl"), help="one EVE JSON record per line (default: %(default)s)"
+    )
+    parser.add_argument("--all", action="store_true", help="write every flow (event_type flow), not only alerts")
+    parser.add_argument(
+        "--fpr",
+        type=float,
+        default=None,
+        help="the operating point: the benign false-alarm rate whose threshold the run calibrated on validation "
+        "(default 0.01 where the run has operating_points.json; else a non-benign prediction is an alert)",
+    )
+    parser.add_argument(
+        "--follow", action="store_true", help="keep reading a growing log (or a folder's newest), across rotations"
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="state file for restarts without loss or duplicates (default with --follow or a stream: "
+        "<output>.state.json; without it a file's output is written whole at the end)",
     )
     parser.add_argument("--model", default="model.onnx", help="model.onnx or model.int8.onnx (default: %(default)s)")
     parser.add_argument(
@@ -43,9 +67,27 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    stopping = []
+
+    def stop(signum, _frame) -> None:  # a followed log ends at its next commit
+        stopping.append(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
     try:
         summary = detect(
-            args.run, args.input, args.output, args.model, args.chunk_rows, args.threads, max_hosts=args.max_hosts
+            args.run,
+            args.input,
+            args.output,
+            args.model,
+            args.chunk_rows,
+            args.threads,
+            max_hosts=args.max_hosts,
+            all_flows=args.all,
+            fpr=args.fpr,
+            follow=args.follow,
+            state=args.state,
+            stop=lambda: bool(stopping),
         )
     except ValueError as err:  # DataError, and the model's or preprocessing's refusal of the rows
         return refused("ids detect", err)

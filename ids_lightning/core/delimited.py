@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,9 @@ class Layout:
     # number of its #fields line give the layout of the rows after it
     fields_header: str | None = None
     reheader: Callable[[list[str], int], Layout] | None = field(default=None, repr=False, compare=False)
+    # Zeek's JSON writer: each line one object of these fields by name (an unset one is left out),
+    # holding at least ``json_required``; empty for delimited text
+    json_required: tuple[str, ...] = ()
 
     @property
     def output_names(self) -> list[str]:
@@ -137,39 +141,75 @@ def _python_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowRepor
     with open_text(path) as handle:
         for number in range(1, layout.skip_lines + 1):
             header_line(handle, path, number)
-        rows: list[list[str]] = []
-        lines_of_rows: list[int] = []
-        header: list[str] = []  # the comment lines since the last row: a Zeek header in the making
+        parser = LineParser(layout, report, path)
         try:
             for number, text, problem in text_lines(handle, path, layout.skip_lines + 1):
-                if problem:  # an unreadable line: reported, read as an empty one
-                    report(number, problem)
-                if layout.comment and text.startswith(layout.comment):
-                    header.append(text.rstrip("\r\n"))
-                    if layout.fields_header and header[-1].startswith("#fields") and header[-1] != layout.fields_header:
-                        if rows:  # the rows so far in their own layout, then the new one
-                            yield _python_chunk(rows, lines_of_rows, layout, report)
-                            rows, lines_of_rows = [], []
-                        layout = _switch(layout, header, path, number)
-                    continue
-                header = []
-                fields = _split(text, layout, number, report)
-                if fields is None:
-                    continue
-                if len(fields) != len(layout.names):
-                    report(number, f"expected {len(layout.names)} fields, found {len(fields)}")
-                    continue
-                rows.append(fields)
-                lines_of_rows.append(number)
-                if len(rows) >= chunk_rows:
-                    yield _python_chunk(rows, lines_of_rows, layout, report)
-                    rows, lines_of_rows = [], []
+                switched = parser.feed(number, text, problem)
+                if switched is not None:
+                    yield switched
+                if len(parser) >= chunk_rows:
+                    yield parser.take()
         except TruncatedFileError:
-            if rows or report.issues:  # the whole lines before the cut are rows like any other
-                yield _python_chunk(rows, lines_of_rows, layout, report)
+            if parser.pending:  # the whole lines before the cut are rows like any other
+                yield parser.take()
             raise
-        if rows or report.issues:
-            yield _python_chunk(rows, lines_of_rows, layout, report)
+        if parser.pending:
+            yield parser.take()
+
+
+class LineParser:
+    """Rows of delimited text fed one line at a time (a file, a pipe, a growing log), taken as
+    :class:`TextChunk` s: comment lines are not rows, a Zeek header block that names other
+    columns switches the layout for the rows after it, and every other line is a row or a
+    reported bad row."""
+
+    def __init__(self, layout: Layout, report: RowReporter, source: str | Path):
+        self.layout, self.report, self.source = layout, report, source
+        self.rows: list[list[str]] = []
+        self.lines: list[int] = []
+        self.header: list[str] = []  # the comment lines since the last row: a Zeek header in the making
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def pending(self) -> bool:
+        """Whether :meth:`take` has rows or reported lines to give."""
+        return bool(self.rows or self.report.issues)
+
+    def feed(self, number: int, text: str, problem: str | None = None) -> TextChunk | None:
+        """Take line ``number`` (``problem``: why it could not be read); returns the rows before
+        it as a chunk when it completes a header block of another layout."""
+        if problem:  # an unreadable line: reported, read as an empty one
+            self.report(number, problem)
+        layout = self.layout
+        if layout.comment and text.startswith(layout.comment):
+            self.header.append(text.rstrip("\r\n"))
+            if (
+                layout.fields_header
+                and self.header[-1].startswith("#fields")
+                and self.header[-1] != layout.fields_header
+            ):
+                before = self.take() if self.rows else None  # the rows so far in their own layout
+                self.layout = _switch(layout, self.header, self.source, number)
+                return before
+            return None
+        self.header = []
+        fields = _split(text, layout, number, self.report)
+        if fields is None:
+            return None
+        if len(fields) != len(layout.names):
+            self.report(number, f"expected {len(layout.names)} fields, found {len(fields)}")
+            return None
+        self.rows.append(fields)
+        self.lines.append(number)
+        return None
+
+    def take(self) -> TextChunk:
+        """The rows fed since the last take, converted; reported lines go in its ``skipped``."""
+        chunk = _python_chunk(self.rows, self.lines, self.layout, self.report)
+        self.rows, self.lines = [], []
+        return chunk
 
 
 def _switch(layout: Layout, header: list[str], path: Path, number: int) -> Layout:
@@ -187,6 +227,8 @@ def _split(text: str, layout: Layout, number: int, report: RowReporter) -> list[
     """A line's fields. CSV lines are parsed each on its own (flow values hold no line breaks, as
     the arrow engine also assumes): a stray quote spoils its own line, never the lines after it."""
     text = text.rstrip("\r\n")
+    if layout.json_required:
+        return _json_fields(text, layout, number, report)
     if not layout.quoted:
         return text.split(layout.delimiter)
     try:
@@ -194,6 +236,37 @@ def _split(text: str, layout: Layout, number: int, report: RowReporter) -> list[
     except csv.Error as err:  # e.g. a quoted field past the csv module's field limit
         report(number, f"not a CSV row ({err})")
         return None
+
+
+def _json_fields(text: str, layout: Layout, number: int, report: RowReporter) -> list[str] | None:
+    """A JSON record's fields as Zeek's text writer would write them: an unset field as the
+    unset token, booleans as ``T``/``F``, sets joined by commas; a record that is not a JSON
+    object, or lacks a required field, is a bad row naming what is wrong."""
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        report(number, f"not a JSON record ({getattr(err, 'msg', type(err).__name__)})")
+        return None
+    if not isinstance(record, dict):
+        report(number, f"not a JSON object but a {type(record).__name__}")
+        return None
+    missing = [name for name in layout.json_required if name not in record]
+    if missing:
+        report(number, f"the JSON record lacks {missing}")
+        return None
+    return [_zeek_text(record.get(name), layout.null_values[0]) for name in layout.names]
+
+
+def _zeek_text(value: object, unset: str) -> str:
+    if value is None or value == []:
+        return unset
+    if isinstance(value, bool):
+        return "T" if value else "F"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def _python_chunk(rows: list[list[str]], lines: list[int], layout: Layout, report: RowReporter) -> TextChunk:

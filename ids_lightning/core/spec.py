@@ -12,15 +12,16 @@ Adding a dataset is one subclass in ``ids_lightning/datasets/``, one config file
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from ids_lightning.core.delimited import EngineError
+from ids_lightning.core.delimited import EngineError, LineParser, TextChunk
 from ids_lightning.core.errors import ConfigError, DataError, check_choice
+from ids_lightning.core.fileio import header_line, open_text
 from ids_lightning.core.table import RawTable, concat
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,9 @@ class DatasetSpec:
     peer_columns: ClassVar[tuple[str, str] | None] = None
     reply_packets: ClassVar[str | None] = None
     partition_columns: ClassVar[tuple[str, ...]] = ()  # metadata keys that group rows into sites
+    # the sensor's record fields (timestamp, uid, src_ip, src_port, dest_ip, dest_port, proto) ->
+    # the metadata keys that hold them, where the dataset has them
+    flow_fields: ClassVar[dict[str, str]] = {}
     never_features: ClassVar[tuple[str, ...]] = ()  # raw columns that must never become features
     read_options: ClassVar[dict[str, object]] = {}  # dataset-specific reader options and defaults
     downloads: ClassVar[dict[str, Download]] = {}  # path under the data root -> download
@@ -75,6 +79,18 @@ class DatasetSpec:
     def sniff(self, path: str | Path) -> str:
         """The file's format variant (e.g. ``zeek`` or ``iot23_csv``); DataError if it is not
         a file of this dataset."""
+        return self.sniff_head(read_head(path), str(path))
+
+    def sniff_head(self, head: list[str], source: str) -> str:
+        """The format variant of a file or stream from its first lines (at most ``HEAD_LINES``,
+        each within the line limit); DataError if they are not this dataset's."""
+        raise NotImplementedError
+
+    def line_reader(
+        self, head: list[str], source: str, *, bad_rows: str = "skip", require_labels: bool = False, **options
+    ) -> LineReader:
+        """A reader of the lines of a file or stream whose first lines are ``head``: what the
+        detector reads every input with (a file, a pipe, a growing log)."""
         raise NotImplementedError
 
     def iter_tables(
@@ -149,3 +165,61 @@ class DatasetSpec:
 
     def __repr__(self) -> str:
         return f"<dataset spec {self.name}>"
+
+
+HEAD_LINES = 20  # the first lines a format is sniffed from
+
+
+def read_head(path: str | Path) -> list[str]:
+    """The first ``HEAD_LINES`` lines of a file (fewer if it is shorter), each within the line limit."""
+    with open_text(path) as handle:
+        head = []
+        while len(head) < HEAD_LINES and (line := header_line(handle, path, len(head) + 1)):
+            head.append(line)
+    return head
+
+
+class LineReader:
+    """Lines of one file or stream, fed in order, taken as tables: the detector's reader for a
+    file, a pipe or a growing log. The first ``skip_lines`` lines are a header, not rows."""
+
+    skip_lines = 0
+
+    def feed(self, number: int, text: str, problem: str | None = None) -> RawTable | None:
+        """Take line ``number``; a table of the rows before it where it starts another layout."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def pending(self) -> bool:
+        raise NotImplementedError
+
+    def take(self) -> RawTable:
+        """The rows fed since the last take (reported bad lines in its ``skipped``)."""
+        raise NotImplementedError
+
+
+class TableLines(LineReader):
+    """A :class:`LineReader` over delimited text (:class:`~ids_lightning.core.delimited.LineParser`),
+    its chunks converted to tables by the spec's ``convert``."""
+
+    def __init__(self, parser: LineParser, convert: Callable[[TextChunk], RawTable], skip_lines: int = 0):
+        self.parser, self.convert, self.skip_lines = parser, convert, skip_lines
+
+    def feed(self, number: int, text: str, problem: str | None = None) -> RawTable | None:
+        if number <= self.skip_lines:
+            return None
+        before = self.parser.feed(number, text, problem)
+        return None if before is None else self.convert(before)
+
+    def __len__(self) -> int:
+        return len(self.parser)
+
+    @property
+    def pending(self) -> bool:
+        return self.parser.pending
+
+    def take(self) -> RawTable:
+        return self.convert(self.parser.take())

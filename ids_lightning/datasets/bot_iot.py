@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.columns import report_invalid_values
-from ids_lightning.core.delimited import Layout, RowReporter, TextChunk, read_chunks, sniff_delimiter
+from ids_lightning.core.delimited import Layout, LineParser, RowReporter, TextChunk, read_chunks, sniff_delimiter
 from ids_lightning.core.errors import ConfigError, DataError, check_choice
-from ids_lightning.core.fileio import header_line, open_text
-from ids_lightning.core.spec import DatasetSpec, Split
+from ids_lightning.core.spec import DatasetSpec, Split, TableLines, read_head
 from ids_lightning.core.table import RawTable
 
 BINARY_CLASSES = ("normal", "attack")
-META = ("pkSeqID", "stime", "saddr", "sport", "daddr", "dport")
+META = ("pkSeqID", "stime", "saddr", "sport", "daddr", "dport", "proto")
 PORTS = ("sport", "dport")
 
 _FULL = (
@@ -105,11 +104,10 @@ def custom_layout(column_map: dict) -> BotIoTLayout:
     )
 
 
-def _header(path: str | Path, required: bool) -> tuple[list[str] | None, str]:
+def _header(first: str, required: bool) -> tuple[list[str] | None, str]:
     """The header row's names (None for a header-less file: the "Entire dataset" parts) and the
     delimiter (comma, tab or semicolon, sniffed from the first line)."""
-    with open_text(path) as handle:
-        first = header_line(handle, path).rstrip("\r\n")
+    first = first.rstrip("\r\n")
     delimiter = sniff_delimiter(first)
     names = [name.strip().strip('"') for name in first.split(delimiter)]
     found = required or {"category", "attack", "pkSeqID", "proto"} & set(names)
@@ -118,7 +116,14 @@ def _header(path: str | Path, required: bool) -> tuple[list[str] | None, str]:
 
 def resolve(path: str | Path, layout: str = "auto", column_map: dict | None = None) -> tuple[str, BotIoTLayout, Layout]:
     """Pick the layout (by name, or ``auto`` from the header) and how to read the file."""
-    header, delimiter = _header(path, required=layout == "custom")
+    return resolve_head(read_head(path), path, layout, column_map)
+
+
+def resolve_head(
+    head: list[str], path: str | Path, layout: str = "auto", column_map: dict | None = None
+) -> tuple[str, BotIoTLayout, Layout]:
+    """:func:`resolve` from a file's first lines."""
+    header, delimiter = _header(head[0] if head else "", required=layout == "custom")
     if layout == "custom":
         if not column_map:
             raise ConfigError("dataset.read_options.layout=custom needs dataset.read_options.column_map")
@@ -221,6 +226,15 @@ class BotIoT(DatasetSpec):
     peer_columns = ("daddr", "dport")
     reply_packets = "dpkts"
     partition_columns = ("saddr",)
+    flow_fields = {
+        "timestamp": "stime",
+        "flow_id": "pkSeqID",
+        "src_ip": "saddr",
+        "src_port": "sport",
+        "dest_ip": "daddr",
+        "dest_port": "dport",
+        "proto": "proto",
+    }
     never_features = ("pkSeqID", "stime", "ltime", "saddr", "daddr", "smac", "dmac", "soui", "doui", "seq")
     read_options = {"layout": "auto", "column_map": None}
     source_hint = (
@@ -228,17 +242,24 @@ class BotIoT(DatasetSpec):
         "full, 5 % or 10-best layouts, plain or gzipped)."
     )
 
-    def sniff(self, path: str | Path) -> str:
+    def sniff_head(self, head: list[str], source: str) -> str:
         """A CSV whose header fits a layout, or a header-less row of the 35 "full" columns."""
-        layout, _, reader = resolve(path)
+        layout, _, reader = resolve_head(head, source)
         if reader.skip_lines == 0:
-            with open_text(path) as handle:
-                width = len(header_line(handle, path).split(reader.delimiter))
+            width = len((head[0] if head else "").split(reader.delimiter))
             if width != len(_FULL):
                 raise DataError(
-                    f"{path}:1: no BoT-IoT header, and {width} fields instead of the {len(_FULL)} of {layout!r}"
+                    f"{source}:1: no BoT-IoT header, and {width} fields instead of the {len(_FULL)} of {layout!r}"
                 )
         return self.name
+
+    def line_reader(
+        self, head, source, *, bad_rows="skip", require_labels=False, keep_ids=True, layout="auto", column_map=None
+    ) -> TableLines:
+        _, chosen, reader = resolve_head(head, source, layout, column_map)
+        report = RowReporter(source, bad_rows)
+        parser = LineParser(reader, report, source)
+        return TableLines(parser, lambda chunk: to_table(chunk, chosen, source, report), reader.skip_lines)
 
     def iter_tables(
         self,

@@ -9,17 +9,17 @@ capture name (the partition key of ``by_capture`` splits and federated sites).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ids_lightning.core.columns import report_invalid_values
-from ids_lightning.core.delimited import Layout, RowReporter, TextChunk, read_chunks, sniff_delimiter
+from ids_lightning.core.delimited import Layout, LineParser, RowReporter, TextChunk, read_chunks, sniff_delimiter
 from ids_lightning.core.errors import DataError, check_choice
-from ids_lightning.core.fileio import header_line, open_text
 from ids_lightning.core.files import data_stem
-from ids_lightning.core.spec import DatasetSpec, Split
+from ids_lightning.core.spec import DatasetSpec, Split, TableLines, read_head
 from ids_lightning.core.table import RawTable
 
 FIELDS = [
@@ -90,31 +90,55 @@ def _normalise(name: str) -> str:
     return ALIASES.get(name.strip(), name.strip())
 
 
-def sniff_variant(path: str | Path) -> str:
-    """``zeek`` (a ``#separator`` header) or ``csv`` (a header row naming Zeek fields)."""
-    with open_text(path) as handle:
-        first = header_line(handle, path)
+# what a Zeek JSON conn record must hold (Zeek leaves unset fields out of a JSON record)
+JSON_REQUIRED = ("ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto")
+
+
+def variant_of(head: list[str], source: str | Path) -> str:
+    """``zeek`` (a ``#separator`` header), ``json`` (Zeek's JSON writer: one conn record per
+    line) or ``csv`` (a header row naming Zeek fields), from a file's first lines."""
+    first = head[0] if head else ""
     if first.startswith("#separator"):
         return "zeek"
+    if first.startswith("{"):
+        try:
+            record = json.loads(first)
+        except ValueError:
+            record = None
+        if isinstance(record, dict) and {"uid", "id.orig_h"} <= set(record):
+            return "json"
     if "uid" in first and "proto" in first:
         return "csv"
-    raise DataError(f"{path}:1: neither a Zeek log (#separator header) nor an IoT-23 CSV export header")
+    raise DataError(
+        f"{source}:1: neither a Zeek log (a #separator header, or Zeek JSON records) nor an IoT-23 CSV export header"
+    )
 
 
 def layout_of(path: str | Path, require_labels: bool = True) -> Layout:
-    """Read the header: Zeek ``#``-lines (separator, unset/empty tokens, ``#fields``) or a CSV row."""
-    kind = sniff_variant(path)
-    with open_text(path) as handle:
-        if kind == "zeek":
-            header = []
-            while (line := header_line(handle, path, len(header) + 1)).startswith("#"):
-                header.append(line.rstrip("\r\n"))
-            return zeek_layout(header, path, 1, require_labels)
-        first = header_line(handle, path).rstrip("\r\n")
+    """The layout a file's header declares (Zeek ``#``-lines, a CSV row, or Zeek JSON's fields)."""
+    head = read_head(path)
+    return head_layout(variant_of(head, path), head, path, require_labels)
+
+
+def head_layout(kind: str, head: list[str], source: str | Path, require_labels: bool) -> Layout:
+    """The layout of a file or stream of variant ``kind`` from its first lines."""
+    if kind == "zeek":
+        header = [
+            line.rstrip("\r\n")
+            for line in head[: next((i for i, x in enumerate(head) if not x.startswith("#")), len(head))]
+        ]
+        return zeek_layout(header, source, 1, require_labels)
+    if kind == "json":
+        labelled = "label" in json.loads(head[0])
+        names = FIELDS if labelled else FIELDS[:-2]
+        layout = Layout(list(names), "", 0, (UNSET,), NUMERIC_FIELDS, json_required=JSON_REQUIRED)
+        _check_fields(layout, source, 1, require_labels)
+        return layout
+    first = head[0].rstrip("\r\n")
     delimiter = sniff_delimiter(first)
     names = [_normalise(n) for n in first.split(delimiter)]
     layout = Layout(names, delimiter, 1, ("", "-"), NUMERIC_FIELDS & set(names), quoted=True)
-    _check_fields(layout, path, 1, require_labels)
+    _check_fields(layout, source, 1, require_labels)
     return layout
 
 
@@ -170,6 +194,13 @@ def _separator(line: str, path: str | Path, number: int) -> str:
     return separator
 
 
+def _kept(layout: Layout, keep_ids: bool) -> Layout:
+    """``layout`` converting only what the features, labels and (with ``keep_ids``) ids need."""
+    keep = set(REQUIRED) | ({"label", "detailed-label"} & set(layout.output_names))
+    layout.keep = frozenset(keep | set(META) if keep_ids else keep)
+    return layout
+
+
 def _check_fields(layout: Layout, path: str | Path, line: int, require_labels: bool) -> None:
     needed = REQUIRED if require_labels else [f for f in REQUIRED if f not in ("label", "detailed-label")]
     missing = [f for f in needed if f not in layout.output_names]
@@ -206,6 +237,7 @@ def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -
         else np.empty((0, len(CATEGORICAL)), dtype=object)
     )
     meta = {name: c[name] for name in META if name in c}
+    meta["proto"] = c["proto"]
     meta["detailed_label"] = detailed
     meta["capture"] = np.full(len(line), capture, dtype=object)
     table = RawTable(
@@ -291,27 +323,41 @@ class IoT23(DatasetSpec):
     peer_columns = ("id.resp_h", "id.resp_p")
     reply_packets = "resp_pkts"
     partition_columns = ("capture",)
+    flow_fields = {
+        "timestamp": "ts",
+        "uid": "uid",
+        "src_ip": "id.orig_h",
+        "src_port": "id.orig_p",
+        "dest_ip": "id.resp_h",
+        "dest_port": "id.resp_p",
+        "proto": "proto",
+    }
     never_features = ("ts", "uid", "id.orig_h", "id.resp_h", "tunnel_parents", "label", "detailed-label")
     source_hint = (
         "IoT-23 captures come from https://www.stratosphereips.org/datasets-iot23 "
         "(<capture>/bro/conn.log.labeled, plain or gzipped, or their CSV exports)."
     )
 
-    def sniff(self, path: str | Path) -> str:
-        return "zeek" if sniff_variant(path) == "zeek" else "iot23_csv"
+    def sniff_head(self, head: list[str], source: str) -> str:
+        return {"zeek": "zeek", "json": "zeek_json", "csv": "iot23_csv"}[variant_of(head, source)]
 
     def iter_tables(
         self, path, *, chunk_rows=1_000_000, bad_rows="error", engine="auto", require_labels=True, keep_ids=True
     ) -> Iterator[RawTable]:
         """Labels benign/malicious (None for an unlabelled log when ``require_labels`` is off);
         without ``keep_ids`` the flow ids, times and addresses are not even converted."""
-        layout = layout_of(path, require_labels)
-        keep = set(REQUIRED) | ({"label", "detailed-label"} & set(layout.output_names))
-        layout.keep = frozenset(keep | set(META) if keep_ids else keep)
+        layout = _kept(layout_of(path, require_labels), keep_ids)
         report = RowReporter(str(path), bad_rows)
         capture = data_stem(path)
-        for chunk in read_chunks(path, layout, chunk_rows, bad_rows, engine):
+        for chunk in read_chunks(path, layout, chunk_rows, bad_rows, "python" if layout.json_required else engine):
             yield to_table(chunk, str(path), capture, report)
+
+    def line_reader(self, head, source, *, bad_rows="skip", require_labels=False, keep_ids=True) -> TableLines:
+        layout = _kept(head_layout(variant_of(head, source), head, source, require_labels), keep_ids)
+        report = RowReporter(source, bad_rows)
+        capture = data_stem(source)
+        parser = LineParser(layout, report, source)
+        return TableLines(parser, lambda chunk: to_table(chunk, source, capture, report), layout.skip_lines)
 
     def task_labels(self, table: RawTable, task: str) -> np.ndarray:
         """benign/malicious, or the detailed label (the label itself for benign rows)."""

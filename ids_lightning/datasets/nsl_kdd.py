@@ -16,8 +16,8 @@ import numpy as np
 
 from ids_lightning.core.columns import report_invalid_numbers, to_float_column
 from ids_lightning.core.errors import DataError, MalformedRowError, check_choice
-from ids_lightning.core.fileio import TruncatedFileError, header_line, open_text, text_lines
-from ids_lightning.core.spec import DatasetSpec, Download, Split
+from ids_lightning.core.fileio import TruncatedFileError, open_text, text_lines
+from ids_lightning.core.spec import DatasetSpec, Download, LineReader, Split
 from ids_lightning.core.table import RawTable, concat
 
 FEATURES = [
@@ -174,26 +174,44 @@ def iter_chunks(
     path: str | Path, chunk_rows: int, bad_rows: str = "error", require_label: bool = True
 ) -> Iterator[RawTable]:
     """Tables of ``chunk_rows`` lines each; unreadable lines (bad bytes, over-long) are bad rows."""
-
-    def parsed(batch):
-        problems = {number: problem for number, _, problem in batch if problem}
-        texts = [text for _, text, _ in batch]
-        return parse_lines(texts, str(path), batch[0][0], bad_rows, require_label, problems)
-
+    reader = NslLines(str(path), bad_rows, require_label)
     with open_text(path) as handle:
-        batch: list = []
         try:
-            for item in text_lines(handle, path):
-                batch.append(item)
-                if len(batch) == chunk_rows:
-                    yield parsed(batch)
-                    batch = []
+            for number, text, problem in text_lines(handle, path):
+                reader.feed(number, text, problem)
+                if len(reader) == chunk_rows:
+                    yield reader.take()
         except TruncatedFileError:
-            if batch:  # the whole lines before the cut are rows like any other
-                yield parsed(batch)
+            if reader.pending:  # the whole lines before the cut are rows like any other
+                yield reader.take()
             raise
-        if batch:
-            yield parsed(batch)
+        if reader.pending:
+            yield reader.take()
+
+
+class NslLines(LineReader):
+    """NSL-KDD lines (no header), parsed a batch at a time by :func:`parse_lines`."""
+
+    def __init__(self, source: str, bad_rows: str, require_label: bool):
+        self.source, self.bad_rows, self.require_label = source, bad_rows, require_label
+        self.batch: list[tuple[int, str, str | None]] = []
+
+    def feed(self, number: int, text: str, problem: str | None = None) -> None:
+        self.batch.append((number, text, problem))
+
+    def __len__(self) -> int:
+        return len(self.batch)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.batch)
+
+    def take(self) -> RawTable:
+        problems = {number: problem for number, _, problem in self.batch if problem}
+        texts = [text for _, text, _ in self.batch]
+        table = parse_lines(texts, self.source, self.batch[0][0], self.bad_rows, self.require_label, problems)
+        self.batch = []
+        return table
 
 
 def _read_clean_file_fast(path: str | Path) -> RawTable | None:
@@ -266,20 +284,21 @@ class NSLKDD(DatasetSpec):
         "KDDTest+.txt), plain or gzipped, into nsl_kdd/ under the data root."
     )
 
-    def sniff(self, path: str | Path) -> str:
+    def sniff_head(self, head: list[str], source: str) -> str:
         """An NSL-KDD file if one of its first lines is an NSL-KDD row (labelled or not)."""
-        with open_text(path) as handle:
-            for number in range(1, 21):
-                text = header_line(handle, path, number)
-                fields = text.rstrip("\r\n").split(",")
-                labelled = len(fields) in (LABEL_FIELD + 1, LABEL_FIELD + 2) and (
-                    fields[LABEL_FIELD].strip().rstrip(".") in ATTACK_FAMILY
-                )
-                if labelled or (len(fields) == LABEL_FIELD and fields[1] in ("tcp", "udp", "icmp")):
-                    return self.name
+        for text in head:
+            fields = text.rstrip("\r\n").split(",")
+            labelled = len(fields) in (LABEL_FIELD + 1, LABEL_FIELD + 2) and (
+                fields[LABEL_FIELD].strip().rstrip(".") in ATTACK_FAMILY
+            )
+            if labelled or (len(fields) == LABEL_FIELD and fields[1] in ("tcp", "udp", "icmp")):
+                return self.name
         raise DataError(
-            f"{path}: no NSL-KDD row (41 comma-separated features, attack name, difficulty) in its first lines"
+            f"{source}: no NSL-KDD row (41 comma-separated features, attack name, difficulty) in its first lines"
         )
+
+    def line_reader(self, head, source, *, bad_rows="skip", require_labels=False, **options) -> NslLines:
+        return NslLines(source, bad_rows, require_labels)
 
     def iter_tables(
         self, path, *, chunk_rows=1_000_000, bad_rows="error", engine="auto", require_labels=True, keep_ids=True

@@ -1,24 +1,36 @@
-"""Score a flow file with a run folder's preprocessing and ONNX model, streaming, no torch.
+"""The sensor: score flow logs with a run folder's preprocessing and ONNX model, torch-free, and
+write an alert stream a SIEM can ingest.
 
-``python -m ids_lightning.cli.detect --run RUN_DIR --input FILE --output alerts.jsonl`` reads a
-file of the run's dataset through its spec (NSL-KDD rows, IoT-23 Zeek logs or CSV exports,
-BoT-IoT CSVs, ...) in chunks (memory does not grow with the file), writes one JSON line per
-record (``line``, ``pred``, ``prob``, ``label``, ``unknown`` and the spec's flow id columns;
-with the run's ``novelty.json``, also ``novelty``) and prints a summary. ``unknown`` is true when
-a categorical value was never seen in training, or when the novelty score exceeds the threshold
-calibrated on benign validation rows. Malformed lines never stop
-the stream: they are counted and listed with their line numbers in the summary. A run trained
-on windows scores each flow with its source host's preceding flows, kept across chunks for at
-most ``--max-hosts`` hosts (:mod:`ids_lightning.edge.windows`).
+``ids detect --run RUN --input SOURCE --output alerts.jsonl`` reads SOURCE (a file, plain or
+gzipped; ``-`` for standard input; a pipe; a folder of rotated logs; with ``--follow`` a growing
+log, across Zeek's rotations: :mod:`ids_lightning.edge.sources`) through the run's dataset spec
+(Zeek TSV or JSON conn logs, CSV exports, NSL-KDD rows, ...), scores each flow and writes one
+EVE-shaped JSON record per alert (:mod:`ids_lightning.edge.alerts`); ``--all`` writes every flow.
+A flow is an alert when its attack score (one minus the benign classes' probability) reaches the
+operating point (``--fpr``, from the thresholds the run calibrated on validation rows; without
+them, when the predicted class is not benign), or when it is flagged unknown (a category unseen
+in training, or novelty past the run's threshold). Malformed lines never stop the stream: they
+are counted and listed with their line numbers in the summary (``<output>.summary.json``).
+
+Two ways to write, by what the input is:
+
+- a file read once (the default): the alerts and the summary are written beside their names and
+  renamed at the end, the summary first; a failure leaves an earlier pair as it was;
+- a sensor (``--follow``, a stream, or ``--state``): the alerts are appended and committed after
+  each batch (flushed to disk, then the state file written atomically with the input position,
+  the output's length, the hosts' windows and the counters). After a kill at any moment, the
+  same command goes on from the last commit: the output is cut back to its committed length and
+  the input read again from the committed line, so no flow is scored into it twice or skipped.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 import time
-import zlib
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,17 +41,22 @@ from ids_lightning.core.fileio import (
     TruncatedFileError,
     atomic_path,
     atomic_write_json,
-    readable_twice,
+    read_json_state,
+    regular_file,
     same_file,
 )
 from ids_lightning.core.metrics import macro_scores
 from ids_lightning.core.novelty import novelty_scores
-from ids_lightning.core.spec import OTHER
+from ids_lightning.core.spec import HEAD_LINES, OTHER, read_head
 from ids_lightning.core.table import RawTable
+from ids_lightning.edge.alerts import ModelInfo, Scored, dumps, records
 from ids_lightning.edge.runtime import Run, load_run
+from ids_lightning.edge.sources import IDLE, Line, Position, StreamLines, open_lines
 from ids_lightning.edge.windows import DEFAULT_MAX_HOSTS, HostWindows
 
 MAX_LISTED_SKIPS = 1000
+STATE_VERSION = 1
+COMMIT_SECONDS = 0.5  # a sensor commits at least this often while lines keep coming
 
 
 def true_labels(table: RawTable, run: Run) -> np.ndarray:
@@ -52,6 +69,63 @@ def true_labels(table: RawTable, run: Run) -> np.ndarray:
     return labels
 
 
+@dataclass
+class Tally:
+    """What the summary counts, carried in the state file across restarts."""
+
+    records: int = 0
+    skipped: int = 0
+    skipped_lines: list = field(default_factory=list)
+    predicted: dict = field(default_factory=dict)
+    alerts: dict = field(default_factory=dict)
+    written: int = 0
+    unknown: int = 0
+    unknown_category: int = 0
+    outside_classes: int = 0
+    confusion: list = field(default_factory=list)
+    formats: list = field(default_factory=list)
+
+    def add(self, table: RawTable, scored: Scored, classes: list[str], unseen_category: np.ndarray) -> None:
+        self.skipped += len(table.skipped)
+        room = max(0, MAX_LISTED_SKIPS - len(self.skipped_lines))
+        self.skipped_lines += [{"line": line, "reason": reason} for _, line, reason in table.skipped[:room]]
+        if not len(table):
+            return
+        self.records += len(table)
+        self.predicted = dict(Counter(self.predicted) + Counter(classes[b] for b in scored.best))
+        alerted = scored.best[scored.alert]
+        self.alerts = dict(Counter(self.alerts) + Counter(classes[b] for b in alerted))
+        self.unknown += int(scored.unknown.sum())
+        self.unknown_category += int(unseen_category.sum())
+        index = {name: i for i, name in enumerate(classes)}
+        if not self.confusion:
+            self.confusion = [[0] * len(classes) for _ in classes]
+        for label, best in zip(scored.labels, scored.best):
+            if label is None:
+                continue
+            if label in index:
+                self.confusion[index[label]][int(best)] += 1
+            else:
+                self.outside_classes += 1
+
+
+@dataclass
+class Options:
+    """How the sensor runs: the model file, batch size, threads, hosts kept for windows, every
+    flow or alerts only, the operating point's false-alarm rate, follow a growing log, where the
+    state lives (None: no state, the output written whole at the end), progress on stderr."""
+
+    model: str = "model.onnx"
+    chunk_rows: int = 20_000
+    threads: int | None = None
+    max_hosts: int = DEFAULT_MAX_HOSTS
+    all_flows: bool = False
+    fpr: float | None = None
+    follow: bool = False
+    state: Path | None = None
+    progress: bool = True
+
+
 def detect(
     run_dir: str | Path,
     input_path: str | Path,
@@ -61,153 +135,321 @@ def detect(
     threads: int | None = None,
     progress: bool = True,
     max_hosts: int = DEFAULT_MAX_HOSTS,
+    *,
+    all_flows: bool = False,
+    fpr: float | None = None,
+    follow: bool = False,
+    state: str | Path | None = None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> dict:
-    """Score ``input_path`` (a file, a pipe, or ``-`` for standard input: a stream is read once
-    into a temporary copy, :func:`~ids_lightning.core.fileio.readable_twice`); write alerts to
-    ``output`` and ``<output>.summary.json``; return the summary."""
-    options = (model, chunk_rows, threads, progress, max_hosts)
-    with readable_twice(input_path) as readable:  # the summary names the input, not a copy
-        return _detect_file(run_dir, readable, output, *options, name=str(input_path))
-
-
-def _detect_file(run_dir, input_path, output, model, chunk_rows, threads, progress, max_hosts, name: str) -> dict:
-    """:func:`detect` of a file that can be read twice (``name``: the input as given). A file
-    cut short (a truncated archive) ends the stream: the summary says so under ``error`` and
-    counts what was scored. The output appears whole or not at all (a temporary file beside it,
-    renamed at the end): a refusal or a full disk leaves an earlier one as it was."""
+    """Score ``input_path`` into ``output`` (and ``<output>.summary.json``); return the summary.
+    ``stop()`` is asked between batches (a followed log ends only when it says so)."""
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1, not {chunk_rows}")
-    input_path, output = Path(input_path), Path(output)
-    if same_file(output, input_path):
+    options = Options(
+        model, chunk_rows, threads, max_hosts, all_flows, fpr, follow, Path(state) if state else None, progress
+    )
+    output = Path(output)
+    if str(input_path) != "-" and same_file(output, input_path):
         raise DataError(f"--output {output} is the input file (it would be overwritten)")
-    run = load_run(run_dir, model, threads)
-    spec = run.spec
-    try:
-        fmt = spec.sniff(input_path)
-    except (EOFError, OSError, zlib.error) as err:  # cut or unreadable before its first lines end
-        raise DataError(f"{input_path}: cannot read its first lines ({type(err).__name__}: {err})") from err
-    windows = HostWindows(run.preprocessor, spec, max_hosts) if run.preprocessor.window > 1 else None
-    transform = windows.transform if windows is not None else run.preprocessor.transform
-    classes = run.class_names
-    index = {name: i for i, name in enumerate(classes)}
-    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    predicted, skipped, skipped_count = Counter(), [], 0
-    records = unknown_count = unknown_category_count = outside_classes = 0
-    started, error = time.perf_counter(), None
-    # the alerts and the summary are written beside their names and renamed at the end, the
-    # summary first: a failure (a full disk) leaves an earlier pair as it was
-    try:
-        with atomic_path(output) as partial:
-            with open(partial, "w", encoding="utf-8") as out:
-                # the line-by-line engine: it reports an undecodable or over-long line as a bad row,
-                # where the fast engine gives up on the whole file
-                chunks = spec.iter_tables(
-                    input_path, chunk_rows=chunk_rows, bad_rows="skip", engine="python", require_labels=False
+    lines = open_lines(input_path, follow)
+    if options.state is None and (follow or isinstance(lines, StreamLines)):
+        options.state = output.with_name(output.name + ".state.json")
+    sensor = Sensor(load_run(run_dir, model, threads), options, str(input_path))
+    return sensor.sense(lines, output, stop)
+
+
+class Sensor:
+    """One run's scoring of one input: the reader of its current file, the hosts' windows, the
+    counters, and the operating point."""
+
+    def __init__(self, run: Run, options: Options, name: str):
+        self.run, self.options, self.name = run, options, name
+        self.spec, self.classes = run.spec, run.class_names
+        self.windows = (
+            HostWindows(run.preprocessor, run.spec, options.max_hosts) if run.preprocessor.window > 1 else None
+        )
+        self.transform = self.windows.transform if self.windows is not None else run.preprocessor.transform
+        self.benign = [i for i, name in enumerate(self.classes) if self.spec.is_benign(name)]
+        self.threshold, self.operating_point = operating_point(run.folder, options.fpr)
+        self.model = ModelInfo.of(run.folder, run.model_path)
+        self.tally = Tally()
+        self.error: str | None = None
+        self.started = time.perf_counter()
+        self.committed_at = time.monotonic()
+
+    # --- the loop ------------------------------------------------------------------------------
+    def sense(self, lines, output: Path, stop: Callable[[], bool]) -> dict:
+        state = self.options.state
+        start = self._resume(state, output) if state is not None else None
+        if state is None:  # a file read once: written whole at the end, or not at all
+            try:
+                with atomic_path(output) as partial, open(partial, "w", encoding="utf-8") as out:
+                    self._read(lines, None, out, lambda: None, stop)
+                    summary = self.summary(output)
+                    atomic_write_json(output.with_name(output.name + ".summary.json"), summary)
+            except OutputError as err:
+                done = f" after {self.tally.records:,} records were scored" if self.tally.records else ""
+                raise OutputError(err.path, err.error, done) from err
+            finally:
+                self._end_progress()
+            return summary
+        if start is None and output.exists():
+            output.unlink()  # a fresh sensor run starts a fresh stream
+        try:
+            with open(output, "a", encoding="utf-8") as out:
+                self._read(lines, start, out, lambda: self._commit(lines, out, output), stop)
+        except OSError as err:
+            raise OutputError(output, err) from err
+        finally:
+            self._end_progress()
+        return self.summary(output)
+
+    def _read(self, lines, start: Position | None, out, commit: Callable[[], None], stop: Callable[[], bool]) -> None:
+        """Feed the lines to the reader of their file, score what it gives, write, commit."""
+        self.out = out
+        reader, head, current = None, [], None
+        try:
+            for item in lines.lines(start):
+                if item is IDLE:
+                    reader = self._begin(head, reader)
+                    head = []
+                    self._score(reader.take() if reader is not None and reader.pending else None)
+                    commit()
+                    if stop():
+                        return
+                    continue
+                if item.path != current or (item.number == 1 and reader is not None):  # a new file
+                    reader = self._begin(head, reader)
+                    if reader is not None and reader.pending:
+                        self._score(reader.take())
+                    reader, head, current = None, [], item.path
+                    if item.number > 1:  # a restart inside a file: its reader from its own first lines
+                        reader = self._reader(read_head(item.path), item.path)
+                if reader is None:
+                    head.append(item)
+                    if len(head) >= HEAD_LINES:
+                        reader, head = self._begin(head, None), []
+                    continue
+                full = self._feed(reader, item)
+                due = self.options.state is not None and time.monotonic() - self.committed_at >= COMMIT_SECONDS
+                if full or (due and reader.pending):  # a sensor commits at least every COMMIT_SECONDS
+                    self._score(reader.take())
+                    commit()
+        except TruncatedFileError as err:
+            self.error = str(err)
+        if current is None and start is None:
+            raise DataError(f"{self.name}: no line at all (an empty file or stream): nothing to score")
+        reader = self._begin(head, reader)
+        if reader is not None and reader.pending:
+            self._score(reader.take())
+        commit()
+
+    def _begin(self, head: list[Line], reader):
+        """The reader of a file whose first lines are ``head`` (sniffed), fed those lines."""
+        if not head:
+            return reader
+        if head[0].problem:
+            raise DataError(f"{head[0].path}:1: {head[0].problem}; not a header or a flow")
+        reader = self._reader([line.text for line in head], head[0].path)
+        for line in head:
+            if self._feed(reader, line):
+                self._score(reader.take())
+        return reader
+
+    def _reader(self, texts: list[str], path: str):
+        """The spec's reader of a file whose first lines are ``texts`` (its format sniffed)."""
+        fmt = self.spec.sniff_head(texts, path)
+        if fmt not in self.tally.formats:
+            self.tally.formats.append(fmt)
+        return self.spec.line_reader(texts, path, bad_rows="skip", require_labels=False)
+
+    def _feed(self, reader, line: Line) -> bool:
+        """Feed one line; whether the reader holds a full batch."""
+        before = reader.feed(line.number, line.text, line.problem)
+        if before is not None:  # a new layout began: the rows before it first
+            self._score(before)
+        return len(reader) >= self.options.chunk_rows
+
+    def _score(self, table: RawTable | None) -> None:
+        if table is None:
+            return
+        if not len(table):
+            self.tally.add(table, None, self.classes, np.zeros(0, bool))
+            return
+        x, unseen_category = self.transform(table)
+        probabilities = self.run.score(x)
+        broken = ~np.isfinite(probabilities).all(axis=1)
+        if broken.any():
+            first = int(np.argmax(broken))
+            raise DataError(
+                f"{self.run.model_path} gives non-finite probabilities for {int(broken.sum())} records "
+                f"(first at {table.source[first]}:{int(table.line[first])}): the model is broken"
+            )
+        scored = self.scored(table, probabilities, unseen_category)
+        for record in records(table, scored, self.classes, self.spec.flow_fields, self.model, self.options.all_flows):
+            self.out.write(dumps(record) + "\n")
+            self.tally.written += 1
+        self.tally.add(table, scored, self.classes, unseen_category)
+        self._progress()
+
+    def scored(self, table: RawTable, probabilities: np.ndarray, unseen_category: np.ndarray) -> Scored:
+        """Predictions at the operating point: an alert past the threshold, or unknown."""
+        novelty = novelty_scores(probabilities) if self.run.novelty is not None else None
+        unknown = unseen_category | (novelty > self.run.novelty.threshold) if novelty is not None else unseen_category
+        best = probabilities.argmax(axis=1)
+        # one minus the benign classes' probability; without a benign class, the top class's
+        score = 1.0 - probabilities[:, self.benign].sum(axis=1) if self.benign else probabilities.max(axis=1)
+        score = np.clip(score, 0.0, 1.0)
+        alert = score >= self.threshold if self.threshold is not None else ~np.isin(best, self.benign)
+        return Scored(probabilities, best, score, novelty, unknown, alert | unknown, true_labels(table, self.run))
+
+    # --- state ---------------------------------------------------------------------------------
+    def _commit(self, lines, out, output: Path) -> None:
+        """Alerts on disk first, then the state that says where they end: a kill between the two
+        repeats, on restart, what was scored after the last state, never more."""
+        out.flush()
+        os.fsync(out.fileno())
+        self.committed_at = time.monotonic()
+        state = {
+            "version": STATE_VERSION,
+            "input": self.name,
+            "run": str(self.run.folder),
+            "model_sha256": self.model.sha256,
+            "output_bytes": out.tell(),
+            "position": lines.position.as_dict(),
+            "tally": asdict(self.tally),
+            "windows": self.windows.state() if self.windows is not None else None,
+        }
+        atomic_write_json(output.with_name(output.name + ".summary.json"), self.summary(output))
+        atomic_write_json(self.options.state, state)
+
+    def _resume(self, path: Path, output: Path) -> Position | None:
+        """The committed position of an earlier run of this sensor, its output cut back to what
+        was committed, its counters and windows restored; None for a first run."""
+        if not (path.exists() or path.is_symlink()):
+            return None
+        try:
+            state = read_json_state(regular_file(path, "state file"))
+            if state["version"] != STATE_VERSION:
+                raise ValueError(f"version {state['version']}")
+            if state["input"] != self.name or state["model_sha256"] != self.model.sha256:
+                raise DataError(
+                    f"{path}: the state of another input or model ({state['input']}); "
+                    "remove it or choose another --state"
                 )
-                tables = iter(chunks)
-                while True:
-                    try:
-                        table = next(tables, None)
-                    except TruncatedFileError as err:
-                        error = str(err)
-                        break
-                    if table is None:
-                        break
-                    skipped_count += len(table.skipped)
-                    skipped.extend(table.skipped[: max(0, MAX_LISTED_SKIPS - len(skipped))])
-                    if len(table) == 0:
-                        continue
-                    x, unseen_category = transform(table)
-                    probabilities = run.score(x)
-                    novelty = novelty_scores(probabilities) if run.novelty is not None else None
-                    unknown = (
-                        unseen_category | (novelty > run.novelty.threshold) if novelty is not None else unseen_category
-                    )
-                    broken = ~np.isfinite(probabilities).all(axis=1)
-                    if broken.any():
-                        raise DataError(
-                            f"{run.model_path} gives non-finite probabilities for {int(broken.sum())} records "
-                            f"(first at {input_path}:{int(table.line[np.argmax(broken)])}): the model is broken"
-                        )
-                    best = probabilities.argmax(axis=1)
-                    labels = true_labels(table, run)
-                    ids = [(name, table.meta[name]) for name in spec.id_columns if name in table.meta]
-                    for i in range(len(table)):
-                        record = {
-                            "line": int(table.line[i]),
-                            "pred": classes[best[i]],
-                            "prob": round(float(probabilities[i, best[i]]), 6),
-                            "label": labels[i],
-                            "unknown": bool(unknown[i]),
-                        }
-                        if novelty is not None:
-                            record["novelty"] = round(float(novelty[i]), 6)
-                        for name, values in ids:
-                            value = values[i]
-                            record[name] = value.item() if isinstance(value, np.generic) else value
-                        out.write(json.dumps(record, allow_nan=False) + "\n")
-                    predicted.update(classes[b] for b in best)
-                    unknown_count += int(unknown.sum())
-                    unknown_category_count += int(unseen_category.sum())
-                    known = np.array([label in index for label in labels])
-                    outside_classes += int(sum(1 for label in labels if label is not None and label not in index))
-                    if known.any():
-                        truth = np.array([index[label] for label in labels[known]])
-                        np.add.at(confusion, (truth, best[known]), 1)
-                    records += len(table)
-                    if progress:
-                        rate = records / max(time.perf_counter() - started, 1e-9)
-                        print(
-                            f"\rscored {records:,} records ({skipped_count:,} skipped), {rate:,.0f} records/s",
-                            end="",
-                            file=sys.stderr,
-                        )
-            seconds = time.perf_counter() - started
-            summary = {
-                "input": name,
-                "format": fmt,
-                "run": str(run.folder),
-                "model": model,
-                "records": records,
-                "skipped": skipped_count,
-                "skipped_lines": [{"line": line, "reason": reason} for _, line, reason in skipped],
-                "predicted": dict(predicted),
-                "alerts": {k: v for k, v in predicted.items() if not spec.is_benign(k)},
-                "unknown_category_records": unknown_category_count,
-                "unknown_records": unknown_count,
-                **({"novelty_threshold": run.novelty.threshold} if run.novelty is not None else {}),
-                "window": run.preprocessor.window,
-                **({"hosts_tracked": windows.tracked, "hosts_evicted": windows.evicted} if windows is not None else {}),
-                "seconds": round(seconds, 3),
-                "records_per_s": round(records / seconds, 1) if seconds > 0 else None,
+            position = Position.from_dict(state["position"])
+            tally = Tally(**state["tally"])
+            committed = int(state["output_bytes"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(f"{path}: not a sensor state this project wrote ({err})") from err
+        if not output.is_file() or output.stat().st_size < committed:
+            raise DataError(
+                f"{output}: shorter than its state {path} says was committed; remove the state to start over"
+            )
+        with open(output, "r+b") as handle:
+            handle.truncate(committed)  # what was written after the last commit is scored again
+        self.tally = tally
+        if self.windows is not None and state.get("windows"):
+            self.windows.restore(state["windows"])
+        return position
+
+    # --- the summary ---------------------------------------------------------------------------
+    def summary(self, output: Path) -> dict:
+        seconds = time.perf_counter() - self.started
+        tally = self.tally
+        summary = {
+            "input": self.name,
+            "format": "+".join(tally.formats) if tally.formats else None,
+            "run": str(self.run.folder),
+            "model": self.run.model_path.name,
+            "output": str(output),
+            "records": tally.records,
+            "skipped": tally.skipped,
+            "skipped_lines": tally.skipped_lines,
+            "written": tally.written,
+            "predicted": tally.predicted,
+            "alerts": tally.alerts,
+            "operating_point": self.operating_point,
+            "unknown_category_records": tally.unknown_category,
+            "unknown_records": tally.unknown,
+            **({"novelty_threshold": self.run.novelty.threshold} if self.run.novelty is not None else {}),
+            "window": self.run.preprocessor.window,
+            **({"hosts_tracked": self.windows.tracked, "hosts_evicted": self.windows.evicted} if self.windows else {}),
+            "seconds": round(seconds, 3),
+            "records_per_s": round(tally.records / seconds, 1) if seconds > 0 else None,
+        }
+        if self.options.state is not None:
+            summary["state"] = str(self.options.state)
+        if self.error:
+            summary["error"] = self.error
+        confusion = np.array(tally.confusion, dtype=np.int64) if tally.confusion else np.zeros((0, 0), np.int64)
+        if confusion.sum():
+            scores = macro_scores(confusion)
+            summary |= {
+                "labelled_records": int(confusion.sum()),
+                "labels_outside_classes": tally.outside_classes,
+                "accuracy": scores["acc"],
+                "f1_macro": scores["f1_macro"],
             }
-            if error:
-                summary["error"] = error
-            labelled = int(confusion.sum())
-            if labelled:
-                scores = macro_scores(confusion)
-                summary |= {
-                    "labelled_records": labelled,
-                    "labels_outside_classes": outside_classes,
-                    "accuracy": scores["acc"],
-                    "f1_macro": scores["f1_macro"],
-                }
-            atomic_write_json(output.with_name(output.name + ".summary.json"), summary)
-    except OutputError as err:
-        done = f" after {records:,} records were scored" if records else ""
-        raise OutputError(err.path, err.error, done) from err
-    finally:
-        if progress and records:  # ends the progress line, before a summary or an error
+        return summary
+
+    def _progress(self) -> None:
+        if self.options.progress:
+            rate = self.tally.records / max(time.perf_counter() - self.started, 1e-9)
+            print(
+                f"\rscored {self.tally.records:,} records ({self.tally.skipped:,} skipped, "
+                f"{self.tally.written:,} written), {rate:,.0f} records/s",
+                end="",
+                file=sys.stderr,
+            )
+
+    def _end_progress(self) -> None:
+        if self.options.progress and self.tally.records:
             print(file=sys.stderr)
-    return summary
+
+
+def operating_point(folder: Path, fpr: float | None) -> tuple[float | None, dict]:
+    """The attack-score threshold for ``fpr`` from the run's ``operating_points.json`` (the
+    thresholds calibrated on validation rows at training), and what the summary says of it.
+    Without the file: no threshold, an alert is a flow whose predicted class is not benign."""
+    path = folder / "operating_points.json"
+    if not (path.exists() or path.is_symlink()):
+        if fpr is not None:
+            raise DataError(f"{folder}: no operating_points.json, so --fpr cannot be chosen (train the run again)")
+        return None, {"rule": "predicted class is not benign"}
+    try:
+        points = read_json_state(path)["points"]
+        by_fpr = {float(p["fpr"]): p for p in points}
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(f"{path}: not the operating points this project wrote ({err})") from err
+    wanted = 0.01 if fpr is None else fpr
+    if wanted not in by_fpr:
+        raise ConfigError(f"--fpr {wanted} is not among the run's calibrated rates {sorted(by_fpr)}")
+    point = by_fpr[wanted]
+    return float(point["threshold"]), {
+        "rule": "attack score >= threshold",
+        "fpr": wanted,
+        "threshold": float(point["threshold"]),
+        "expected_false_alarms_per_10000_benign": round(wanted * 10_000, 1),
+        "validation_detection_rate": point.get("detection_rate"),
+    }
 
 
 def print_summary(summary: dict) -> None:
     print(
         f"{summary['records']:,} records scored from {summary['input']} ({summary['format']}) "
-        f"in {summary['seconds']:.1f} s ({summary['records_per_s']:,} records/s)"
+        f"in {summary['seconds']:.1f} s ({summary['records_per_s'] or 0:,} records/s); "
+        f"{summary['written']:,} records written to {summary['output']}"
     )
-    print("alerts per class: " + (", ".join(f"{k} {v:,}" for k, v in sorted(summary["alerts"].items())) or "none"))
+    point = summary["operating_point"]
+    rule = point["rule"] + (
+        f" {point['threshold']:.4f} (false alarms {point['fpr']:.1%} of benign flows)" if "fpr" in point else ""
+    )
+    print(
+        f"alerts ({rule}, or unknown): "
+        + (", ".join(f"{k} {v:,}" for k, v in sorted(summary["alerts"].items())) or "none")
+    )
     print(f"records with a category unseen in training: {summary['unknown_category_records']:,}")
     if "novelty_threshold" in summary:
         print(

@@ -97,3 +97,24 @@ class HostWindows:
     @property
     def tracked(self) -> int:
         return len(self.rings)
+
+    def state(self) -> dict:
+        """The rings as plain lists (the sensor's state file), least recently seen host first."""
+        return {
+            "evicted": self.evicted,
+            "hosts": [
+                [host, ring.rows.tolist(), {k: v.tolist() for k, v in ring.inputs.items()}]
+                for host, ring in self.rings.items()
+            ],
+        }
+
+    def restore(self, state: dict) -> None:
+        """The rings of :meth:`state`, checked against this run's model rows."""
+        width = self.pre.num_features
+        self.rings.clear()
+        for host, rows, inputs in state["hosts"]:
+            rows = np.asarray(rows, dtype=np.float32).reshape(-1, width)
+            if len(rows) >= self.window:
+                raise ValueError(f"host {host!r} keeps {len(rows)} flows, more than a window of {self.window} needs")
+            self.rings[str(host)] = Ring(rows, {k: np.asarray(v) for k, v in inputs.items()})
+        self.evicted = int(state["evicted"])

@@ -62,11 +62,12 @@ def test_export_is_verified_and_int8_recorded(nsl_run):
 
 def test_detector_on_kddtest_reproduces_the_reported_test_accuracy(nsl_run, tmp_path):
     folder, metrics = nsl_run
-    summary = detect(folder, NSL_KDD_TEST, tmp_path / "alerts.jsonl", progress=False)
-    assert summary["records"] == 22544 and summary["skipped"] == 0
+    summary = detect(folder, NSL_KDD_TEST, tmp_path / "alerts.jsonl", progress=False, all_flows=True)
+    assert summary["records"] == 22544 and summary["skipped"] == 0 and summary["written"] == 22544
     assert summary["accuracy"] == pytest.approx(metrics["test/acc"], abs=2e-4)
     first = json.loads((tmp_path / "alerts.jsonl").open().readline())
-    assert set(first) == {"line", "pred", "prob", "label", "unknown", "novelty"} and first["line"] == 1
+    assert {"timestamp", "event_type", "alert", "model", "input", "label"} == set(first)
+    assert first["input"]["line"] == 1 and first["event_type"] in ("alert", "flow")
     assert json.loads((tmp_path / "alerts.jsonl.summary.json").read_text())["records"] == 22544
 
 
@@ -79,21 +80,23 @@ def test_detector_counts_malformed_lines_and_flags_unknown_categories(nsl_run, t
     lines[9] = lines[9].rsplit(",", 2)[0] + "\n"  # features only, no label: still scored
     source = tmp_path / "rows.txt"
     source.write_text("".join(lines))
-    summary = detect(folder, source, tmp_path / "alerts.jsonl", progress=False)
+    summary = detect(folder, source, tmp_path / "alerts.jsonl", progress=False, all_flows=True)
     assert summary["records"] == 49 and summary["skipped"] == 1
     assert summary["skipped_lines"][0]["line"] == 4
-    records = {r["line"]: r for r in map(json.loads, (tmp_path / "alerts.jsonl").open())}
-    assert 4 not in records and records[8]["unknown"] and records[10]["label"] is None
+    records = {r["input"]["line"]: r for r in map(json.loads, (tmp_path / "alerts.jsonl").open())}
+    assert 4 not in records and records[8]["alert"]["unknown"] and "label" not in records[10]
+    assert records[8]["event_type"] == "alert"  # unknown is an alert whatever the class
     assert summary["labelled_records"] == 48
 
 
 def test_detector_on_iot23_zeek_log_and_csv_export(iot_run, tmp_path):
     folder, _ = iot_run
     zeek_log = DATA_DIR / "iot23" / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz"
-    summary = detect(folder, zeek_log, tmp_path / "a.jsonl", progress=False)
+    summary = detect(folder, zeek_log, tmp_path / "a.jsonl", progress=False, all_flows=True)
     assert summary["format"] == "zeek" and summary["records"] == 4426 and summary["labelled_records"] == 4426
     record = json.loads((tmp_path / "a.jsonl").open().readline())
-    assert {"uid", "id.orig_h", "id.resp_p"} <= set(record) and record["label"] in ("benign", "malicious")
+    assert {"uid", "src_ip", "dest_port", "community_id"} <= set(record) and record["label"] in ("benign", "malicious")
+    assert isinstance(record["dest_port"], int) and record["timestamp"].startswith("2019-01-10T")
     export = DATA_DIR / "iot23" / "csv_exports" / "CTU-IoT-Malware-Capture-44-1.labeled.csv.gz"
     summary = detect(folder, export, tmp_path / "b.jsonl", model="model.int8.onnx", progress=False)
     assert summary["format"] == "iot23_csv" and summary["records"] == 237 and 0 <= summary["accuracy"] <= 1
@@ -173,9 +176,9 @@ def test_detector_scores_or_counts_every_fuzzed_line(nsl_run, tmp_path, garbage)
     source = tmp_path / "fuzz.txt"
     lines = real_lines()
     source.write_text("".join(lines[:2]) + "".join(g + "\n" for g in garbage) + "".join(lines[2:]))
-    summary = detect(folder, source, tmp_path / "alerts.jsonl", progress=False)
+    summary = detect(folder, source, tmp_path / "alerts.jsonl", progress=False, all_flows=True)
     assert summary["records"] + summary["skipped"] == len(lines) + len(garbage)
-    scored = [json.loads(line)["line"] for line in (tmp_path / "alerts.jsonl").open()]
+    scored = [json.loads(line)["input"]["line"] for line in (tmp_path / "alerts.jsonl").open()]
     assert len(scored) == summary["records"] and {1, 2} <= set(scored)
     assert set(scored).isdisjoint(s["line"] for s in summary["skipped_lines"])
 
@@ -190,8 +193,8 @@ def test_the_detector_flags_unknown_records_with_the_calibrated_novelty_threshol
         and metrics["test/novel_types/flagged"] >= metrics["test/novel_types/detected"]
     )  # flagged = an attack class or unknown
     alerts = tmp_path / "alerts.jsonl"
-    summary = detect(folder, NSL_KDD_TEST, alerts, progress=False)
-    records = [json.loads(line) for line in alerts.read_text().splitlines()]
+    summary = detect(folder, NSL_KDD_TEST, alerts, progress=False, all_flows=True)
+    records = [json.loads(line)["alert"] for line in alerts.read_text().splitlines()]
     assert all((r["novelty"] > novelty["threshold"]) <= r["unknown"] for r in records)
     assert summary["unknown_records"] == sum(r["unknown"] for r in records) > 0
     assert summary["novelty_threshold"] == novelty["threshold"]
@@ -234,12 +237,12 @@ def test_detector_reads_a_joined_log_in_each_part_s_column_order(iot_run, tmp_pa
     folder, _ = iot_run
     records = []
     for number, path in enumerate([joined, *parts]):
-        summary = detect(folder, path, tmp_path / f"{number}.jsonl", progress=False)
+        summary = detect(folder, path, tmp_path / f"{number}.jsonl", progress=False, all_flows=True)
         assert summary["skipped"] == 0
         records.append([json.loads(line) for line in (tmp_path / f"{number}.jsonl").open()])
-    without_line = [[{k: v for k, v in r.items() if k != "line"} for r in part] for part in records]
+    without_line = [[{k: v for k, v in r.items() if k != "input"} for r in part] for part in records]
     assert len(records[0]) == 600 and without_line[0] == without_line[1] + without_line[2]
-    assert records[0][300]["line"] == 309 + records[2][0]["line"]  # part 0 is 308 lines and #close
+    assert records[0][300]["input"]["line"] == 309 + records[2][0]["input"]["line"]  # part 0: 308 lines, #close
     with open_text(DATA_DIR / "iot23" / "CTU-IoT-Malware-Capture-34-1.conn.log.labeled.gz") as handle:
         first_row = next(line for line in handle if not line.startswith("#")).split("\t")
-    assert (records[0][300]["id.orig_h"], records[0][300]["id.resp_p"]) == (first_row[2], int(first_row[5]))
+    assert (records[0][300]["src_ip"], records[0][300]["dest_port"]) == (first_row[2], int(first_row[5]))

@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 
 from ids_lightning.core.columns import report_invalid_values
-from ids_lightning.core.delimited import Layout, RowReporter, read_chunks
+from ids_lightning.core.delimited import Layout, LineParser, RowReporter, read_chunks
 from ids_lightning.core.errors import DataError
-from ids_lightning.core.fileio import open_text
-from ids_lightning.core.spec import DatasetSpec, Split
+from ids_lightning.core.spec import DatasetSpec, Split, TableLines
 from ids_lightning.core.table import RawTable
 from ids_lightning.data.prepare import prepare
 from ids_lightning.datasets import SPECS, sniff_dataset
@@ -27,6 +26,7 @@ from ids_lightning.training.run import train
 from tests.helpers import QUIET, datamodule
 
 COLUMNS = ["ts", "host", "duration", "bytes", "proto", "label"]
+LAYOUT = Layout(COLUMNS, ",", 1, ("",), frozenset({"ts", "duration", "bytes"}))  # one header line
 
 
 class ToyFlows(DatasetSpec):
@@ -40,30 +40,38 @@ class ToyFlows(DatasetSpec):
     never_features = ("ts", "host", "label")
     numeric, categorical = ("duration", "bytes"), ("proto",)
 
-    def sniff(self, path):
-        with open_text(path) as handle:
-            if handle.readline().rstrip("\r\n").split(",") != COLUMNS:
-                raise DataError(f"{path}:1: not a toy flow file")
+    flow_fields = {"timestamp": "ts", "src_ip": "host"}  # what the sensor's records name
+
+    def sniff_head(self, head, source):
+        if not head or head[0].rstrip("\r\n").split(",") != COLUMNS:
+            raise DataError(f"{source}:1: not a toy flow file")
         return "csv"
 
     def iter_tables(self, path, *, chunk_rows=1_000_000, bad_rows="error", engine="auto", **_):
-        layout = Layout(COLUMNS, ",", 1, ("",), frozenset({"ts", *self.numeric}))
         report = RowReporter(str(path), bad_rows)
-        for chunk in read_chunks(path, layout, chunk_rows, bad_rows, engine):
-            c, n = chunk.columns, len(chunk)
-            report_invalid_values(c, self.numeric, chunk.line, report)
-            table = RawTable(
-                numeric=np.column_stack([c[name] for name in self.numeric]).reshape(n, len(self.numeric)),
-                categorical=np.column_stack([c[name] for name in self.categorical]).reshape(n, 1).astype(object),
-                labels=c["label"],
-                numeric_names=list(self.numeric),
-                categorical_names=list(self.categorical),
-                line=chunk.line,
-                source=np.full(n, str(path), dtype=object),
-                skipped=list(chunk.skipped),
-                meta={"host": c["host"], "ts": c["ts"]},
-            )
-            yield report.drop_reported(table)
+        for chunk in read_chunks(path, LAYOUT, chunk_rows, bad_rows, engine):
+            yield self.to_table(chunk, str(path), report)
+
+    def line_reader(self, head, source, *, bad_rows="skip", **_):
+        """The detector's reader: the same rows, a line at a time (a file, a pipe, a growing log)."""
+        report = RowReporter(source, bad_rows)
+        return TableLines(LineParser(LAYOUT, report, source), lambda chunk: self.to_table(chunk, source, report), 1)
+
+    def to_table(self, chunk, source, report):
+        c, n = chunk.columns, len(chunk)
+        report_invalid_values(c, self.numeric, chunk.line, report)
+        table = RawTable(
+            numeric=np.column_stack([c[name] for name in self.numeric]).reshape(n, len(self.numeric)),
+            categorical=np.column_stack([c[name] for name in self.categorical]).reshape(n, 1).astype(object),
+            labels=c["label"],
+            numeric_names=list(self.numeric),
+            categorical_names=list(self.categorical),
+            line=chunk.line,
+            source=np.full(n, source, dtype=object),
+            skipped=list(chunk.skipped),
+            meta={"host": c["host"], "ts": c["ts"]},
+        )
+        return report.drop_reported(table)
 
     def task_labels(self, table, task):
         if task == "label":
@@ -124,8 +132,8 @@ def test_prepare_train_export_and_detect_a_new_dataset(toy, tmp_path, make_confi
         )
     )
     assert metrics["dataset"] == "toy_flows" and metrics["num_features"] == 3, metrics
-    summary = detect(tmp_path, toy, tmp_path / "alerts.jsonl", progress=False)
+    summary = detect(tmp_path, toy, tmp_path / "alerts.jsonl", progress=False, all_flows=True)
     assert summary["records"] == 900 and summary["format"] == "csv"
     assert summary["accuracy"] > 0.9, (summary, metrics)  # bytes alone separate the classes
     first = json.loads((tmp_path / "alerts.jsonl").open().readline())
-    assert first["host"] == "10.0.0.1" and first["label"] == "benign"
+    assert first["src_ip"] == "10.0.0.1" and first["label"] == "benign" and first["timestamp"].startswith("1970")

@@ -130,12 +130,12 @@ def test_streamed_scores_equal_offline_windowed_scores(windowed_run, tmp_path):
     table, expected = offline_scores(folder, TORII)
     alerts = tmp_path / "alerts.jsonl"
     # chunks of 700 records: windows cross chunk boundaries through the hosts' rings
-    summary = detect(folder, TORII, alerts, chunk_rows=700, progress=False)
+    summary = detect(folder, TORII, alerts, chunk_rows=700, progress=False, all_flows=True)
     records = [json.loads(line) for line in alerts.read_text().splitlines()]
-    assert [r["line"] for r in records] == table.line.tolist()
+    assert [r["input"]["line"] for r in records] == table.line.tolist()
     classes = load_run(folder).class_names
-    assert [r["pred"] for r in records] == [classes[i] for i in expected.argmax(1)]
-    streamed = np.array([r["prob"] for r in records])
+    assert [r["alert"]["category"] for r in records] == [classes[i] for i in expected.argmax(1)]
+    streamed = np.array([max(r["alert"]["probabilities"].values()) for r in records])
     assert np.abs(streamed - expected.max(1)).max() <= 1e-5
     assert summary["window"] == 8 and summary["hosts_tracked"] == 3 and summary["hosts_evicted"] == 0
 

@@ -40,10 +40,11 @@ def detector_probes() -> list[Probe]:
 def detect(
     ws: Workspace, dataset: str, source: Path | str, records: int, *extra: str, run: Path | None = None, **call
 ) -> Call:
-    """``ids detect`` of ``source`` with the lab's run of ``dataset`` (or ``run``); a refusal
-    must name the input file unless ``names`` says otherwise."""
+    """``ids detect --all`` (every flow written, so rows out are counted) of ``source`` with the
+    lab's run of ``dataset`` (or ``run``); a refusal must name the input file unless ``names``
+    says otherwise."""
     output = ws.folder / "alerts.jsonl"
-    argv = ["detect", "--run", run or ws.lab.run(dataset), "--input", source, "--output", output, *extra]
+    argv = ["detect", "--run", run or ws.lab.run(dataset), "--input", source, "--output", output, "--all", *extra]
     call.setdefault("names", (Path(str(source)).name,))
     return Call(argv, records, count=detector_counts(output), **call)
 

@@ -54,10 +54,10 @@ def test_a_pipe_is_read_once_losing_nothing(tmp_path):
 
     threading.Thread(target=feed, daemon=True).start()
     output = tmp_path / "alerts.jsonl"
-    summary = detect(EXAMPLE, fifo, output, progress=False)
+    summary = detect(EXAMPLE, fifo, output, progress=False, all_flows=True)
     assert summary["records"] == 3000 and summary["input"] == str(fifo)
     records = [json.loads(line) for line in output.read_text().splitlines()]
-    assert [r["line"] for r in records] == list(range(1, 3001))
+    assert [r["input"]["line"] for r in records] == list(range(1, 3001))
 
 
 def test_standard_input_is_a_source(tmp_path):
@@ -65,7 +65,7 @@ def test_standard_input_is_a_source(tmp_path):
     import sys
 
     output = tmp_path / "alerts.jsonl"
-    command = [sys.executable, "-m", "ids_lightning", "detect", "--run", str(EXAMPLE), "--input", "-"]
+    command = [sys.executable, "-m", "ids_lightning", "detect", "--run", str(EXAMPLE), "--input", "-", "--all"]
     done = subprocess.run(
         [*command, "--output", str(output)], input=(GOOD + "\n") * 100, capture_output=True, text=True, timeout=120
     )
