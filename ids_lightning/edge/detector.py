@@ -47,6 +47,7 @@ from ids_lightning.core.fileio import (
 )
 from ids_lightning.core.metrics import macro_scores
 from ids_lightning.core.novelty import novelty_scores
+from ids_lightning.core.operating import attack_scores, chosen_point
 from ids_lightning.core.spec import HEAD_LINES, OTHER, read_head
 from ids_lightning.core.table import RawTable
 from ids_lightning.edge.alerts import ModelInfo, Scored, dumps, records
@@ -171,7 +172,7 @@ class Sensor:
         )
         self.transform = self.windows.transform if self.windows is not None else run.preprocessor.transform
         self.benign = [i for i, name in enumerate(self.classes) if self.spec.is_benign(name)]
-        self.threshold, self.operating_point = operating_point(run.folder, options.fpr)
+        self.threshold, self.operating_point = chosen_point(run.folder, options.fpr)
         self.model = ModelInfo.of(run.folder, run.model_path)
         self.tally = Tally()
         self.error: str | None = None
@@ -298,10 +299,8 @@ class Sensor:
         novelty = novelty_scores(probabilities) if self.run.novelty is not None else None
         unknown = unseen_category | (novelty > self.run.novelty.threshold) if novelty is not None else unseen_category
         best = probabilities.argmax(axis=1)
-        # one minus the benign classes' probability; without a benign class, the top class's
-        score = 1.0 - probabilities[:, self.benign].sum(axis=1) if self.benign else probabilities.max(axis=1)
-        score = np.clip(score, 0.0, 1.0)
-        alert = score >= self.threshold if self.threshold is not None else ~np.isin(best, self.benign)
+        score = attack_scores(probabilities, self.benign)
+        alert = score > self.threshold if self.threshold is not None else ~np.isin(best, self.benign)
         return Scored(probabilities, best, score, novelty, unknown, alert | unknown, true_labels(table, self.run))
 
     # --- state ---------------------------------------------------------------------------------
@@ -407,33 +406,6 @@ class Sensor:
     def _end_progress(self) -> None:
         if self.options.progress and self.tally.records:
             print(file=sys.stderr)
-
-
-def operating_point(folder: Path, fpr: float | None) -> tuple[float | None, dict]:
-    """The attack-score threshold for ``fpr`` from the run's ``operating_points.json`` (the
-    thresholds calibrated on validation rows at training), and what the summary says of it.
-    Without the file: no threshold, an alert is a flow whose predicted class is not benign."""
-    path = folder / "operating_points.json"
-    if not (path.exists() or path.is_symlink()):
-        if fpr is not None:
-            raise DataError(f"{folder}: no operating_points.json, so --fpr cannot be chosen (train the run again)")
-        return None, {"rule": "predicted class is not benign"}
-    try:
-        points = read_json_state(path)["points"]
-        by_fpr = {float(p["fpr"]): p for p in points}
-    except (KeyError, TypeError, ValueError) as err:
-        raise DataError(f"{path}: not the operating points this project wrote ({err})") from err
-    wanted = 0.01 if fpr is None else fpr
-    if wanted not in by_fpr:
-        raise ConfigError(f"--fpr {wanted} is not among the run's calibrated rates {sorted(by_fpr)}")
-    point = by_fpr[wanted]
-    return float(point["threshold"]), {
-        "rule": "attack score >= threshold",
-        "fpr": wanted,
-        "threshold": float(point["threshold"]),
-        "expected_false_alarms_per_10000_benign": round(wanted * 10_000, 1),
-        "validation_detection_rate": point.get("detection_rate"),
-    }
 
 
 def print_summary(summary: dict) -> None:

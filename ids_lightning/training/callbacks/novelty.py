@@ -2,16 +2,17 @@
 
 At test end (the tested checkpoint loaded) the validation rows of benign classes give the
 threshold at ``fpr`` (:mod:`ids_lightning.core.novelty`), saved as ``novelty.json`` in the run
-folder for the detector. ``metrics.json`` gets the threshold, the benign false-alarm rate of the
-unknown flag on the test set, and the share of test attacks of types training never saw that are
-flagged, as an attack class or as unknown, beside the same for the seen types.
+folder for the detector, and the attack-score thresholds of the sensor's operating points
+(``operating_points.json``, :mod:`ids_lightning.core.operating`). ``metrics.json`` gets the
+threshold, the benign false-alarm rate of the unknown flag on the test set, and the share of
+test attacks of types training never saw that are flagged, as an attack class or as unknown,
+beside the same for the seen types.
 
 The deployed score (max-softmax) is compared with the energy score and a feature-space score
 (Mahalanobis distance on the penultimate layer, fitted on up to ``fit_rows`` training rows),
 each calibrated the same way: ``test/novelty/<score>/...`` (benign false alarms, novel attack
 types flagged, the share of the novel attacks called benign that the flag catches, and the
-threshold-free ROC-AUC of novel attacks against benign rows).
-"""
+threshold-free ROC-AUC of novel attacks against benign rows)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ids_lightning.core import operating
 from ids_lightning.core.novelty import Mahalanobis, Novelty, energy_scores, novelty_scores, threshold_at
 from ids_lightning.evaluation.unseen import novel_type_rows, unseen_scores_of
 from ids_lightning.models.nets import to_probabilities
@@ -113,6 +115,8 @@ class NoveltyCalibration(L.Callback):
             return
         novelty = Novelty.calibrate(val_probabilities[benign_val], self.fpr)
         novelty.save(self.output_dir / NOVELTY_FILE)
+        points = operating.calibrate(operating.attack_scores(val_probabilities, benign), benign_val)
+        operating.save(points, self.output_dir)  # the sensor's --fpr: thresholds from validation rows only
         probabilities = torch.cat(self._tested).numpy()  # the rows tested (all, unless the test was limited)
         unknown = novelty.flags(probabilities)
         predicted = probabilities.argmax(1)
@@ -125,6 +129,8 @@ class NoveltyCalibration(L.Callback):
             "val/novelty/benign_flagged": float(novelty.flags(val_probabilities[benign_val]).mean()),
             "test/novelty/benign_flagged": float(unknown[benign_test].mean()) if benign_test.any() else None,
         }
+        for point in points["points"]:
+            self.summary[f"val/operating/fpr_{point['fpr']}/detection_rate"] = point["detection_rate"]
         # flagged: called an attack class, or unknown
         flagged = unseen_scores_of(datamodule, np.where(unknown & np.isin(predicted, benign), -1, predicted))
         called = unseen_scores_of(datamodule, predicted)
