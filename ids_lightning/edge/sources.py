@@ -102,8 +102,9 @@ class Splitter:
             start = end + 1
         rest = data[start:]
         if self.over_long or len(self.partial) + len(rest) > MAX_LINE_BYTES:
+            # the over-long line's bytes are counted as they pass, never held
+            self.position.offset += len(self.partial) + len(rest)
             self.over_long, self.partial = True, b""
-            self.position.offset += len(rest)  # counted as the over-long line's bytes when it ends
         else:
             self.partial += rest
 
