@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ids_lightning.cli.arguments import positive, thread_count
+from ids_lightning.cli.arguments import positive, positive_seconds, thread_count
 from ids_lightning.core.errors import exit_status, refused
 from ids_lightning.edge.detector import detect, print_summary
 from ids_lightning.edge.windows import DEFAULT_MAX_HOSTS
@@ -51,6 +51,18 @@ def parser() -> argparse.ArgumentParser:
         help="state file for restarts without loss or duplicates (default with --follow or a stream: "
         "<output>.state.json; without it a file's output is written whole at the end)",
     )
+    parser.add_argument(
+        "--incident-seconds",
+        type=positive_seconds,
+        default=300.0,
+        help="a host incident's time window, on the flows' clock (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--incident-alerts",
+        type=positive,
+        default=5,
+        help="alerts from one source host in one window that open an incident (default: %(default)s)",
+    )
     parser.add_argument("--model", default="model.onnx", help="model.onnx or model.int8.onnx (default: %(default)s)")
     parser.add_argument(
         "--chunk-rows", type=positive, default=20_000, help="records parsed and scored at a time (default: %(default)s)"
@@ -87,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             fpr=args.fpr,
             follow=args.follow,
             state=args.state,
+            incident_seconds=args.incident_seconds,
+            incident_alerts=args.incident_alerts,
             stop=lambda: bool(stopping),
         )
     except ValueError as err:  # DataError, and the model's or preprocessing's refusal of the rows

@@ -53,8 +53,9 @@ class ModelInfo:
 @dataclass
 class Scored:
     """A table's predictions: per-class probabilities, the predicted class, the attack score
-    (one minus the benign classes' probability), novelty (or None), unknown, and which rows are
-    alerts at the operating point."""
+    (one minus the benign classes' probability), novelty (or None), unknown, which rows are
+    alerts at the operating point, the input's labels, and each alert's category: its predicted
+    class, or ``unknown`` where only the unknown flag raised it."""
 
     probabilities: np.ndarray
     best: np.ndarray
@@ -63,6 +64,7 @@ class Scored:
     unknown: np.ndarray
     alert: np.ndarray
     labels: np.ndarray
+    category: np.ndarray
 
 
 def severity(score: float, alert: bool) -> int:
@@ -75,9 +77,9 @@ def severity(score: float, alert: bool) -> int:
 
 def records(
     table: RawTable, scored: Scored, classes: list[str], flow_fields: dict[str, str], model: ModelInfo, all_flows: bool
-) -> Iterator[dict]:
-    """The EVE records of a scored table, in input order: alerts, and with ``all_flows`` the
-    other flows too."""
+) -> Iterator[tuple[int, dict]]:
+    """``(row, record)``: the EVE records of a scored table, in input order: alerts, and with
+    ``all_flows`` the other flows too."""
     meta = table.meta
     rows = range(len(table)) if all_flows else np.flatnonzero(scored.alert)
     scored_at = datetime.now(timezone.utc).isoformat()
@@ -97,7 +99,7 @@ def records(
         if flow_id is not None:
             record["community_id"] = flow_id
         record["alert"] = {
-            "category": classes[scored.best[i]],
+            "category": scored.category[i],
             "score": round(float(scored.score[i]), 6),
             "probabilities": {c: round(float(p), 6) for c, p in zip(classes, scored.probabilities[i])},
             "severity": severity(float(scored.score[i]), bool(scored.alert[i])),
@@ -108,7 +110,7 @@ def records(
         record["input"] = {"file": str(table.source[i]), "line": int(table.line[i])}
         if scored.labels[i] is not None:
             record["label"] = scored.labels[i]
-        yield record
+        yield int(i), record
 
 
 def community_id(record: dict) -> str | None:

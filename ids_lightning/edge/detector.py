@@ -51,6 +51,7 @@ from ids_lightning.core.operating import attack_scores, chosen_point
 from ids_lightning.core.spec import HEAD_LINES, OTHER, read_head
 from ids_lightning.core.table import RawTable
 from ids_lightning.edge.alerts import ModelInfo, Scored, dumps, records
+from ids_lightning.edge.incidents import Incidents
 from ids_lightning.edge.runtime import Run, load_run
 from ids_lightning.edge.sources import IDLE, Line, Position, StreamLines, open_lines
 from ids_lightning.edge.windows import DEFAULT_MAX_HOSTS, HostWindows
@@ -85,6 +86,7 @@ class Tally:
     outside_classes: int = 0
     confusion: list = field(default_factory=list)
     formats: list = field(default_factory=list)
+    incidents: int = 0
 
     def add(self, table: RawTable, scored: Scored, classes: list[str], unseen_category: np.ndarray) -> None:
         self.skipped += len(table.skipped)
@@ -94,8 +96,7 @@ class Tally:
             return
         self.records += len(table)
         self.predicted = dict(Counter(self.predicted) + Counter(classes[b] for b in scored.best))
-        alerted = scored.best[scored.alert]
-        self.alerts = dict(Counter(self.alerts) + Counter(classes[b] for b in alerted))
+        self.alerts = dict(Counter(self.alerts) + Counter(scored.category[scored.alert]))
         self.unknown += int(scored.unknown.sum())
         self.unknown_category += int(unseen_category.sum())
         index = {name: i for i, name in enumerate(classes)}
@@ -114,7 +115,8 @@ class Tally:
 class Options:
     """How the sensor runs: the model file, batch size, threads, hosts kept for windows, every
     flow or alerts only, the operating point's false-alarm rate, follow a growing log, where the
-    state lives (None: no state, the output written whole at the end), progress on stderr."""
+    state lives (None: no state, the output written whole at the end), progress on stderr, and
+    a host incident's window and alert threshold."""
 
     model: str = "model.onnx"
     chunk_rows: int = 20_000
@@ -125,6 +127,8 @@ class Options:
     follow: bool = False
     state: Path | None = None
     progress: bool = True
+    incident_seconds: float = 300.0
+    incident_alerts: int = 5
 
 
 def detect(
@@ -141,14 +145,27 @@ def detect(
     fpr: float | None = None,
     follow: bool = False,
     state: str | Path | None = None,
+    incident_seconds: float = 300.0,
+    incident_alerts: int = 5,
     stop: Callable[[], bool] = lambda: False,
 ) -> dict:
     """Score ``input_path`` into ``output`` (and ``<output>.summary.json``); return the summary.
     ``stop()`` is asked between batches (a followed log ends only when it says so)."""
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1, not {chunk_rows}")
+    state = Path(state) if state else None
     options = Options(
-        model, chunk_rows, threads, max_hosts, all_flows, fpr, follow, Path(state) if state else None, progress
+        model,
+        chunk_rows,
+        threads,
+        max_hosts,
+        all_flows,
+        fpr,
+        follow,
+        state,
+        progress,
+        incident_seconds,
+        incident_alerts,
     )
     output = Path(output)
     if str(input_path) != "-" and same_file(output, input_path):
@@ -174,6 +191,9 @@ class Sensor:
         self.benign = [i for i, name in enumerate(self.classes) if self.spec.is_benign(name)]
         self.threshold, self.operating_point = chosen_point(run.folder, options.fpr)
         self.model = ModelInfo.of(run.folder, run.model_path)
+        self.incidents = Incidents(
+            run.spec.flow_fields, options.incident_seconds, options.incident_alerts, options.max_hosts
+        )
         self.tally = Tally()
         self.error: str | None = None
         self.started = time.perf_counter()
@@ -288,9 +308,17 @@ class Sensor:
                 f"(first at {table.source[first]}:{int(table.line[first])}): the model is broken"
             )
         scored = self.scored(table, probabilities, unseen_category)
-        for record in records(table, scored, self.classes, self.spec.flow_fields, self.model, self.options.all_flows):
+        opened, counted = self.incidents.update(table, scored, self.classes, self.model)
+        for row, record in records(
+            table, scored, self.classes, self.spec.flow_fields, self.model, self.options.all_flows
+        ):
+            if row in counted and not self.options.all_flows:
+                continue  # an open incident counts this host's further alerts in its window
             self.out.write(dumps(record) + "\n")
             self.tally.written += 1
+            if row in opened:
+                self.out.write(dumps(opened[row]) + "\n")
+                self.tally.incidents += 1
         self.tally.add(table, scored, self.classes, unseen_category)
         self._progress()
 
@@ -300,8 +328,12 @@ class Sensor:
         unknown = unseen_category | (novelty > self.run.novelty.threshold) if novelty is not None else unseen_category
         best = probabilities.argmax(axis=1)
         score = attack_scores(probabilities, self.benign)
-        alert = score > self.threshold if self.threshold is not None else ~np.isin(best, self.benign)
-        return Scored(probabilities, best, score, novelty, unknown, alert | unknown, true_labels(table, self.run))
+        attack = score > self.threshold if self.threshold is not None else ~np.isin(best, self.benign)
+        category = np.array(self.classes, dtype=object)[best]
+        category[unknown & ~attack] = "unknown"  # raised by the unknown flag alone
+        return Scored(
+            probabilities, best, score, novelty, unknown, attack | unknown, true_labels(table, self.run), category
+        )
 
     # --- state ---------------------------------------------------------------------------------
     def _commit(self, lines, out, output: Path) -> None:
@@ -319,6 +351,7 @@ class Sensor:
             "position": lines.position.as_dict(),
             "tally": asdict(self.tally),
             "windows": self.windows.state() if self.windows is not None else None,
+            "incidents": self.incidents.state(),
         }
         atomic_write_json(output.with_name(output.name + ".summary.json"), self.summary(output))
         atomic_write_json(self.options.state, state)
@@ -351,6 +384,8 @@ class Sensor:
         self.tally = tally
         if self.windows is not None and state.get("windows"):
             self.windows.restore(state["windows"])
+        if state.get("incidents"):
+            self.incidents.restore(state["incidents"])
         return position
 
     # --- the summary ---------------------------------------------------------------------------
@@ -370,6 +405,13 @@ class Sensor:
             "predicted": tally.predicted,
             "alerts": tally.alerts,
             "operating_point": self.operating_point,
+            "incidents": tally.incidents,
+            "incident_rule": (
+                f"{self.options.incident_alerts} alerts from one source host in {self.options.incident_seconds:g} s"
+                if self.incidents.usable
+                else "none: the dataset's records name no source host and time"
+            ),
+            "incident_list": self.incidents.opened[:MAX_LISTED_SKIPS],
             "unknown_category_records": tally.unknown_category,
             "unknown_records": tally.unknown,
             **({"novelty_threshold": self.run.novelty.threshold} if self.run.novelty is not None else {}),
@@ -428,6 +470,7 @@ def print_summary(summary: dict) -> None:
             f"unknown records (an unseen category, or novelty above {summary['novelty_threshold']:.4f}): "
             f"{summary['unknown_records']:,}"
         )
+    print(f"host incidents ({summary['incident_rule']}): {summary['incidents']:,}")
     if "hosts_tracked" in summary:
         print(
             f"windows of {summary['window']} flows: {summary['hosts_tracked']:,} source hosts tracked at the end, "
