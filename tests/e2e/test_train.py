@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from ids_lightning.edge.detector import detect
 from ids_lightning.training.config import PROJECT_ROOT
 from ids_lightning.training.run import train
-from tests.helpers import DATA_DIR
+from tests.helpers import DATA_DIR, NSL_KDD_TEST, trained_run
 
 
 def run_train(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
@@ -43,3 +46,12 @@ def test_two_epochs_beat_the_majority_class_on_kddtest_plus(make_config):
     assert metrics["epochs_run"] == 2
     assert metrics["test/acc"] > majority + 0.2
     assert metrics["test/auroc"] > 0.8
+
+
+def test_a_run_with_learned_category_embeddings_exports_and_detects(tmp_path_factory, tmp_path, data_dir):
+    folder, metrics = trained_run(
+        tmp_path_factory, "embedding", "debug=limit", "trainer.limit_test_batches=1.0", "dataset.categorical=embedding"
+    )
+    assert metrics["onnx/parity_ok"] and metrics["test/acc"] > 0.6
+    summary = detect(folder, NSL_KDD_TEST, tmp_path / "alerts.jsonl", progress=False)
+    assert summary["accuracy"] == pytest.approx(metrics["test/acc"], abs=2e-4)

@@ -219,15 +219,6 @@ def test_every_run_compares_its_novelty_score_with_energy_and_mahalanobis(nsl_ru
     assert (tmp_path / "novelty.csv").read_text().startswith("score,runs,benign_flagged_mean")
 
 
-def test_a_run_with_learned_category_embeddings_exports_and_detects(tmp_path_factory, tmp_path, data_dir):
-    folder, metrics = trained_run(
-        tmp_path_factory, "embedding", "debug=limit", "trainer.limit_test_batches=1.0", "dataset.categorical=embedding"
-    )
-    assert metrics["onnx/parity_ok"] and metrics["test/acc"] > 0.6
-    summary = detect(folder, NSL_KDD_TEST, tmp_path / "alerts.jsonl", progress=False)
-    assert summary["accuracy"] == pytest.approx(metrics["test/acc"], abs=2e-4)
-
-
 def test_detector_reads_a_joined_log_in_each_part_s_column_order(iot_run, tmp_path):
     """Two real captures joined, the second with its columns in another order: every record
     names its own flow's hosts and ports, and scores as the parts do on their own."""

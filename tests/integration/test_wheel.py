@@ -45,6 +45,6 @@ def test_the_installed_wheel_trains_and_detects(tmp_path, nsl_kdd_slice):
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert (run / "metrics.json").is_file() and (run / "model.onnx").is_file()
     flows = nsl_kdd_slice / "nsl_kdd" / "KDDTest+.txt"
-    detected = ids("detect", "--run", str(run), "--input", str(flows), "--output", str(work / "alerts.jsonl"))
+    detected = ids("detect", "--run", str(run), "--input", str(flows), "--output", str(work / "alerts.jsonl"), "--all")
     assert detected.returncode == 0, detected.stderr[-3000:]
     assert sum(1 for _ in (work / "alerts.jsonl").open()) == 2000

@@ -345,12 +345,12 @@ def _boundary(lab: Lab, workspace: Workspace, before: dict, built: dict, printed
 
 # --- counting what a command wrote ---------------------------------------------------------------
 def detector_counts(alerts: Path) -> Callable[[], dict]:
-    """Records written (each line valid JSON) and lines skipped, from the detector's output."""
+    """Flows written (``--all``: one record each) and lines skipped, from the detector's output."""
 
     def count() -> dict:
         summary = json.loads(alerts.with_name(alerts.name + ".summary.json").read_text())
-        with open(alerts, encoding="utf-8") as handle:
-            written = sum(1 for line in handle if json.loads(line))
+        with open(alerts, encoding="utf-8") as handle:  # every line valid JSON; incidents are no flows
+            written = sum(1 for line in handle if json.loads(line)["event_type"] != "incident")
         return {"rows_out": written, "rows_skipped": summary["skipped"]}
 
     return count
