@@ -25,6 +25,7 @@ Two ways to write, by what the input is:
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -37,6 +38,7 @@ import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import (
+    WRITE_ERRNOS,
     OutputError,
     TruncatedFileError,
     atomic_path,
@@ -215,13 +217,17 @@ class Sensor:
             finally:
                 self._end_progress()
             return summary
+        if output.exists() and not output.is_file():  # a pipe or device is never written as a stream
+            raise OutputError(output, OSError(errno.EEXIST, "not a regular file: a device, pipe or folder is there"))
         if start is None and output.exists():
             output.unlink()  # a fresh sensor run starts a fresh stream
         try:
             with open(output, "a", encoding="utf-8") as out:
                 self._read(lines, start, out, lambda: self._commit(lines, out, output), stop)
         except OSError as err:
-            raise OutputError(output, err) from err
+            if err.errno in WRITE_ERRNOS:  # a full disk: what was committed stays, the state says where
+                raise OutputError(output, err, f" after {self.tally.records:,} records were scored") from err
+            raise
         finally:
             self._end_progress()
         return self.summary(output)
@@ -365,16 +371,16 @@ class Sensor:
             state = read_json_state(regular_file(path, "state file"))
             if state["version"] != STATE_VERSION:
                 raise ValueError(f"version {state['version']}")
-            if state["input"] != self.name or state["model_sha256"] != self.model.sha256:
-                raise DataError(
-                    f"{path}: the state of another input or model ({state['input']}); "
-                    "remove it or choose another --state"
-                )
+            known = (state["input"], state["model_sha256"])
             position = Position.from_dict(state["position"])
             tally = Tally(**state["tally"])
             committed = int(state["output_bytes"])
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"{path}: not a sensor state this project wrote ({err})") from err
+        if known != (self.name, self.model.sha256):
+            raise DataError(
+                f"{path}: the state of another input or model ({known[0]}); remove it or choose another --state"
+            )
         if not output.is_file() or output.stat().st_size < committed:
             raise DataError(
                 f"{output}: shorter than its state {path} says was committed; remove the state to start over"

@@ -155,7 +155,49 @@ def stream_probes() -> list[Probe]:
             handle.truncate(2 << 30)
         return detect(ws, "nsl_kdd", path, 1)
 
+    def folder(ws: Workspace) -> Call:
+        header, flows = ws.lab.zeek(300)
+        for index in range(3):  # rotated logs, oldest first by modification time
+            path = ws.file(f"logs/conn.{index}.log", "".join(header + flows[index * 100 : index * 100 + 100]))
+            os.utime(path, (1000 + index, 1000 + index))
+        return detect(ws, "iot23", ws.folder / "inputs" / "logs", 300)
+
+    def zeek_json(ws: Workspace, damage: Callable[[list[str]], list[str]], records: int) -> Call:
+        header, flows = ws.lab.zeek(200)
+        fields = next(line for line in header if line.startswith("#fields")).rstrip("\n").split("\t")[1:]
+        names = fields[:-1] + fields[-1].split("   ")
+        lines = []
+        for flow in flows:
+            values = flow.rstrip("\n").split("\t")
+            values = values[:-1] + values[-1].split("   ")
+            lines.append(json.dumps({k: v for k, v in zip(names, values) if v != "-"}) + "\n")
+        return detect(ws, "iot23", ws.file("conn.json.log", "".join(damage(lines))), records)
+
+    def state_of_another(ws: Workspace) -> Call:
+        call = detect(ws, "nsl_kdd", rows(ws), 2000, "--state", ws.folder / "s.json", names=("s.json",))
+        other = {"version": 1, "input": "other.log", "model_sha256": "0" * 64, "output_bytes": 0, "tally": {}}
+        other["position"] = {"path": "other.log", "identity": None, "offset": 0, "line": 1}
+        (ws.folder / "s.json").write_text(json.dumps(other))
+        return call
+
+    def followed_gzip(ws: Workspace) -> Call:
+        source = ws.file("rows.txt.gz", gzip.compress("".join(ws.lab.lines(NSL_TEST, 20)).encode()))
+        return detect(ws, "nsl_kdd", source, 20, "--follow")
+
+    def broken_json(lines: list[str]) -> list[str]:
+        return [*lines[:9], '{"uid": "C1", "ts": 1}\n', "{oops\n", *lines[9:]]
+
     return [
+        Probe("stream: a folder of rotated Zeek logs", "detect", folder, False),
+        Probe("stream: Zeek JSON", "detect", lambda ws: zeek_json(ws, lambda ls: ls, 200), False),
+        Probe(
+            "stream: Zeek JSON with a record lacking fields and one not JSON",
+            "detect",
+            lambda ws: zeek_json(ws, broken_json, 202),
+            False,
+        ),
+        Probe("stream: --state of another input", "detect", state_of_another, True),
+        Probe("stream: --follow on a gzipped file", "detect", followed_gzip, True),
         Probe(
             "stream: standard input (--input -)",
             "detect",
