@@ -12,6 +12,7 @@ BENCHES = (
     "train",
     "parse",
     "detector",
+    "sensor",
     "adversarial_training",
     "scale",
     "windows",

@@ -8,6 +8,7 @@ import logging
 import sys
 
 import hydra
+import lightning.pytorch  # noqa: F401 - before Hydra's logging: imported after it, its lines print twice
 from omegaconf import DictConfig, OmegaConf
 
 from ids_lightning.core.errors import REFUSALS, REFUSED, exit_status, refused

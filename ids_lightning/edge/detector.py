@@ -60,7 +60,7 @@ from ids_lightning.edge.windows import DEFAULT_MAX_HOSTS, HostWindows
 
 MAX_LISTED_SKIPS = 1000
 STATE_VERSION = 1
-COMMIT_SECONDS = 0.5  # a sensor commits at least this often while lines keep coming
+COMMIT_SECONDS = 0.25  # a sensor commits at least this often while lines keep coming
 
 
 def true_labels(table: RawTable, run: Run) -> np.ndarray:

@@ -64,12 +64,11 @@ def started_run(cfg: DictConfig) -> Iterator[Path]:
 
 @contextmanager
 def log_to_folder(output_dir: Path) -> Iterator[None]:
-    """The log in the run folder's ``train.log`` while the accepted run lasts (each job of a
-    sweep its own): opened here, after the checks, so a refused run writes nothing there."""
-    if not is_primary_process():
-        yield
-        return
-    handler = logging.FileHandler(output_dir / "train.log")
+    """The log in the run folder while the accepted run lasts: ``train.log``, or Hydra's job name
+    (``train_ddp_process_1.log`` for a further DDP process), each job of a sweep its own; opened
+    here, after the checks, so a refused run writes nothing there."""
+    name = HydraConfig.get().job.name if HydraConfig.initialized() else "train"
+    handler = logging.FileHandler(output_dir / f"{name}.log")
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
