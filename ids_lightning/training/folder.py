@@ -26,7 +26,7 @@ from ids_lightning.training.run_folder import read_config
 log = logging.getLogger(__name__)
 
 FIT_RECORD = "fit.json"
-STARTUP_FILES = {".hydra", "train.log", "config.yaml", ".lock"}
+STARTUP_FILES = {".hydra", "config.yaml", ".lock"}  # and the log, <job name>.log
 
 
 # What may differ between a run and its re-run: where things are, and how a re-run behaves.
@@ -118,7 +118,8 @@ def run_lock(output_dir: Path) -> Iterator[None]:
 def remove_if_empty(output_dir: Path) -> None:
     """A run that failed before it trained leaves no folder behind (only Hydra's and the run's
     start-up files were in it); one with checkpoints stays, to be resumed."""
-    if output_dir.is_dir() and {p.name for p in output_dir.iterdir()} <= STARTUP_FILES:
+    names = {p.name for p in output_dir.iterdir()} if output_dir.is_dir() else None
+    if names is not None and all(name in STARTUP_FILES or name.endswith(".log") for name in names):
         shutil.rmtree(output_dir, ignore_errors=True)
 
 
