@@ -13,6 +13,7 @@ BENCHES = (
     "parse",
     "detector",
     "sensor",
+    "incidents",
     "adversarial_training",
     "scale",
     "windows",
