@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 MAX_LINE_CHARS = 1 << 20  # a longer line is a malformed row, not a reason to hold it whole
 BAD_UTF8 = "not valid UTF-8"
+OVER_LONG = f"longer than {MAX_LINE_CHARS:,} characters"
 
 
 def open_text(path: str | Path) -> IO[str]:
@@ -56,7 +57,7 @@ def header_line(handle: IO[str], path: str | Path, number: int = 1) -> str:
     with the limit of every other line: a longer one is an error naming it, never read whole."""
     text = handle.readline(MAX_LINE_CHARS + 1)
     if len(text) > MAX_LINE_CHARS and not text.endswith("\n"):
-        raise DataError(f"{path}:{number}: longer than {MAX_LINE_CHARS:,} characters; not a header or a flow")
+        raise DataError(f"{path}:{number}: {OVER_LONG}; not a header or a flow")
     if lone_carriage_return(text):
         raise DataError(f"{path}:{number}: {LONE_CR}; not a header or a flow")
     return text
@@ -72,6 +73,17 @@ class TruncatedFileError(DataError):
             super().__init__(f"{path}: bytes that are not gzip data follow its end, after line {lines} ({reason})")
         else:
             super().__init__(f"{path}: the file ends early, after line {lines} ({reason})")
+
+    @classmethod
+    def of(cls, path: str | Path, lines: int, err: Exception) -> TruncatedFileError:
+        """The error of a gzip read that failed (one of ``GZIP_READ_ERRORS``) after ``lines``
+        whole lines: a whole member read, then something else where the next member would start,
+        is trailing garbage; anything else is a cut."""
+        trailing = isinstance(err, gzip.BadGzipFile) and str(err).startswith("Not a gzipped file")
+        return cls(path, lines, str(err), trailing=trailing)
+
+
+GZIP_READ_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)  # what reading a cut or stuck-together gzip raises
 
 
 def text_lines(handle: IO[str], path: str | Path, first: int = 1) -> Iterator[tuple[int, str, str | None]]:
@@ -93,11 +105,9 @@ def text_lines(handle: IO[str], path: str | Path, first: int = 1) -> Iterator[tu
             if len(text) > MAX_LINE_CHARS and not text.endswith("\n"):
                 while (rest := handle.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
                     pass
-                text, problem = "", f"longer than {MAX_LINE_CHARS:,} characters"
-        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-            # a whole member read, then something else where the next member would start
-            trailing = isinstance(err, gzip.BadGzipFile) and str(err).startswith("Not a gzipped file")
-            raise TruncatedFileError(path, number, str(err), trailing=trailing) from err
+                text, problem = "", OVER_LONG
+        except GZIP_READ_ERRORS as err:
+            raise TruncatedFileError.of(path, number, err) from err
         if not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text):
             text, problem = "", BAD_UTF8
         elif lone_carriage_return(text):

@@ -88,7 +88,7 @@ def records(
         fields = {name: _plain(meta[key][i]) for name, key in flow_fields.items() if key in meta}
         stamp = fields.pop("timestamp", None)
         record = {
-            "timestamp": _iso(stamp) if stamp is not None else scored_at,
+            "timestamp": iso(stamp) if stamp is not None else scored_at,
             "event_type": "alert" if scored.alert[i] else "flow",
         }
         for port in ("src_port", "dest_port"):
@@ -161,7 +161,7 @@ def _port(value: object) -> int | None:
     return port if 0 <= port <= 65535 else None
 
 
-def _iso(stamp: object) -> str:
+def iso(stamp: object) -> str:
     """ISO 8601 in UTC of an epoch time (Zeek's ``ts``, BoT-IoT's ``stime``)."""
     return datetime.fromtimestamp(float(stamp), timezone.utc).isoformat()
 

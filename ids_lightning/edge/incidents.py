@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 
 import numpy as np
 
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.table import RawTable
-from ids_lightning.edge.alerts import ModelInfo, Scored
+from ids_lightning.edge.alerts import ModelInfo, Scored, iso
 
 TOP = 5  # peers, ports and uids an incident lists
 
@@ -96,13 +95,13 @@ class Incidents:
             elif sum(evidence.alerts.values()) >= self.threshold:
                 evidence.opened = True
                 written[i] = self.record(str(host), evidence, model)
-                self.opened.append({"host": str(host), "window_start": _iso(evidence.window * self.window_seconds)})
+                self.opened.append({"host": str(host), "window_start": iso(evidence.window * self.window_seconds)})
         self._final_counts()
         return written, counted
 
     def record(self, host: str, evidence: Evidence, model: ModelInfo) -> dict:
         return {
-            "timestamp": _iso(evidence.last_seen),  # when it opened: the flow that crossed the threshold
+            "timestamp": iso(evidence.last_seen),  # when it opened: the flow that crossed the threshold
             "event_type": "incident",
             "src_ip": host,
             "incident": self.summary(evidence),
@@ -111,10 +110,10 @@ class Incidents:
 
     def summary(self, evidence: Evidence) -> dict:
         return {
-            "window_start": _iso(evidence.window * self.window_seconds),
+            "window_start": iso(evidence.window * self.window_seconds),
             "window_seconds": self.window_seconds,
-            "first_seen": _iso(evidence.first_seen),
-            "last_seen": _iso(evidence.last_seen),
+            "first_seen": iso(evidence.first_seen),
+            "last_seen": iso(evidence.last_seen),
             "flows": evidence.flows,
             "alerts": dict(evidence.alerts),
             "max_score": round(evidence.max_score, 6),
@@ -139,7 +138,7 @@ class Incidents:
         """The summary's incidents with the counts of their windows so far."""
         by_key = {(e["host"], e["window_start"]): e for e in self.opened}
         for host, evidence in self.hosts.items():
-            key = (host, _iso(evidence.window * self.window_seconds))
+            key = (host, iso(evidence.window * self.window_seconds))
             if evidence.opened and key in by_key:
                 by_key[key].update(self.summary(evidence))
 
@@ -150,7 +149,3 @@ class Incidents:
     def restore(self, state: dict) -> None:
         self.hosts = OrderedDict((str(host), Evidence(**evidence)) for host, evidence in state["hosts"])
         self.opened = list(state["opened"])
-
-
-def _iso(stamp: float) -> str:
-    return datetime.fromtimestamp(float(stamp), timezone.utc).isoformat()

@@ -25,12 +25,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ids_lightning.core.errors import DataError
-from ids_lightning.core.fileio import BAD_UTF8, LONE_CR, MAX_LINE_CHARS, TruncatedFileError, lone_carriage_return
+from ids_lightning.core.fileio import (
+    BAD_UTF8,
+    GZIP_READ_ERRORS,
+    LONE_CR,
+    MAX_LINE_CHARS,
+    OVER_LONG,
+    TruncatedFileError,
+    lone_carriage_return,
+)
 
 IDLE = None  # yielded by a live source when no whole line has come for ``idle_seconds``
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_LINE_BYTES = 4 * MAX_LINE_CHARS  # UTF-8 takes at most four bytes a character
-OVER_LONG = f"longer than {MAX_LINE_CHARS:,} characters"
 
 
 @dataclass
@@ -198,9 +205,8 @@ class FileLines:
     def _read(self, handle) -> bytes:
         try:
             return handle.read1(1 << 16) if hasattr(handle, "read1") else handle.read(1 << 16)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-            trailing = isinstance(err, gzip.BadGzipFile) and str(err).startswith("Not a gzipped file")
-            raise TruncatedFileError(self.path, self.position.line - 1, str(err), trailing=trailing) from err
+        except GZIP_READ_ERRORS as err:
+            raise TruncatedFileError.of(self.path, self.position.line - 1, err) from err
 
     def _rotated(self) -> bool:
         """Whether the name now leads to another file, or the file is shorter than what was read."""
