@@ -15,8 +15,7 @@ from pathlib import Path
 
 from ids_lightning.cli.arguments import positive, positive_seconds, thread_count
 from ids_lightning.core.errors import exit_status, refused
-from ids_lightning.edge.detector import detect, print_summary
-from ids_lightning.edge.windows import DEFAULT_MAX_HOSTS
+from ids_lightning.edge.detector import Options, detect, print_summary
 
 CUT_SHORT = 3
 
@@ -54,24 +53,27 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--incident-seconds",
         type=positive_seconds,
-        default=300.0,
+        default=Options.incident_seconds,
         help="a host incident's time window, on the flows' clock (default: %(default)s)",
     )
     parser.add_argument(
         "--incident-alerts",
         type=positive,
-        default=5,
+        default=Options.incident_alerts,
         help="alerts from one source host in one window that open an incident (default: %(default)s)",
     )
     parser.add_argument("--model", default="model.onnx", help="model.onnx or model.int8.onnx (default: %(default)s)")
     parser.add_argument(
-        "--chunk-rows", type=positive, default=20_000, help="records parsed and scored at a time (default: %(default)s)"
+        "--chunk-rows",
+        type=positive,
+        default=Options.chunk_rows,
+        help="records parsed and scored at a time (default: %(default)s)",
     )
     parser.add_argument("--threads", type=thread_count, default=None, help="onnxruntime threads (default: all cores)")
     parser.add_argument(
         "--max-hosts",
         type=positive,
-        default=DEFAULT_MAX_HOSTS,
+        default=Options.max_hosts,
         help="windowed runs: source hosts whose last flows are kept (default: %(default)s)",
     )
     return parser
