@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def collect(folders: list[Path]) -> list[dict]:
         for path in sorted(folder.rglob("metrics.json")):
             metrics = read_json_object(path, "a metrics.json of a finished run")
             bench = path.parent / "bench.json"
-            if bench.exists() or bench.is_symlink():  # a pipe or a link to nothing is refused, not skipped
+            if os.path.lexists(bench):  # a pipe or a link to nothing is refused, not skipped
                 rows = read_json_object(bench, "an edge bench report").get("results")
                 if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
                     raise DataError(f"{bench}: not an edge bench report ('results' must list its rows)")
@@ -93,7 +94,7 @@ def with_defaults(metrics: dict) -> dict:
 def _config_tags(run_dir: Path) -> list[str]:
     """Tags of a run whose metrics.json predates the ``tags`` key, from its saved config (read as
     data: YAML's safe loader, no interpolation, plain strings only)."""
-    if not ((run_dir / "config.yaml").exists() or (run_dir / "config.yaml").is_symlink()):
+    if not os.path.lexists(run_dir / "config.yaml"):
         return []
     from ids_lightning.training.run_folder import read_config
 

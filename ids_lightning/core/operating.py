@@ -9,6 +9,7 @@ share of validation attacks above it (the detection rate to expect on traffic li
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ def chosen_point(folder: Path, fpr: float | None) -> tuple[float | None, dict]:
     the sensor's summary says of it; without the file no threshold: an alert is a flow whose
     predicted class is not benign."""
     path = folder / OPERATING_POINTS_FILE
-    if not (path.exists() or path.is_symlink()):
+    if not os.path.lexists(path):
         if fpr is not None:
             raise DataError(f"{folder}: no {OPERATING_POINTS_FILE}, so --fpr cannot be chosen (train the run again)")
         return None, {"rule": "predicted class is not benign"}

@@ -365,7 +365,7 @@ class Sensor:
     def _resume(self, path: Path, output: Path) -> Position | None:
         """The committed position of an earlier run of this sensor, its output cut back to what
         was committed, its counters and windows restored; None for a first run."""
-        if not (path.exists() or path.is_symlink()):
+        if not os.path.lexists(path):
             return None
         try:
             state = read_json_state(regular_file(path, "state file"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -88,7 +89,7 @@ def bench_rows(run_dir: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
     is then not measured."""
     shape = Preprocessor.load(run_dir / "preprocess.json").input_shape
     saved = run_dir / "bench_rows.npy"
-    if saved.exists() or saved.is_symlink():
+    if os.path.lexists(saved):
         rows, labels = _array(saved), _array(run_dir / "bench_labels.npy")
         if rows.dtype != np.float32 or rows.shape[1:] != shape or labels.shape != rows.shape[:1]:
             raise DataError(

@@ -107,7 +107,7 @@ def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None 
             f"{preprocessor.class_names}: the two files come from different runs"
         )
     flag = folder / "novelty.json"  # a folder or a link to nothing there is an error, not "no flag"
-    novelty = Novelty.load(flag) if flag.exists() or flag.is_symlink() else None
+    novelty = Novelty.load(flag) if os.path.lexists(flag) else None
     return Run(folder, preprocessor, folder / model, ort, novelty)
 
 

@@ -43,7 +43,7 @@ def read_config(run_dir: Path) -> dict:
     """``config.yaml`` as plain data (:func:`~ids_lightning.core.fileio.read_yaml_data`: YAML's
     safe loader, no tags that build objects, no aliases, bounded in size)."""
     path = run_dir / "config.yaml"
-    if not (path.exists() or path.is_symlink()):
+    if not os.path.lexists(path):
         raise RunFolderError(f"{run_dir}: no config.yaml; is this the folder of a finished training run?")
     try:
         config = read_yaml_data(path)
