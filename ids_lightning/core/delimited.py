@@ -63,6 +63,10 @@ class Layout:
     # holding at least ``json_required``; empty for delimited text
     json_required: tuple[str, ...] = ()
 
+    def names_other_columns(self, line: str) -> bool:
+        """Whether ``line`` (without its end) is a Zeek ``#fields`` header of another layout."""
+        return bool(self.fields_header) and line.startswith("#fields") and line != self.fields_header
+
     @property
     def output_names(self) -> list[str]:
         return self.names[:-1] + list(self.split_names) if self.split_last else list(self.names)
@@ -185,11 +189,7 @@ class LineParser:
         layout = self.layout
         if layout.comment and text.startswith(layout.comment):
             self.header.append(text.rstrip("\r\n"))
-            if (
-                layout.fields_header
-                and self.header[-1].startswith("#fields")
-                and self.header[-1] != layout.fields_header
-            ):
+            if layout.names_other_columns(self.header[-1]):
                 before = self.take() if self.rows else None  # the rows so far in their own layout
                 self.layout = _switch(layout, self.header, self.source, number)
                 return before
@@ -344,7 +344,7 @@ def _arrow_chunks(path: Path, layout: Layout, chunk_rows: int, report: RowReport
         text = row.text.rstrip("\r\n")
         if "\n" in text:
             handover.append(f"{path}:{row.number}: a quote left open runs over the lines after it")
-        if layout.fields_header and text.startswith("#fields") and text != layout.fields_header:
+        if layout.names_other_columns(text):
             handover.append(f"{path}:{row.number}: a new #fields header")  # the line reader switches to it
         if not (layout.comment and row.text.startswith(layout.comment)):
             pending.append((row.number, f"expected {width} fields, found {row.actual_columns}"))
