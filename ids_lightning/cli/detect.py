@@ -60,7 +60,8 @@ def parser() -> argparse.ArgumentParser:
         "--incident-alerts",
         type=positive,
         default=Options.incident_alerts,
-        help="alerts from one source host in one window that open an incident (default: %(default)s)",
+        help="alerts from one source host in one window that open an incident (default: the threshold the run "
+        "calibrated on validation captures for this window and --fpr, else 5)",
     )
     parser.add_argument("--model", default="model.onnx", help="model.onnx or model.int8.onnx (default: %(default)s)")
     parser.add_argument(

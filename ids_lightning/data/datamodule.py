@@ -19,6 +19,7 @@ import torch
 from ids_lightning.core.errors import DataError, MissingDataError
 from ids_lightning.core.fileio import download, is_primary_process
 from ids_lightning.core.files import find_files
+from ids_lightning.core.operating import HostFlows
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.core.spec import OTHER
 from ids_lightning.core.splits import ATTACK_TYPE
@@ -59,6 +60,7 @@ class FlowDataModule(L.LightningDataModule):
         self.stats: dict = {}
         self.class_weights: list[float] | None = None
         self.test_types: TestTypes | None = None  # the test attacks' types, for unseen-type scores
+        self.host_flows: dict[str, HostFlows] = {}  # val and test rows' hosts, where validation is captures
 
     def reorder(self, shuffle_seed: int) -> None:
         """Train in the order of ``shuffle_seed`` from now on (a federated site's new round)."""
@@ -124,6 +126,7 @@ class FlowDataModule(L.LightningDataModule):
     def _keep(self, built: Built) -> None:
         self.tensors, self.preprocessor, self.stats = built.tensors, built.preprocessor, built.stats
         self.test_types = built.test_types
+        self.host_flows = built.host_flows
         if built.class_weights is not None:
             self.class_weights = built.class_weights
 

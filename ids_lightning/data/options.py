@@ -168,6 +168,19 @@ class DataOptions:
     def tests_on_files(self) -> bool:
         return self.source.spec.splits[self.split.split].kind == "test_files"
 
+    @property
+    def validates_on_hosts(self) -> bool:
+        """Whether validation holds whole captures of a dataset whose flows name a source host
+        and a time: the sensor's incident threshold is then calibrated on them (a random share
+        of rows would thin every host's windows)."""
+        spec = self.source.spec
+        return self.split.validation.kind == "by_capture" and bool(spec.host_column and spec.time_column)
+
+    @property
+    def keeps_flow_ids(self) -> bool:
+        """Whether rows keep their ids, hosts and times: windows and host-level validation read them."""
+        return self.sample.window > 1 or self.validates_on_hosts
+
 
 SETTINGS = {
     "spec", "data_dir", "files", "test_files", "read_options", "val_split", "val_partitions", "test_partitions",

@@ -142,8 +142,7 @@ class Scan:
         if not isinstance(options.loader.shuffle_seed, int):
             raise ConfigError("seeds=[...] trains from the in-memory path: set dataset.in_memory=true")
         self.kind = kind
-        # ids and addresses are read only where windows need them
-        self.skip_meta = () if self.sample.window > 1 else tuple(self.spec.id_columns)
+        self.skip_meta = () if options.keeps_flow_ids else tuple(self.spec.id_columns)
         self.chunks: list[Chunk] = []
         self.label_counts: Counter = Counter()
         self.seen_types: set[str] = set()

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ids_lightning.core.files import read_cached, resolve_files
+from ids_lightning.core.operating import HostFlows
 from ids_lightning.core.parquet import read as read_parquet
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.core.spec import OTHER
@@ -72,6 +73,7 @@ class Built:
     stats: dict
     class_weights: list[float] | None = None
     test_types: TestTypes | None = None
+    host_flows: dict[str, HostFlows] = field(default_factory=dict)  # val/test, where validation is captures
 
 
 @dataclass
@@ -112,7 +114,7 @@ class SplitTables:
             path,
             bad_rows=source.bad_rows,
             engine=source.engine,
-            keep_ids=self.options.sample.window > 1,  # windows need hosts, times and peers
+            keep_ids=self.options.keeps_flow_ids,
             **source.read_options,
         )
 
@@ -202,6 +204,16 @@ class SplitTables:
         }
         return built
 
+    def _host_flows(self, table: RawTable, rows: np.ndarray, unseen_category: np.ndarray) -> HostFlows:
+        """The rows' source hosts, each named within its capture (one address in two captures is
+        two hosts: they were recorded apart), times and unseen-category flags."""
+        spec = self.options.source.spec
+        hosts, times = table.meta[spec.host_column][rows], table.meta[spec.time_column][rows].astype(float)
+        captures = table.meta.get(self.options.split.validation.partition_key)
+        if captures is not None:
+            hosts = np.array([None if h is None else f"{c}/{h}" for c, h in zip(captures[rows], hosts)], dtype=object)
+        return HostFlows(hosts, times, unseen_category[rows])
+
     def _scorable(self, tables: dict[str, RawTable], class_names: list[str]) -> tuple[dict, dict]:
         """Per split, the rows a model of ``class_names`` can be scored on (one-flow splits are
         cut down to them in place; windows keep every flow as context), and the rows dropped."""
@@ -247,7 +259,10 @@ class SplitTables:
             table, kept = tables[stage], samples[stage]
             scaled, codes = pre.scale(table)
             y = pre.encode_labels(table.labels[kept])
-            unknown_rows[stage] = int((codes == 0).any(axis=1).sum())
+            unseen_category = (codes == 0).any(axis=1)
+            unknown_rows[stage] = int(unseen_category.sum())
+            if stage != "train" and self.options.validates_on_hosts:
+                built.host_flows[stage] = self._host_flows(table, kept, unseen_category)
             if stage == "train":
                 counts_before = {"train": counts(y, class_names)}
             if sample.window > 1:

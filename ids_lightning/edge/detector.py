@@ -49,7 +49,7 @@ from ids_lightning.core.fileio import (
 )
 from ids_lightning.core.metrics import macro_scores
 from ids_lightning.core.novelty import novelty_scores
-from ids_lightning.core.operating import attack_scores, chosen_point
+from ids_lightning.core.operating import DEFAULT_INCIDENT_ALERTS, INCIDENT_SECONDS, attack_scores, chosen_point
 from ids_lightning.core.spec import HEAD_LINES, OTHER, read_head
 from ids_lightning.core.table import RawTable
 from ids_lightning.edge.alerts import ModelInfo, Scored, dumps, records
@@ -129,8 +129,8 @@ class Options:
     follow: bool = False
     state: Path | None = None
     progress: bool = True
-    incident_seconds: float = 300.0
-    incident_alerts: int = 5
+    incident_seconds: float = INCIDENT_SECONDS
+    incident_alerts: int | None = None  # None: the run's calibration for the window, else the default
 
 
 def detect(
@@ -148,7 +148,7 @@ def detect(
     follow: bool = False,
     state: str | Path | None = None,
     incident_seconds: float = Options.incident_seconds,
-    incident_alerts: int = Options.incident_alerts,
+    incident_alerts: int | None = Options.incident_alerts,
     stop: Callable[[], bool] = lambda: False,
 ) -> dict:
     """Score ``input_path`` into ``output`` (and ``<output>.summary.json``); return the summary.
@@ -191,11 +191,17 @@ class Sensor:
         )
         self.transform = self.windows.transform if self.windows is not None else run.preprocessor.transform
         self.benign = [i for i, name in enumerate(self.classes) if self.spec.is_benign(name)]
-        self.threshold, self.operating_point = chosen_point(run.folder, options.fpr)
+        point = chosen_point(run.folder, options.fpr, options.incident_seconds)
+        self.threshold, self.operating_point = point.threshold, point.summary
         self.model = ModelInfo.of(run.folder, run.model_path)
-        self.incidents = Incidents(
-            run.spec.flow_fields, options.incident_seconds, options.incident_alerts, options.max_hosts
-        )
+        if options.incident_alerts is not None:
+            incident_alerts, self.incident_source = options.incident_alerts, "set by --incident-alerts"
+        elif point.incident_alerts is not None:
+            incident_alerts, self.incident_source = point.incident_alerts, "calibrated on the run's validation captures"
+        else:
+            incident_alerts = DEFAULT_INCIDENT_ALERTS
+            self.incident_source = f"the default: the run calibrated none for {options.incident_seconds:g} s windows"
+        self.incidents = Incidents(run.spec.flow_fields, options.incident_seconds, incident_alerts, options.max_hosts)
         self.tally = Tally()
         self.error: str | None = None
         self.started = time.perf_counter()
@@ -413,7 +419,8 @@ class Sensor:
             "operating_point": self.operating_point,
             "incidents": tally.incidents,
             "incident_rule": (
-                f"{self.options.incident_alerts} alerts from one source host in {self.options.incident_seconds:g} s"
+                f"{self.incidents.threshold} alerts from one source host in {self.incidents.window_seconds:g} s "
+                f"({self.incident_source})"
                 if self.incidents.usable
                 else "none: the dataset's records name no source host and time"
             ),

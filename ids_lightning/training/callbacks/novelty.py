@@ -48,10 +48,24 @@ def _stacked(captured: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[np.ndar
 
 
 class NoveltyCalibration(L.Callback):
-    def __init__(self, output_dir: str, fpr: float = 0.01, batch_rows: int = 4096, fit_rows: int = 20_000):
+    def __init__(
+        self,
+        output_dir: str,
+        fpr: float = 0.01,
+        batch_rows: int = 4096,
+        fit_rows: int = 20_000,
+        incident_seconds: float = operating.INCIDENT_SECONDS,
+        incident_budget: float = operating.INCIDENT_BUDGET,
+    ):
         if not 0 < fpr < 1:
             raise ValueError(f"novelty.fpr must lie strictly between 0 and 1, not {fpr}")
+        if not incident_seconds > 0 or not incident_budget >= 0:
+            raise ValueError(
+                f"callbacks.novelty.incident_seconds must be positive and incident_budget at least 0, "
+                f"not {incident_seconds} and {incident_budget}"
+            )
         self.output_dir, self.fpr, self.batch_rows, self.fit_rows = Path(output_dir), fpr, batch_rows, fit_rows
+        self.incident_seconds, self.incident_budget = float(incident_seconds), float(incident_budget)
         self.summary: dict = {}
         self._tested: list[torch.Tensor] = []
         self._captured: list[tuple[torch.Tensor, torch.Tensor]] = []  # (penultimate, logits) per forward
@@ -115,7 +129,11 @@ class NoveltyCalibration(L.Callback):
             return
         novelty = Novelty.calibrate(val_probabilities[benign_val], self.fpr)
         novelty.save(self.output_dir / NOVELTY_FILE)
-        points = operating.calibrate(operating.attack_scores(val_probabilities, benign), benign_val)
+        attack_scores = operating.attack_scores(val_probabilities, benign)
+        points = operating.calibrate(attack_scores, benign_val)
+        flows = getattr(datamodule, "host_flows", {})
+        if "val" in flows:
+            self._incident_thresholds(points, attack_scores, novelty.flags(val_probabilities), benign_val, flows["val"])
         operating.save(points, self.output_dir)  # the sensor's --fpr: thresholds from validation rows only
         probabilities = torch.cat(self._tested).numpy()  # the rows tested (all, unless the test was limited)
         unknown = novelty.flags(probabilities)
@@ -131,6 +149,8 @@ class NoveltyCalibration(L.Callback):
         }
         for point in points["points"]:
             self.summary[f"val/operating/fpr_{point['fpr']}/detection_rate"] = point["detection_rate"]
+        if "test" in flows:
+            self.summary |= self._incident_metrics(points, probabilities, unknown, benign, y, flows["test"])
         # flagged: called an attack class, or unknown
         flagged = unseen_scores_of(datamodule, np.where(unknown & np.isin(predicted, benign), -1, predicted))
         called = unseen_scores_of(datamodule, predicted)
@@ -156,6 +176,38 @@ class NoveltyCalibration(L.Callback):
                 if k.startswith("test/") and k.count("/") == 2 and v is not None
             ),
         )
+
+    def _incident_thresholds(self, points: dict, scores, unknown, benign_val, flows) -> None:
+        """Each operating point's incident threshold, calibrated on the validation captures'
+        hosts (in place)."""
+        for point in points["points"]:
+            alerts = (scores > point["threshold"]) | unknown  # the sensor's alert: past the point, or novel
+            point["incidents"] = operating.calibrate_incidents(
+                alerts, ~benign_val, flows, self.incident_seconds, self.incident_budget
+            )
+
+    def _incident_metrics(self, points: dict, probabilities, unknown, benign, y, flows) -> dict:
+        """The default point's calibrated incident threshold, and host-level detection on the
+        test captures at that point and threshold, replayed on the tested rows: what ``ids
+        detect`` would report on them (docs/sensor.md)."""
+        point = next(p for p in points["points"] if p["fpr"] == operating.DEFAULT_RATE)
+        calibrated = point.get("incidents") or {}
+        needed = calibrated.get("alerts", operating.DEFAULT_INCIDENT_ALERTS)
+        replay = operating.IncidentReplay(flows.head(len(probabilities)), self.incident_seconds)
+        alerts = (operating.attack_scores(probabilities, benign) > point["threshold"]) | unknown
+        outcome = replay.outcome(alerts, ~np.isin(y, benign), needed)
+        infected = outcome["infected_hosts"]
+        return {
+            "val/incidents/alerts_needed": calibrated.get("alerts"),
+            "val/incidents/false_incidents_per_host_day": calibrated.get("false_incidents_per_host_day"),
+            "val/incidents/host_days": calibrated.get("host_days"),
+            "test/incidents/incidents": outcome["incidents"],
+            "test/incidents/false_incidents_per_host_day": outcome["false_incidents_per_host_day"],
+            "test/incidents/infected_hosts": infected,
+            "test/incidents/infected_detected": outcome["infected_detected"] / infected if infected else None,
+            "test/incidents/time_to_detect_median_s": outcome["time_to_detect_median_s"],
+            "test/incidents/time_to_detect_max_s": outcome["time_to_detect_max_s"],
+        }
 
     def _compare(self, pl_module, datamodule, val: tuple, test: tuple, benign_val, y_test, benign) -> dict:
         """Each compared score, calibrated on benign validation rows at ``fpr``, on the test rows."""
