@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import subprocess
@@ -19,6 +20,7 @@ from ids_lightning.core.fileio import open_text
 from ids_lightning.edge.detector import detect
 from ids_lightning.edge.latency import bench, format_table
 from ids_lightning.edge.runtime import load_run
+from ids_lightning.evaluation.hosts import host_level
 from ids_lightning.training.config import PROJECT_ROOT
 from tests.helpers import DATA_DIR, NSL_KDD_TEST, trained_run
 
@@ -44,9 +46,18 @@ def nsl_run(tmp_path_factory, data_dir):
     return trained_run(tmp_path_factory, "nsl_run", "debug=limit", "trainer.limit_test_batches=1.0")
 
 
+VALIDATION_CAPTURES = ["CTU-Honeypot-Capture-7-1", "CTU-IoT-Malware-Capture-44-1"]  # CSV exports
+TEST_CAPTURE = DATA_DIR / "iot23" / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz"
+
+
 @pytest.fixture(scope="module")
 def iot_run(tmp_path_factory, data_dir):
-    return trained_run(tmp_path_factory, "iot_run", "dataset=iot23", "debug=limit")
+    """Validated on whole captures (so the incident threshold is calibrated), tested on all of 42-1."""
+    return trained_run(
+        tmp_path_factory, "iot_run", "dataset=iot23", "debug=limit", "trainer.limit_test_batches=1.0",
+        "dataset.test_partitions=[CTU-IoT-Malware-Capture-42-1]", "dataset.val_split=by_capture",
+        f"dataset.val_partitions=[{','.join(VALIDATION_CAPTURES)}]",
+    )  # fmt: skip
 
 
 def test_export_is_verified_and_int8_recorded(nsl_run):
@@ -91,8 +102,7 @@ def test_detector_counts_malformed_lines_and_flags_unknown_categories(nsl_run, t
 
 def test_detector_on_iot23_zeek_log_and_csv_export(iot_run, tmp_path):
     folder, _ = iot_run
-    zeek_log = DATA_DIR / "iot23" / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz"
-    summary = detect(folder, zeek_log, tmp_path / "a.jsonl", progress=False, all_flows=True)
+    summary = detect(folder, TEST_CAPTURE, tmp_path / "a.jsonl", progress=False, all_flows=True)
     assert summary["format"] == "zeek" and summary["records"] == 4426 and summary["labelled_records"] == 4426
     record = json.loads((tmp_path / "a.jsonl").open().readline())
     assert {"uid", "src_ip", "dest_port", "community_id"} <= set(record) and record["label"] in ("benign", "malicious")
@@ -230,10 +240,38 @@ def test_detector_reads_a_joined_log_in_each_part_s_column_order(iot_run, tmp_pa
     for number, path in enumerate([joined, *parts]):
         summary = detect(folder, path, tmp_path / f"{number}.jsonl", progress=False, all_flows=True)
         assert summary["skipped"] == 0
-        records.append([json.loads(line) for line in (tmp_path / f"{number}.jsonl").open()])
+        lines = (tmp_path / f"{number}.jsonl").open()
+        records.append([r for r in map(json.loads, lines) if r["event_type"] != "incident"])  # the flows
     without_line = [[{k: v for k, v in r.items() if k != "input"} for r in part] for part in records]
     assert len(records[0]) == 600 and without_line[0] == without_line[1] + without_line[2]
     assert records[0][300]["input"]["line"] == 309 + records[2][0]["input"]["line"]  # part 0: 308 lines, #close
     with open_text(DATA_DIR / "iot23" / "CTU-IoT-Malware-Capture-34-1.conn.log.labeled.gz") as handle:
         first_row = next(line for line in handle if not line.startswith("#")).split("\t")
     assert (records[0][300]["src_ip"], records[0][300]["dest_port"]) == (first_row[2], int(first_row[5]))
+
+
+def test_the_incident_threshold_comes_from_the_validation_captures_and_the_sensor_meets_its_replay(
+    iot_run, tmp_path
+):
+    folder, metrics = iot_run
+    hosts = 0  # the validation captures' source hosts, each named within its capture
+    for name in VALIDATION_CAPTURES:
+        with open_text(DATA_DIR / "iot23" / "csv_exports" / f"{name}.labeled.csv.gz") as lines:
+            hosts += len({row["id.orig_h"] for row in csv.DictReader(lines)})
+    points = json.loads((folder / "operating_points.json").read_text())["points"]
+    for point in points:
+        calibrated = point["incidents"]
+        assert calibrated["hosts"] == hosts and calibrated["window_seconds"] == 300
+        assert calibrated["false_incidents_per_host_day"] <= calibrated["budget_per_host_day"]
+    default = next(p["incidents"] for p in points if p["fpr"] == 0.01)
+    assert metrics["val/incidents/alerts_needed"] == default["alerts"]
+    summary = detect(folder, TEST_CAPTURE, tmp_path / "a.jsonl", progress=False, all_flows=True)
+    assert summary["incident_rule"].startswith(f"{default['alerts']} alerts from one source host in 300 s")
+    assert "calibrated on the run's validation captures" in summary["incident_rule"]
+    measured = host_level(json.loads(line) for line in (tmp_path / "a.jsonl").open())
+    assert summary["incidents"] == measured["incidents"] == metrics["test/incidents/incidents"]
+    assert measured["time_to_detect_median_s"] == metrics["test/incidents/time_to_detect_median_s"]
+    assert measured["false_incidents_per_host_day"] == metrics["test/incidents/false_incidents_per_host_day"]
+    chosen = detect(folder, TEST_CAPTURE, tmp_path / "b.jsonl", progress=False, incident_alerts=1)
+    assert chosen["incident_rule"].endswith("(set by --incident-alerts)")
+    assert chosen["incidents"] >= summary["incidents"]
