@@ -250,9 +250,7 @@ def test_detector_reads_a_joined_log_in_each_part_s_column_order(iot_run, tmp_pa
     assert (records[0][300]["src_ip"], records[0][300]["dest_port"]) == (first_row[2], int(first_row[5]))
 
 
-def test_the_incident_threshold_comes_from_the_validation_captures_and_the_sensor_meets_its_replay(
-    iot_run, tmp_path
-):
+def test_the_incident_threshold_comes_from_the_validation_captures_and_the_sensor_meets_its_replay(iot_run, tmp_path):
     folder, metrics = iot_run
     hosts = 0  # the validation captures' source hosts, each named within its capture
     for name in VALIDATION_CAPTURES:
