@@ -54,6 +54,10 @@ METRICS = [
     "test/binary_acc",
     "test/novel_types/detected",
     "test/known_types/detected",
+    # host level (runs validated on whole captures): the sensor's incidents replayed on the test captures
+    "test/incidents/infected_detected",
+    "test/incidents/time_to_detect_median_s",
+    "test/incidents/false_incidents_per_host_day",
     "test_adv/pgd/eps_0.1/acc",
     "n_params",
     "fit_seconds",

@@ -172,6 +172,7 @@ class LineParser:
         self.rows: list[list[str]] = []
         self.lines: list[int] = []
         self.header: list[str] = []  # the comment lines since the last row: a Zeek header in the making
+        self.switched_by: list[tuple[int, str]] = []  # the numbered header block of the layout in force mid-file
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -192,6 +193,8 @@ class LineParser:
             if layout.names_other_columns(self.header[-1]):
                 before = self.take() if self.rows else None  # the rows so far in their own layout
                 self.layout = _switch(layout, self.header, self.source, number)
+                first = number - len(self.header) + 1
+                self.switched_by = [(first + i, text) for i, text in enumerate(self.header)]
                 return before
             return None
         self.header = []

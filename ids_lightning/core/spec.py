@@ -200,6 +200,13 @@ class LineReader:
         """The rows fed since the last take (reported bad lines in its ``skipped``)."""
         raise NotImplementedError
 
+    @property
+    def layout_header(self) -> list[tuple[int, str]]:
+        """The numbered header lines that switched the layout mid-file (none if the file's first
+        header is in force): fed again after the first header, they restore the layout in force,
+        as a restart inside the file needs."""
+        return []
+
 
 class TableLines(LineReader):
     """A :class:`LineReader` over delimited text (:class:`~ids_lightning.core.delimited.LineParser`),
@@ -223,3 +230,7 @@ class TableLines(LineReader):
 
     def take(self) -> RawTable:
         return self.convert(self.parser.take())
+
+    @property
+    def layout_header(self) -> list[tuple[int, str]]:
+        return self.parser.switched_by

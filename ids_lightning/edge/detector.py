@@ -203,6 +203,8 @@ class Sensor:
             self.incident_source = f"the default: the run calibrated none for {options.incident_seconds:g} s windows"
         self.incidents = Incidents(run.spec.flow_fields, options.incident_seconds, incident_alerts, options.max_hosts)
         self.tally = Tally()
+        self.layout_header: list[tuple[int, str]] = []  # of the file being read, for the state
+        self.resumed_header: list[tuple[int, str]] = []  # from the state: fed again on a restart
         self.error: str | None = None
         self.started = time.perf_counter()
         self.committed_at = time.monotonic()
@@ -242,13 +244,18 @@ class Sensor:
         """Feed the lines to the reader of their file, score what it gives, write, commit."""
         self.out = out
         reader, head, current = None, [], None
+
+        def commit_here() -> None:  # the state also keeps the header block of the layout in force
+            self.layout_header = reader.layout_header if reader is not None else []
+            commit()
+
         try:
             for item in lines.lines(start):
                 if item is IDLE:
                     reader = self._begin(head, reader)
                     head = []
                     self._score(reader.take() if reader is not None and reader.pending else None)
-                    commit()
+                    commit_here()
                     if stop():
                         return
                     continue
@@ -257,8 +264,10 @@ class Sensor:
                     if reader is not None and reader.pending:
                         self._score(reader.take())
                     reader, head, current = None, [], item.path
-                    if item.number > 1:  # a restart inside a file: its reader from its own first lines
+                    if item.number > 1:  # a restart inside a file: its reader from its own first lines,
                         reader = self._reader(read_head(item.path), item.path)
+                        for number, text in self.resumed_header:  # and the layout in force there
+                            reader.feed(number, text)
                 if reader is None:
                     head.append(item)
                     if len(head) >= HEAD_LINES:
@@ -268,7 +277,7 @@ class Sensor:
                 due = self.options.state is not None and time.monotonic() - self.committed_at >= COMMIT_SECONDS
                 if full or (due and reader.pending):  # a sensor commits at least every COMMIT_SECONDS
                     self._score(reader.take())
-                    commit()
+                    commit_here()
         except TruncatedFileError as err:
             self.error = str(err)
         if current is None and start is None:
@@ -276,7 +285,7 @@ class Sensor:
         reader = self._begin(head, reader)
         if reader is not None and reader.pending:
             self._score(reader.take())
-        commit()
+        commit_here()
 
     def _begin(self, head: list[Line], reader):
         """The reader of a file whose first lines are ``head`` (sniffed), fed those lines."""
@@ -364,6 +373,7 @@ class Sensor:
             "tally": asdict(self.tally),
             "windows": self.windows.state() if self.windows is not None else None,
             "incidents": self.incidents.state(),
+            "layout_header": self.layout_header,
         }
         atomic_write_json(output.with_name(output.name + ".summary.json"), self.summary(output))
         atomic_write_json(self.options.state, state)
@@ -381,6 +391,7 @@ class Sensor:
             position = Position.from_dict(state["position"])
             tally = Tally(**state["tally"])
             committed = int(state["output_bytes"])
+            resumed_header = [(int(number), str(text)) for number, text in state.get("layout_header") or []]
         except (KeyError, TypeError, ValueError) as err:
             raise DataError(f"{path}: not a sensor state this project wrote ({err})") from err
         if known != (self.name, self.model.sha256):
@@ -393,7 +404,7 @@ class Sensor:
             )
         with open(output, "r+b") as handle:
             handle.truncate(committed)  # what was written after the last commit is scored again
-        self.tally = tally
+        self.tally, self.resumed_header = tally, resumed_header
         if self.windows is not None and state.get("windows"):
             self.windows.restore(state["windows"])
         if state.get("incidents"):

@@ -187,3 +187,36 @@ def test_a_followed_log_is_scored_as_it_grows_and_across_zeek_s_rotation(iot_run
     assert {r["input"]["file"] for r in flows} == {str(log)}  # the name each line was read under
     assert flows[999]["input"]["line"] == 1008 and flows[1000]["input"]["line"] == 9  # the new file's first row
     assert summary["records"] == 2000 and json.loads(output.with_name("alerts.jsonl.state.json").read_text())
+
+
+def test_a_restart_after_a_new_zeek_layout_mid_file_reads_on_in_that_layout(iot_run, tmp_path, monkeypatch):
+    """Two captures joined, the second under a #fields header of another column order; killed
+    after that header: the restart reads on in the second layout (the state keeps its header
+    block), and the output equals an uninterrupted run's."""
+    import ids_lightning.edge.detector as detector
+    from tests.integration.test_iot23 import joined_captures
+
+    joined, _ = joined_captures(tmp_path)
+    options = {"progress": False, "all_flows": True, "chunk_rows": 50, "threads": 1}
+    whole = tmp_path / "whole.jsonl"
+    detect(iot_run, joined, whole, state=tmp_path / "whole.state", **options)
+    real_records = detector.records
+    batches = {"seen": 0}
+
+    def records_until_killed(*args, **kwargs):
+        batches["seen"] += 1
+        if batches["seen"] == 9:  # rows 401 to 450: the second capture's, under its own header
+            raise Killed
+        yield from real_records(*args, **kwargs)
+
+    monkeypatch.setattr(detector, "records", records_until_killed)
+    output = tmp_path / "killed.jsonl"
+    with pytest.raises(Killed):
+        detect(iot_run, joined, output, state=tmp_path / "killed.state", **options)
+    state = json.loads((tmp_path / "killed.state").read_text())
+    assert state["layout_header"] and state["layout_header"][-1][1].startswith("#fields")
+    monkeypatch.setattr(detector, "records", real_records)
+    summary = detect(iot_run, joined, output, state=tmp_path / "killed.state", **options)
+    assert summary["skipped"] == 0 and summary["records"] == 600
+    assert records(output) == records(whole)
+    assert sum(r["event_type"] != "incident" for r in records(whole)) == 600
