@@ -14,6 +14,7 @@ BENCHES = (
     "detector",
     "sensor",
     "incidents",
+    "kills",
     "adversarial_training",
     "scale",
     "windows",

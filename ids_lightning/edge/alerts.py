@@ -54,8 +54,10 @@ class ModelInfo:
 class Scored:
     """A table's predictions: per-class probabilities, the predicted class, the attack score
     (one minus the benign classes' probability), novelty (or None), unknown, which rows are
-    alerts at the operating point, the input's labels, and each alert's category: its predicted
-    class, or ``unknown`` where only the unknown flag raised it."""
+    alerts at the operating point, the input's labels, and each record's category: its predicted
+    class; for a flow past the operating point, the likeliest attack class (a threshold below
+    one half can raise a flow whose likeliest class is benign); ``unknown`` where only the
+    unknown flag raised it."""
 
     probabilities: np.ndarray
     best: np.ndarray

@@ -350,7 +350,12 @@ class Sensor:
         best = probabilities.argmax(axis=1)
         score = attack_scores(probabilities, self.benign)
         attack = score > self.threshold if self.threshold is not None else ~np.isin(best, self.benign)
-        category = np.array(self.classes, dtype=object)[best]
+        names = np.array(self.classes, dtype=object)
+        category = names[best]
+        attacks = np.setdiff1d(np.arange(len(self.classes)), self.benign)
+        if len(attacks) and self.benign:  # an alert is named for its likeliest attack class
+            likeliest_attack = attacks[probabilities[:, attacks].argmax(axis=1)]
+            category[attack] = names[likeliest_attack[attack]]
         category[unknown & ~attack] = "unknown"  # raised by the unknown flag alone
         return Scored(
             probabilities, best, score, novelty, unknown, attack | unknown, true_labels(table, self.run), category

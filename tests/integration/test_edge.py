@@ -266,7 +266,11 @@ def test_the_incident_threshold_comes_from_the_validation_captures_and_the_senso
     summary = detect(folder, TEST_CAPTURE, tmp_path / "a.jsonl", progress=False, all_flows=True)
     assert summary["incident_rule"].startswith(f"{default['alerts']} alerts from one source host in 300 s")
     assert "calibrated on the run's validation captures" in summary["incident_rule"]
-    measured = host_level(json.loads(line) for line in (tmp_path / "a.jsonl").open())
+    written = [json.loads(line) for line in (tmp_path / "a.jsonl").open()]
+    alerts = [r["alert"] for r in written if r["event_type"] == "alert"]
+    assert alerts and all(a["category"] in ("malicious", "unknown") for a in alerts)  # never a "benign" alert
+    assert all(a["category"] == "unknown" for a in alerts if a["score"] <= summary["operating_point"]["threshold"])
+    measured = host_level(written)
     assert summary["incidents"] == measured["incidents"] == metrics["test/incidents/incidents"]
     assert measured["time_to_detect_median_s"] == metrics["test/incidents/time_to_detect_median_s"]
     assert measured["false_incidents_per_host_day"] == metrics["test/incidents/false_incidents_per_host_day"]

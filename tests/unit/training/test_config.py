@@ -69,6 +69,9 @@ def test_experiments_set_their_protocol(make_config):
     assert official.model.net.conv_channels == official.model.net.hidden_size == 128  # the ablation's choice
     paper = make_config("experiment=paper")
     assert (paper.dataset.split, paper.dataset.scaler, paper.callbacks.early_stopping) == ("random", "minmax", None)
+    sensor = make_config("experiment=sensor").dataset  # validated on whole captures: incidents calibrated
+    assert (sensor.spec, sensor.split, sensor.val_split) == ("iot23", "by_capture", "by_capture")
+    assert sensor.val_partitions and not set(sensor.val_partitions) & set(sensor.test_partitions)
 
 
 def test_experiments_sweep_every_model_and_dataset(make_config):
