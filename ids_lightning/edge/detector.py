@@ -440,7 +440,7 @@ class Sensor:
                 if self.incidents.usable
                 else "none: the dataset's records name no source host and time"
             ),
-            "incident_list": self.incidents.opened[:MAX_LISTED_SKIPS],
+            "incident_list": self.incidents.opened,
             "unknown_category_records": tally.unknown_category,
             "unknown_records": tally.unknown,
             **({"novelty_threshold": self.run.novelty.threshold} if self.run.novelty is not None else {}),

@@ -1,8 +1,8 @@
 """Host incidents (Slips' idea on our models): the evidence against each source host is summed
 per time window of the flows' own clock, and one ``incident`` record is written when a host's
 alerts in a window reach the threshold. Once an incident is open, that host's further alerts in
-the window are counted into it, not written again; the summary keeps every incident's final
-counts.
+the window are counted into it, not written again; the summary and the state keep the final
+counts of the latest :data:`LISTED` incidents (a sensor runs for months: both stay bounded).
 
 The evidence of an open window: flows and alerts per class, the peers and destination ports it
 reached, the highest attack score and the uids of the strongest alerts. Windows are aligned to
@@ -22,6 +22,7 @@ from ids_lightning.core.table import RawTable
 from ids_lightning.edge.alerts import ModelInfo, Scored, iso
 
 TOP = 5  # peers, ports and uids an incident lists
+LISTED = 1000  # the latest incidents the summary lists
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Incidents:
         self.fields = flow_fields
         self.window_seconds, self.threshold, self.max_hosts = window_seconds, threshold, max_hosts
         self.hosts: OrderedDict[str, Evidence] = OrderedDict()
-        self.opened: list[dict] = []  # every incident's final counts, for the summary
+        self.opened: list[dict] = []  # the latest incidents' final counts, for the summary
 
     @property
     def usable(self) -> bool:
@@ -96,6 +97,7 @@ class Incidents:
                 evidence.opened = True
                 written[i] = self.record(str(host), evidence, model)
                 self.opened.append({"host": str(host), "window_start": iso(evidence.window * self.window_seconds)})
+                del self.opened[:-LISTED]
         self._final_counts()
         return written, counted
 

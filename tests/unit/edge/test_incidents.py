@@ -76,3 +76,14 @@ def test_without_hosts_and_times_there_are_no_incidents_and_bad_settings_are_ref
     assert not incidents.usable and incidents.update(table, scored, CLASSES, MODEL) == ({}, set())
     with pytest.raises(ConfigError, match="incident window"):
         Incidents(FIELDS, 0, 3, 10)
+
+
+def test_the_summary_and_the_state_keep_the_latest_incidents_only(monkeypatch):
+    import ids_lightning.edge.incidents as module
+
+    monkeypatch.setattr(module, "LISTED", 3)
+    incidents = Incidents(FIELDS, window_seconds=300, threshold=1, max_hosts=10)
+    table, scored = flows(["a", "b", "c", "d", "e"], [0, 1, 2, 3, 4], [1, 1, 1, 1, 1])
+    written, _ = incidents.update(table, scored, CLASSES, MODEL)
+    assert len(written) == 5 and [e["host"] for e in incidents.opened] == ["c", "d", "e"]
+    assert [e["host"] for e in incidents.state()["opened"]] == ["c", "d", "e"]
