@@ -71,6 +71,10 @@ class DatasetSpec:
     # the sensor's record fields (timestamp, uid, src_ip, src_port, dest_ip, dest_port, proto) ->
     # the metadata keys that hold them, where the dataset has them
     flow_fields: ClassVar[dict[str, str]] = {}
+    # a feature as the user knows it -> the preprocessed columns derived from it (explanations
+    # name the feature, and take its value from the flow field of that name where the raw columns
+    # are derived); columns named nowhere are features of their own
+    feature_groups: ClassVar[dict[str, tuple[str, ...]]] = {}
     never_features: ClassVar[tuple[str, ...]] = ()  # raw columns that must never become features
     read_options: ClassVar[dict[str, object]] = {}  # dataset-specific reader options and defaults
     downloads: ClassVar[dict[str, Download]] = {}  # path under the data root -> download

@@ -61,6 +61,7 @@ class FlowDataModule(L.LightningDataModule):
         self.class_weights: list[float] | None = None
         self.test_types: TestTypes | None = None  # the test attacks' types, for unseen-type scores
         self.host_flows: dict[str, HostFlows] = {}  # val and test rows' hosts, where validation is captures
+        self.partitions: dict[str, np.ndarray] = {}  # val and test samples' capture (site), where known
 
     def reorder(self, shuffle_seed: int) -> None:
         """Train in the order of ``shuffle_seed`` from now on (a federated site's new round)."""
@@ -126,7 +127,7 @@ class FlowDataModule(L.LightningDataModule):
     def _keep(self, built: Built) -> None:
         self.tensors, self.preprocessor, self.stats = built.tensors, built.preprocessor, built.stats
         self.test_types = built.test_types
-        self.host_flows = built.host_flows
+        self.host_flows, self.partitions = built.host_flows, built.partitions
         if built.class_weights is not None:
             self.class_weights = built.class_weights
 

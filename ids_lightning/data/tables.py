@@ -74,6 +74,7 @@ class Built:
     class_weights: list[float] | None = None
     test_types: TestTypes | None = None
     host_flows: dict[str, HostFlows] = field(default_factory=dict)  # val/test, where validation is captures
+    partitions: dict[str, np.ndarray] = field(default_factory=dict)  # val/test samples' capture (site, ...)
 
 
 @dataclass
@@ -263,6 +264,9 @@ class SplitTables:
             unknown_rows[stage] = int(unseen_category.sum())
             if stage != "train" and self.options.validates_on_hosts:
                 built.host_flows[stage] = self._host_flows(table, kept, unseen_category)
+            partition_key = (self.options.source.spec.partition_columns or (None,))[0]
+            if stage != "train" and partition_key in table.meta:
+                built.partitions[stage] = np.asarray(table.meta[partition_key])[kept]
             if stage == "train":
                 counts_before = {"train": counts(y, class_names)}
             if sample.window > 1:

@@ -238,6 +238,7 @@ def to_table(chunk: TextChunk, source: str, capture: str, report: RowReporter) -
     )
     meta = {name: c[name] for name in META if name in c}
     meta["proto"] = c["proto"]
+    meta["history"] = c["history"]  # what an explanation shows of the history features
     meta["detailed_label"] = detailed
     meta["capture"] = np.full(len(line), capture, dtype=object)
     table = RawTable(
@@ -331,6 +332,11 @@ class IoT23(DatasetSpec):
         "dest_ip": "id.resp_h",
         "dest_port": "id.resp_p",
         "proto": "proto",
+    }
+    feature_groups = {
+        "history": tuple(name for name in NUMERIC if name.startswith("history_")),
+        "id.orig_p": ("orig_port", "orig_port_range"),
+        "id.resp_p": ("resp_port", "resp_port_range"),
     }
     never_features = ("ts", "uid", "id.orig_h", "id.resp_h", "tunnel_parents", "label", "detailed-label")
     source_hint = (

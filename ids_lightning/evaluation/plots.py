@@ -76,3 +76,26 @@ def learning_curves_figure(
     axes[1].set_title("Loss per epoch")
     fig.tight_layout()
     return fig
+
+
+def importance_figure(importance: dict, top: int = 10) -> Figure:
+    """Per class, the features with the largest mean contribution to that class's probability
+    over its test rows (``importance.json``), one panel per class."""
+    classes = [c for c in importance["classes"] if importance["classes"][c]["rows"]]
+    fig, axes = plt.subplots(1, max(len(classes), 1), figsize=(3.6 * max(len(classes), 1), 0.35 * top + 1.4))
+    axes = np.atleast_1d(axes)
+    for ax, name in zip(axes, classes):
+        entry = importance["classes"][name]
+        ranked = sorted(entry["mean_contribution"].items(), key=lambda kv: -abs(kv[1]))[:top][::-1]
+        values = [v for _, v in ranked]
+        ax.barh([k for k, _ in ranked], values, color=["#c0392b" if v > 0 else "#2874a6" for v in values])
+        ax.axvline(0, color="black", linewidth=0.6)
+        ax.set_title(f"{name} ({entry['rows']} rows)", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.xaxis.set_major_locator(MaxNLocator(3))
+    for ax in axes[len(classes) :]:
+        ax.axis("off")
+    fig.suptitle("mean contribution to the class's probability (test rows, occlusion against a benign reference)",
+                 fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    return fig
