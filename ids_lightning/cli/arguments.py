@@ -32,3 +32,14 @@ def thread_count(text: str) -> int:
 def thread_count_or_all(text: str) -> int | str:
     """A thread count, or ``all``: every core."""
     return text if text == "all" else thread_count(text)
+
+
+def explained_features(text: str) -> int:
+    """``--explain K``: features per alert, at least 1."""
+    from ids_lightning.core.explain import check_top
+
+    try:
+        return check_top(int(text))
+    except ValueError as err:
+        message = str(err) if "--explain" in str(err) else f"must be a whole number, not {text}"
+        raise argparse.ArgumentTypeError(message) from None

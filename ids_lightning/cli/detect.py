@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ids_lightning.cli.arguments import positive, positive_seconds, thread_count
+from ids_lightning.cli.arguments import explained_features, positive, positive_seconds, thread_count
 from ids_lightning.core.errors import exit_status, refused
 from ids_lightning.edge.detector import Options, detect, print_summary
 
@@ -63,6 +63,16 @@ def parser() -> argparse.ArgumentParser:
         help="alerts from one source host in one window that open an incident (default: the threshold the run "
         "calibrated on validation captures for this window and --fpr, else 5)",
     )
+    explain = parser.add_mutually_exclusive_group()
+    explain.add_argument(
+        "--explain",
+        type=explained_features,
+        default=Options.explain,
+        metavar="K",
+        help="each alert's top K features, with their values and contributions (default: %(default)s; "
+        "needs the run's explain.json)",
+    )
+    explain.add_argument("--no-explain", dest="explain", action="store_const", const=None, help="no explanations")
     parser.add_argument("--model", default="model.onnx", help="model.onnx or model.int8.onnx (default: %(default)s)")
     parser.add_argument(
         "--chunk-rows",
@@ -104,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             state=args.state,
             incident_seconds=args.incident_seconds,
             incident_alerts=args.incident_alerts,
+            explain=args.explain,
             stop=lambda: bool(stopping),
         )
     except ValueError as err:  # DataError, and the model's or preprocessing's refusal of the rows

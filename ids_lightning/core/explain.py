@@ -34,6 +34,7 @@ EXPLAIN_FILE = "explain.json"
 DEFAULT_TOP = 5
 REASON_FEATURES = 3  # features the one-line reason names
 WINDOW_FLOWS = 3  # flows of a window an explanation lists
+NEGLIGIBLE = 5e-7  # a contribution that rounds to 0 in the record is not listed
 
 
 @dataclass(frozen=True)
@@ -184,11 +185,12 @@ def feature_values(table: RawTable, features: list[Feature], rows: np.ndarray) -
 
 def explanations(attribution: Attribution, features: list[Feature], values: list[list[object]], top: int) -> list[dict]:
     """Per row: ``explanation`` (the ``top`` features by contribution, strongest first, with
-    value and contribution), a one-line ``reason`` naming those that raised the class, and with
-    windows the flows of the window that weighed most (0 = the flow itself, k = k flows back)."""
+    value and contribution; those that change nothing left out), a one-line ``reason`` naming
+    those that raised the class, and with windows the flows of the window that weighed most
+    (0 = the flow itself, k = k flows back)."""
     out = []
     for i, contributions in enumerate(attribution.features):
-        order = np.argsort(-contributions, kind="stable")[:top]
+        order = [g for g in np.argsort(-contributions, kind="stable")[:top] if abs(contributions[g]) >= NEGLIGIBLE]
         listed = [
             {"feature": features[g].name, "value": values[i][g], "contribution": round(float(contributions[g]), 6)}
             for g in order

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -67,6 +67,7 @@ class Scored:
     alert: np.ndarray
     labels: np.ndarray
     category: np.ndarray
+    explained: dict[int, dict] = field(default_factory=dict)  # alert row -> reason, explanation, window flows
 
 
 def severity(score: float, alert: bool) -> int:
@@ -107,6 +108,7 @@ def records(
             "severity": severity(float(scored.score[i]), bool(scored.alert[i])),
             "novelty": None if scored.novelty is None else round(float(scored.novelty[i]), 6),
             "unknown": bool(scored.unknown[i]),
+            **scored.explained.get(int(i), {}),
         }
         record["model"] = model_info
         record["input"] = {"file": str(table.source[i]), "line": int(table.line[i])}

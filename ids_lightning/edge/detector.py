@@ -37,6 +37,16 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError
+from ids_lightning.core.explain import (
+    DEFAULT_TOP,
+    EXPLAIN_FILE,
+    Explainer,
+    check_top,
+    explanations,
+    feature_values,
+    features_of,
+    load_reference,
+)
 from ids_lightning.core.fileio import (
     WRITE_ERRNOS,
     OutputError,
@@ -89,6 +99,7 @@ class Tally:
     confusion: list = field(default_factory=list)
     formats: list = field(default_factory=list)
     incidents: int = 0
+    explained: int = 0
 
     def add(self, table: RawTable, scored: Scored, classes: list[str], unseen_category: np.ndarray) -> None:
         self.skipped += len(table.skipped)
@@ -131,6 +142,7 @@ class Options:
     progress: bool = True
     incident_seconds: float = INCIDENT_SECONDS
     incident_alerts: int | None = None  # None: the run's calibration for the window, else the default
+    explain: int | None = DEFAULT_TOP  # features explained per alert (None: none)
 
 
 def detect(
@@ -149,6 +161,7 @@ def detect(
     state: str | Path | None = None,
     incident_seconds: float = Options.incident_seconds,
     incident_alerts: int | None = Options.incident_alerts,
+    explain: int | None = Options.explain,
     stop: Callable[[], bool] = lambda: False,
 ) -> dict:
     """Score ``input_path`` into ``output`` (and ``<output>.summary.json``); return the summary.
@@ -168,6 +181,7 @@ def detect(
         progress,
         incident_seconds,
         incident_alerts,
+        explain if explain is None else check_top(explain),
     )
     output = Path(output)
     if str(input_path) != "-" and same_file(output, input_path):
@@ -202,12 +216,24 @@ class Sensor:
             incident_alerts = DEFAULT_INCIDENT_ALERTS
             self.incident_source = f"the default: the run calibrated none for {options.incident_seconds:g} s windows"
         self.incidents = Incidents(run.spec.flow_fields, options.incident_seconds, incident_alerts, options.max_hosts)
+        self.explainer, self.explain_note = self._explainer(run, options.explain)
         self.tally = Tally()
         self.layout_header: list[tuple[int, str]] = []  # of the file being read, for the state
         self.resumed_header: list[tuple[int, str]] = []  # from the state: fed again on a restart
         self.error: str | None = None
         self.started = time.perf_counter()
         self.committed_at = time.monotonic()
+
+    @staticmethod
+    def _explainer(run: Run, top: int | None) -> tuple[Explainer | None, str]:
+        """The occlusion explainer of the run's alerts, and what the summary says of it."""
+        if top is None:
+            return None, "off"
+        reference = load_reference(run.folder, run.preprocessor)
+        if reference is None:
+            return None, f"none: {run.folder} has no {EXPLAIN_FILE} (a run trained before explanations)"
+        features = features_of(run.preprocessor, run.spec.feature_groups)
+        return Explainer(features, reference, run.preprocessor.window), f"top {top} features of each alert"
 
     # --- the loop ------------------------------------------------------------------------------
     def sense(self, lines, output: Path, stop: Callable[[], bool]) -> dict:
@@ -329,6 +355,8 @@ class Sensor:
                 f"(first at {table.source[first]}:{int(table.line[first])}): the model is broken"
             )
         scored = self.scored(table, probabilities, unseen_category)
+        if self.explainer is not None:
+            self._explain(table, x, scored)
         opened, counted = self.incidents.update(table, scored, self.classes, self.model)
         for row, record in records(
             table, scored, self.classes, self.spec.flow_fields, self.model, self.options.all_flows
@@ -342,6 +370,20 @@ class Sensor:
                 self.tally.incidents += 1
         self.tally.add(table, scored, self.classes, unseen_category)
         self._progress()
+
+    def _explain(self, table: RawTable, x, scored: Scored) -> None:
+        """Each alert's top features, for the probability of its category (of its likeliest
+        class where only the unknown flag raised it), from one batched call over the alerts."""
+        rows = np.flatnonzero(scored.alert)
+        if not len(rows):
+            return
+        index = {name: i for i, name in enumerate(self.classes)}
+        target = np.array([index.get(scored.category[i], scored.best[i]) for i in rows])
+        attribution = self.explainer.attribute(self.run.score, x[rows], target)
+        values = feature_values(table, self.explainer.features, rows)
+        found = explanations(attribution, self.explainer.features, values, self.options.explain)
+        scored.explained = dict(zip(rows.tolist(), found))
+        self.tally.explained += len(rows)
 
     def scored(self, table: RawTable, probabilities: np.ndarray, unseen_category: np.ndarray) -> Scored:
         """Predictions at the operating point: an alert past the threshold, or unknown."""
@@ -441,6 +483,8 @@ class Sensor:
                 else "none: the dataset's records name no source host and time"
             ),
             "incident_list": self.incidents.opened,
+            "explanations": self.explain_note,
+            "explained_alerts": tally.explained,
             "unknown_category_records": tally.unknown_category,
             "unknown_records": tally.unknown,
             **({"novelty_threshold": self.run.novelty.threshold} if self.run.novelty is not None else {}),

@@ -5,7 +5,8 @@ the window are counted into it, not written again; the summary and the state kee
 counts of the latest :data:`LISTED` incidents (a sensor runs for months: both stay bounded).
 
 The evidence of an open window: flows and alerts per class, the peers and destination ports it
-reached, the highest attack score and the uids of the strongest alerts. Windows are aligned to
+reached, the highest attack score, the uids of the strongest alerts and, where alerts are
+explained, the features that drove them (positive contributions summed). Windows are aligned to
 the epoch (``floor(ts / window_seconds)``); a host's window is dropped when a later one begins,
 and at most ``max_hosts`` hosts are kept (the least recently seen forgotten first).
 """
@@ -39,6 +40,7 @@ class Evidence:
     max_score: float = 0.0
     strongest: list = field(default_factory=list)  # [score, uid] of the strongest alerts
     opened: bool = False
+    features: dict = field(default_factory=dict)  # feature -> summed positive contribution of the alerts
 
 
 class Incidents:
@@ -89,6 +91,10 @@ class Incidents:
             for counts, key in ((evidence.peers, peers[i]), (evidence.ports, ports[i])):
                 if key is not None:
                     counts[str(key)] = counts.get(str(key), 0) + 1
+            for entry in scored.explained.get(i, {}).get("explanation", ()):
+                name, contribution = entry["feature"], entry["contribution"]
+                if contribution > 0:
+                    evidence.features[name] = evidence.features.get(name, 0.0) + contribution
             if uids[i] is not None:
                 evidence.strongest = sorted([*evidence.strongest, [score, str(uids[i])]], reverse=True)[:TOP]
             if evidence.opened:
@@ -123,7 +129,10 @@ class Incidents:
             "top_peers": [[peer, n] for peer, n in Counter(evidence.peers).most_common(TOP)],
             "top_ports": [[int(float(port)), n] for port, n in Counter(evidence.ports).most_common(TOP)],
             "uids": [uid for _, uid in evidence.strongest],
-        }
+            **({"top_features": [[name, round(total, 4)] for name, total in
+                                 sorted(evidence.features.items(), key=lambda kv: -kv[1])[:TOP]]}
+               if evidence.features else {}),
+        }  # fmt: skip
 
     def _evidence(self, host: str, ts: float) -> Evidence:
         window = int(ts // self.window_seconds)
