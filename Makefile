@@ -33,7 +33,7 @@ example: install
 		hydra.run.dir=outputs/example
 	mkdir -p $(EXAMPLE)
 	cp outputs/example/model.onnx outputs/example/model.int8.onnx outputs/example/preprocess.json \
-		outputs/example/novelty.json outputs/example/metrics.json $(EXAMPLE)/
+		outputs/example/novelty.json outputs/example/explain.json outputs/example/metrics.json $(EXAMPLE)/
 
 ## train the default detector (cnn_lstm on NSL-KDD, official split); extra overrides in ARGS
 train: install

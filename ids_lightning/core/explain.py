@@ -190,7 +190,7 @@ def explanations(attribution: Attribution, features: list[Feature], values: list
     (0 = the flow itself, k = k flows back)."""
     out = []
     for i, contributions in enumerate(attribution.features):
-        order = [g for g in np.argsort(-contributions, kind="stable")[:top] if abs(contributions[g]) >= NEGLIGIBLE]
+        order = [g for g in np.argsort(-contributions, kind="stable") if abs(contributions[g]) >= NEGLIGIBLE][:top]
         listed = [
             {"feature": features[g].name, "value": values[i][g], "contribution": round(float(contributions[g]), 6)}
             for g in order

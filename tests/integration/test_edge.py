@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from ids_lightning.bench.edge_torch import torch_rows
 from ids_lightning.core.errors import DataError
+from ids_lightning.core.explain import features_of, load_reference
 from ids_lightning.core.fileio import open_text
 from ids_lightning.edge.detector import detect
 from ids_lightning.edge.latency import bench, format_table
@@ -277,3 +278,39 @@ def test_the_incident_threshold_comes_from_the_validation_captures_and_the_senso
     chosen = detect(folder, TEST_CAPTURE, tmp_path / "b.jsonl", progress=False, incident_alerts=1)
     assert chosen["incident_rule"].endswith("(set by --incident-alerts)")
     assert chosen["incidents"] >= summary["incidents"]
+
+
+@pytest.mark.parametrize("fixture", ["nsl_run", "iot_run"])
+def test_the_sensor_s_explanations_equal_a_row_by_row_occlusion_of_real_alerts(fixture, request, tmp_path):
+    """On real rows through the run's ONNX model: each alert's explanation is what replacing one
+    feature at a time by the reference flow does to its class's probability."""
+    folder, _ = request.getfixturevalue(fixture)
+    source = NSL_KDD_TEST if fixture == "nsl_run" else TEST_CAPTURE
+    summary = detect(folder, source, tmp_path / "a.jsonl", progress=False, explain=41)
+    assert summary["explanations"] == "top 41 features of each alert" and summary["explained_alerts"] > 0
+    alerts = [r for r in map(json.loads, (tmp_path / "a.jsonl").open()) if r["event_type"] == "alert"][:20]
+    run = load_run(folder)
+    features = features_of(run.preprocessor, run.spec.feature_groups)
+    reference = load_reference(folder, run.preprocessor)
+    table = run.spec.read_file(source, keep_ids=True)
+    x, _ = run.preprocessor.transform(table)
+    by_line = {int(line): i for i, line in enumerate(table.line)}
+    for record in alerts:
+        row = x[by_line[record["input"]["line"]]]
+        target = run.class_names.index(record["alert"]["category"])
+        base = run.score(row[None])[0, target]
+        for entry in record["alert"]["explanation"]:
+            columns = list(next(f for f in features if f.name == entry["feature"]).columns)
+            occluded = row.copy()
+            occluded[columns] = reference[columns]
+            assert entry["contribution"] == pytest.approx(base - run.score(occluded[None])[0, target], abs=2e-6)
+
+
+def test_explain_below_one_feature_is_refused_in_one_line(nsl_run, tmp_path):
+    folder, _ = nsl_run
+    done = subprocess.run(
+        [sys.executable, "-m", "ids_lightning", "detect", "--run", str(folder), "--input", str(NSL_KDD_TEST),
+         "--output", str(tmp_path / "a.jsonl"), "--explain", "0"], capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 2 and "--explain" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "a.jsonl").exists()

@@ -16,7 +16,7 @@ EXAMPLE = PROJECT_ROOT / "examples" / "nsl_kdd_cnn_lstm"
 
 def test_the_example_is_small_and_complete():
     files = {p.name for p in EXAMPLE.iterdir()}
-    assert files == {"model.onnx", "model.int8.onnx", "preprocess.json", "novelty.json", "metrics.json"}
+    assert files == {"model.onnx", "model.int8.onnx", "preprocess.json", "novelty.json", "explain.json", "metrics.json"}
     assert sum(p.stat().st_size for p in EXAMPLE.iterdir()) < 1 << 20
 
 

@@ -102,6 +102,11 @@ def test_every_record_meets_the_schema_and_carries_the_library_s_community_id(io
     assert {"flow", "alert", "incident"} >= {r["event_type"] for r in written} and "incident" in {
         r["event_type"] for r in written
     }  # an untrained net calls much of the capture malicious: its hosts open incidents
+    alerts = [r["alert"] for r in written if r["event_type"] == "alert"]
+    assert alerts and all("explanation" in a and a["reason"] for a in alerts)  # every alert explained
+    assert any(a["explanation"] for a in alerts)  # (an untrained net moves little for some)
+    assert all("explanation" not in r["alert"] for r in written if r["event_type"] == "flow")  # only alerts
+    assert any("top_features" in r["incident"] for r in written if r["event_type"] == "incident")
     for record in [r for r in written if r["event_type"] != "incident"][:500]:
         flow = communityid.FlowTuple(
             {"tcp": 6, "udp": 17}[record["proto"]],

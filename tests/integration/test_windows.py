@@ -155,3 +155,21 @@ def test_the_baseline_reads_flow_and_context_features(tmp_path):
     [summary] = baseline(overrides, tmp_path, models=("hist_gradient_boosting",))
     assert summary["window"] == 16 and summary["context_features"] == list(CONTEXT_FEATURES)
     assert summary["val/f1_macro"] > 0.9
+
+
+def test_a_windowed_run_s_alerts_name_the_flows_of_the_window_that_weighed_most(windowed_run, tmp_path):
+    import jsonschema
+
+    from ids_lightning.edge.alerts import SCHEMA
+
+    folder, _ = windowed_run
+    summary = detect(folder, TORII, tmp_path / "a.jsonl", progress=False)
+    written = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    for record in written:
+        validator.validate(record)
+    alerts = [r["alert"] for r in written if r["event_type"] == "alert"]
+    assert summary["explained_alerts"] >= len(alerts) > 0
+    weighed = [a["window_flows"] for a in alerts if a["window_flows"]]
+    assert weighed and all(0 <= f["back"] < summary["window"] for flows in weighed for f in flows)
+    assert all(flows == sorted(flows, key=lambda f: -f["contribution"]) for flows in weighed)

@@ -156,6 +156,7 @@ class Lab:
         import numpy as np
         import torch
 
+        from ids_lightning.core.explain import reference_row, save_reference
         from ids_lightning.training.export import ProbabilityHead, export_onnx
         from ids_lightning.training.run_folder import build_datamodule, build_net
 
@@ -168,6 +169,10 @@ class Lab:
         dm = build_datamodule(config, folder / "config.yaml", self.data)
         dm.setup()
         dm.preprocessor.save(folder / "preprocess.json")
+        flows, labels = dm.tensors["train"]
+        flows = flows.current_flows() if hasattr(flows, "current_flows") else flows
+        benign = np.isin(labels.numpy(), [i for i, c in enumerate(dm.class_names) if dm.spec.is_benign(c)])
+        save_reference(folder, reference_row(dm.preprocessor, flows.numpy()[benign]), int(benign.sum()))
         torch.manual_seed(0)
         net = build_net(config, folder, dm.preprocessor).eval()
         (folder / "checkpoints").mkdir()
