@@ -323,6 +323,58 @@ def add_ensembles(runs: list[dict], output: Path) -> list[dict]:
     return added
 
 
+def importance_comparison(runs: list[dict], top: int = 5) -> str | None:
+    """Markdown: per protocol (seeds averaged) and class, the features with the largest mean
+    contribution to the class over its test rows (each run's ``importance.json``), and the
+    possible shortcuts the runs flagged; None where no run has the file."""
+    by_protocol: dict[tuple, list[dict]] = defaultdict(list)
+    for run in runs:
+        path = Path(run["run_dir"]) / "importance.json"
+        if "run_dir" in run and os.path.lexists(path):
+            by_protocol[tuple(run.get(k) for k in KEYS)].append(_importance(path))
+    if not by_protocol:
+        return None
+    lines = ["| " + " | ".join([*KEYS, "seeds", "class", f"top {top} features (mean contribution)"]) + " |",
+             "|" + "---|" * (len(KEYS) + 3)]  # fmt: skip
+    shortcuts = []
+    for key in sorted(by_protocol, key=lambda k: tuple(str(v) for v in k)):
+        members = by_protocol[key]
+        for name in dict.fromkeys(c for m in members for c in m["classes"]):
+            totals: dict[str, list[float]] = defaultdict(list)
+            for member in members:
+                for feature, value in member["classes"].get(name, {}).get("mean_contribution", {}).items():
+                    totals[feature].append(value)
+            ranked = sorted(((np.mean(v), f) for f, v in totals.items()), reverse=True)[:top]
+            cells = [markdown_cell(v or "–") for v in key]
+            listed = ", ".join(f"{markdown_cell(f)} {v:+.3f}" for v, f in ranked if v > 0) or "–"
+            lines.append(f"| {' | '.join(cells)} | {len(members)} | {markdown_cell(name)} | {listed} |")
+        shortcuts += [(key, s) for m in members for s in m.get("possible_shortcuts", [])]
+    if shortcuts:
+        lines += ["", "Possible shortcuts (a feature that holds most attributions on one capture only):", ""]
+        lines += [f"- {markdown_cell(key[0])} on {markdown_cell(key[1])}: {markdown_cell(s['feature'])} holds "
+                  f"{100 * s['share']:.0f}% on {markdown_cell(s['capture'])}, at most "
+                  f"{100 * s['share_elsewhere']:.0f}% elsewhere" for key, s in shortcuts]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _importance(path: Path) -> dict:
+    """A run's importance.json, checked to be the shape this project writes (it is read as data)."""
+    state = read_json_object(path, "a run's feature importance")
+    try:
+        classes = {
+            str(name): {"mean_contribution": {str(f): float(v) for f, v in entry["mean_contribution"].items()}}
+            for name, entry in state["classes"].items()
+        }
+        shortcuts = [
+            {"feature": str(s["feature"]), "capture": str(s["capture"]), "share": float(s["share"]),
+             "share_elsewhere": float(s["share_elsewhere"])}
+            for s in state.get("possible_shortcuts", [])
+        ]  # fmt: skip
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        raise DataError(f"{path}: not the feature importance this project writes ({err})") from err
+    return {"classes": classes, "possible_shortcuts": shortcuts}
+
+
 def report(
     folders: list[Path],
     output: Path | None = None,
@@ -343,6 +395,9 @@ def report(
     markdown = to_markdown(table, metrics)
     atomic_write_bytes(output / "report.md", markdown.encode())
     figures(runs, output)
+    importance = importance_comparison(runs)
+    if importance is not None:
+        atomic_write_bytes(output / "importance.md", importance.encode())
     print(markdown)
     print(f"{len(runs)} runs; written to {output}")
     return table

@@ -15,6 +15,7 @@ BENCHES = (
     "sensor",
     "incidents",
     "kills",
+    "explain",
     "adversarial_training",
     "scale",
     "windows",

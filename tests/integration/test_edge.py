@@ -314,3 +314,20 @@ def test_explain_below_one_feature_is_refused_in_one_line(nsl_run, tmp_path):
     )  # fmt: skip
     assert done.returncode == 2 and "--explain" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "a.jsonl").exists()
+
+
+def test_a_run_writes_its_feature_importance_and_the_report_compares_it(nsl_run, tmp_path):
+    from ids_lightning.analysis.report import report
+
+    folder, metrics = nsl_run
+    importance = json.loads((folder / "importance.json").read_text())
+    run = load_run(folder)
+    assert list(importance["classes"]) == run.class_names and importance["possible_shortcuts"] == []
+    assert len(importance["features"]) == 41 and {"service", "flag", "protocol_type"} <= set(importance["features"])
+    attack = importance["classes"]["DoS"]
+    assert 0 < attack["rows"] <= 500 and attack["top"] and set(attack["top"]) <= set(importance["features"])
+    assert (folder / "importance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert metrics["importance/possible_shortcuts"] == 0
+    report([folder], tmp_path, baselines=False)
+    table = (tmp_path / "importance.md").read_text()
+    assert f"| DoS | {', '.join(attack['top'][:1])} +" in table
