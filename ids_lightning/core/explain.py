@@ -132,38 +132,44 @@ class Explainer:
 
     @property
     def rows_per_input(self) -> int:
-        """Inputs scored per explained row: itself, one per feature, one per flow of a window."""
+        """Inputs scored per explained row at most: itself, one per feature, one per flow of a
+        window (copies that change nothing are not scored: their contribution is 0)."""
         return 1 + len(self.features) + (self.window if self.window > 1 else 0)
 
-    def occluded(self, x: np.ndarray) -> np.ndarray:
-        """``x`` followed by its occluded copies: ``[n, rows_per_input, *input]``."""
+    def copies(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The occluded copies that differ from their row: ``(row, slot, copy)`` with ``slot`` a
+        feature (``< len(features)``) or, with windows, ``len(features) + t`` for flow ``t``."""
+        groups = len(self.features)
         if self.window == 1:
-            copies = np.where(self.mask[None], self.reference, x[:, None, :])  # [n, G, F]
-            return np.concatenate([x[:, None, :], copies], axis=1)
-        flows, present = x[..., :-1], x[..., -1:] > 0  # [n, T, F], [n, T, 1]
-        by_feature = np.where(self.mask[None, :, None, :] & present[:, None], self.reference, flows[:, None])
-        eye = np.eye(self.window, dtype=bool)[None, :, :, None]  # the copy t occludes flow t
-        by_flow = np.where(eye & present[:, None], self.reference, flows[:, None])
-        copies = np.concatenate([flows[:, None], by_feature, by_flow], axis=1)  # [n, 1 + G + T, T, F]
-        channel = np.broadcast_to(x[:, None, :, -1:], (*copies.shape[:3], 1))
-        return np.concatenate([copies, channel], axis=-1).astype(np.float32)
+            differs = ((x[:, None, :] != self.reference) & self.mask[None]).any(axis=2)  # [n, G]
+            row, slot = np.nonzero(differs)
+            return row, slot, np.where(self.mask[slot], self.reference, x[row])
+        flows, present = x[..., :-1], x[..., -1] > 0  # [n, T, F], [n, T]
+        apart = (flows != self.reference) & present[..., None]  # [n, T, F]
+        by_feature = (apart[:, None] & self.mask[None, :, None, :]).any(axis=(2, 3))  # [n, G]
+        by_flow = apart.any(axis=2)  # [n, T]
+        row, slot = np.nonzero(np.concatenate([by_feature, by_flow], axis=1))
+        copies = x[row].copy()
+        for_feature = slot < groups
+        replace = np.zeros((*copies.shape[:2], copies.shape[2] - 1), dtype=bool)  # [k, T, F]
+        replace[for_feature] = self.mask[slot[for_feature]][:, None, :] & present[row[for_feature], :, None]
+        flow_rows = np.flatnonzero(~for_feature)
+        replace[flow_rows, slot[flow_rows] - groups, :] = True
+        copies[..., :-1] = np.where(replace, self.reference, copies[..., :-1])
+        return row, slot, copies
 
     def attribute(self, score: Callable[[np.ndarray], np.ndarray], x: np.ndarray, target: np.ndarray) -> Attribution:
         """Contributions of rows ``x`` to the probability of class ``target[i]`` under ``score``
         (rows to probabilities), from one call over the rows and their occluded copies."""
         x = np.asarray(x, dtype=np.float32)
-        if not len(x):
-            return Attribution(np.zeros((0, len(self.features))), None if self.window == 1 else np.zeros((0, 0)), x)
-        inputs = self.occluded(x)
-        n, copies = inputs.shape[:2]
-        probabilities = score(inputs.reshape(n * copies, *inputs.shape[2:])).reshape(n, copies, -1)
-        p = probabilities[np.arange(n), :, target]  # [n, copies]
-        drop = p[:, :1] - p[:, 1:]
-        groups = len(self.features)
-        flows = None
-        if self.window > 1:
-            flows = np.where(x[..., -1] > 0, drop[:, groups:], 0.0)
-        return Attribution(drop[:, :groups], flows, p[:, 0])
+        groups, slots = len(self.features), len(self.features) + (self.window if self.window > 1 else 0)
+        row, slot, copies = self.copies(x)
+        probabilities = score(np.concatenate([x, copies])) if len(x) else np.zeros((0, 1))
+        base = probabilities[np.arange(len(x)), target] if len(x) else np.zeros(0)
+        drop = np.zeros((len(x), slots))
+        drop[row, slot] = base[row] - probabilities[len(x) + np.arange(len(row)), target[row]]
+        flows = drop[:, groups:] if self.window > 1 else None
+        return Attribution(drop[:, :groups], flows, base)
 
 
 def feature_values(table: RawTable, features: list[Feature], rows: np.ndarray) -> list[list[object]]:
