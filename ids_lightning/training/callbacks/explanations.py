@@ -10,6 +10,9 @@ with (:mod:`ids_lightning.core.explain`):
   feature's share of the attributions; a feature holding at least ``dominant`` of one capture's
   and under ``elsewhere`` of every other's is listed as a possible shortcut (a port or protocol
   only one capture uses), and warned about.
+
+A smoke or limited test (``fast_dev_run``, ``limit_test_batches`` below all) explains at most
+:data:`LIMITED_ROWS` rows per class and capture: the run only checks that everything works.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 IMPORTANCE_FILE = "importance.json"
 TOP = 5
 MIN_CAPTURE_ROWS = 50
+LIMITED_ROWS = 50
 
 
 class Explanations(L.Callback):
@@ -56,6 +60,9 @@ class Explanations(L.Callback):
         if not trainer.is_global_zero or datamodule is None or "test" not in datamodule.tensors:
             return
         pre, spec = datamodule.preprocessor, datamodule.spec
+        limited = bool(trainer.fast_dev_run) or trainer.limit_test_batches != 1.0
+        per_class = min(self.rows_per_class, LIMITED_ROWS) if limited else self.rows_per_class
+        per_capture = min(self.capture_rows, LIMITED_ROWS) if limited else self.capture_rows
         benign = [i for i, name in enumerate(pre.class_names) if spec.is_benign(name)]
         x_train, y_train = datamodule.train_sample(self.reference_rows, seed=self.seed)
         flows = x_train.current_flows() if isinstance(x_train, WindowedFeatures) else x_train
@@ -77,7 +84,7 @@ class Explanations(L.Callback):
         }
         for c, name in enumerate(pre.class_names):
             rows = np.flatnonzero(y_test == c)
-            rows = np.sort(rng.permutation(rows)[: self.rows_per_class])
+            rows = np.sort(rng.permutation(rows)[:per_class])
             contributions = (
                 explainer.attribute(score, _rows(x_test, rows), np.full(len(rows), c)).features
                 if len(rows)
@@ -90,7 +97,7 @@ class Explanations(L.Callback):
                 "mean_contribution": {f.name: round(float(v), 6) for f, v in zip(explainer.features, mean)},
                 "top": [explainer.features[g].name for g in ranked if mean[g] > 0],
             }
-        shares = self._capture_shares(datamodule, explainer, score, rng)
+        shares = self._capture_shares(datamodule, explainer, score, rng, per_capture)
         names = [f.name for f in explainer.features]
         importance["captures"] = {
             capture: {names[g]: round(float(share[g]), 4) for g in np.argsort(-share, kind="stable")[:3]}
@@ -112,7 +119,7 @@ class Explanations(L.Callback):
             )  # fmt: skip
         self.summary = {"importance/possible_shortcuts": len(importance["possible_shortcuts"])}
 
-    def _capture_shares(self, datamodule, explainer: Explainer, score, rng) -> dict[str, np.ndarray]:
+    def _capture_shares(self, datamodule, explainer: Explainer, score, rng, rows_each: int) -> dict[str, np.ndarray]:
         """Per capture of the validation and test rows: each feature's share of the absolute
         attributions to the predicted class."""
         shares: dict[str, np.ndarray] = {}
@@ -122,7 +129,7 @@ class Explanations(L.Callback):
                 rows = np.flatnonzero(captures == capture)
                 if len(rows) < MIN_CAPTURE_ROWS or str(capture) in shares:
                     continue
-                rows = np.sort(rng.permutation(rows)[: self.capture_rows])
+                rows = np.sort(rng.permutation(rows)[:rows_each])
                 inputs = _rows(x, rows)
                 predicted = score(inputs).argmax(axis=1)
                 weight = np.abs(explainer.attribute(score, inputs, predicted).features).mean(axis=0)
