@@ -25,7 +25,7 @@ def test_the_example_is_small_and_complete():
 )
 def test_the_detector_reproduces_the_recorded_accuracy(data_dir, tmp_path, model, key):
     recorded = json.loads((EXAMPLE / "metrics.json").read_text())[key]
-    summary = detect(EXAMPLE, NSL_KDD_TEST, tmp_path / "alerts.jsonl", model=model, progress=False)
+    summary = detect(EXAMPLE, NSL_KDD_TEST, tmp_path / "alerts.jsonl", model=model, progress=False, explain=None)
     assert summary["records"] == 22544 and summary["accuracy"] == pytest.approx(recorded, abs=1e-4)
 
 

@@ -93,7 +93,7 @@ def test_every_record_meets_the_schema_and_carries_the_library_s_community_id(io
 
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
     detect(iot_run, CAPTURE, tmp_path / "iot.jsonl", progress=False, all_flows=True)
-    detect(EXAMPLE, NSL_KDD_TEST, tmp_path / "nsl.jsonl", progress=False)
+    detect(EXAMPLE, NSL_KDD_TEST, tmp_path / "nsl.jsonl", progress=False, explain=None)  # explained: iot
     engine = communityid.CommunityID()
     for name in ("iot.jsonl", "nsl.jsonl"):
         for record in records(tmp_path / name):
@@ -130,7 +130,7 @@ def test_a_sensor_stopped_mid_batch_goes_on_from_its_last_commit_writing_every_f
     an uninterrupted run's, line for line."""
     import ids_lightning.edge.detector as detector
 
-    options = {"progress": False, "all_flows": True, "chunk_rows": 500, "threads": 1}
+    options = {"progress": False, "all_flows": True, "chunk_rows": 500, "threads": 1, "explain": None}
     whole = tmp_path / "whole.jsonl"
     detect(EXAMPLE, NSL_KDD_TEST, whole, state=tmp_path / "whole.state", **options)
     real_records = detector.records
