@@ -43,7 +43,7 @@ class Explanations(L.Callback):
     def __init__(
         self,
         output_dir: str,
-        rows_per_class: int = 500,
+        rows_per_class: int = 200,
         reference_rows: int = 20_000,
         capture_rows: int = 300,
         dominant: float = 0.5,
