@@ -158,16 +158,27 @@ class Explainer:
         copies[..., :-1] = np.where(replace, self.reference, copies[..., :-1])
         return row, slot, copies
 
-    def attribute(self, score: Callable[[np.ndarray], np.ndarray], x: np.ndarray, target: np.ndarray) -> Attribution:
+    def attribute(
+        self,
+        score: Callable[[np.ndarray], np.ndarray],
+        x: np.ndarray,
+        target: np.ndarray,
+        probabilities: np.ndarray | None = None,
+    ) -> Attribution:
         """Contributions of rows ``x`` to the probability of class ``target[i]`` under ``score``
-        (rows to probabilities), from one call over the rows and their occluded copies."""
+        (rows to probabilities), from one call over the occluded copies (and the rows
+        themselves, unless their ``probabilities`` are given: the sensor has them already)."""
         x = np.asarray(x, dtype=np.float32)
         groups, slots = len(self.features), len(self.features) + (self.window if self.window > 1 else 0)
         row, slot, copies = self.copies(x)
-        probabilities = score(np.concatenate([x, copies])) if len(x) else np.zeros((0, 1))
+        if probabilities is None:
+            scored = score(np.concatenate([x, copies])) if len(x) else np.zeros((0, 1))
+            probabilities, occluded = scored[: len(x)], scored[len(x) :]
+        else:
+            occluded = score(copies) if len(copies) else np.zeros((0, probabilities.shape[1]))
         base = probabilities[np.arange(len(x)), target] if len(x) else np.zeros(0)
         drop = np.zeros((len(x), slots))
-        drop[row, slot] = base[row] - probabilities[len(x) + np.arange(len(row)), target[row]]
+        drop[row, slot] = base[row] - occluded[np.arange(len(row)), target[row]]
         flows = drop[:, groups:] if self.window > 1 else None
         return Attribution(drop[:, :groups], flows, base)
 

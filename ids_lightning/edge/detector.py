@@ -356,7 +356,7 @@ class Sensor:
             )
         scored = self.scored(table, probabilities, unseen_category)
         if self.explainer is not None:
-            self._explain(table, x, scored)
+            self._explain(table, x, scored, probabilities)
         opened, counted = self.incidents.update(table, scored, self.classes, self.model)
         for row, record in records(
             table, scored, self.classes, self.spec.flow_fields, self.model, self.options.all_flows
@@ -371,7 +371,7 @@ class Sensor:
         self.tally.add(table, scored, self.classes, unseen_category)
         self._progress()
 
-    def _explain(self, table: RawTable, x, scored: Scored) -> None:
+    def _explain(self, table: RawTable, x, scored: Scored, probabilities: np.ndarray) -> None:
         """Each alert's top features, for the probability of its category (of its likeliest
         class where only the unknown flag raised it), from one batched call over the alerts."""
         rows = np.flatnonzero(scored.alert)
@@ -379,7 +379,7 @@ class Sensor:
             return
         index = {name: i for i, name in enumerate(self.classes)}
         target = np.array([index.get(scored.category[i], scored.best[i]) for i in rows])
-        attribution = self.explainer.attribute(self.run.score, x[rows], target)
+        attribution = self.explainer.attribute(self.run.score, x[rows], target, probabilities[rows])
         values = feature_values(table, self.explainer.features, rows)
         found = explanations(attribution, self.explainer.features, values, self.options.explain)
         scored.explained = dict(zip(rows.tolist(), found))
