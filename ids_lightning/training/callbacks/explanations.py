@@ -45,7 +45,7 @@ class Explanations(L.Callback):
         output_dir: str,
         rows_per_class: int = 200,
         reference_rows: int = 20_000,
-        capture_rows: int = 300,
+        capture_rows: int = 100,
         dominant: float = 0.5,
         elsewhere: float = 0.1,
         seed: int = 0,
