@@ -19,6 +19,7 @@ window is also occluded whole, which says which flows weighed most.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,10 +101,12 @@ def save_reference(folder: Path, reference: np.ndarray, rows: int) -> None:
 def load_reference(folder: Path, pre: Preprocessor) -> np.ndarray | None:
     """The run's reference row; None where the run has none (runs from before explanations)."""
     path = folder / EXPLAIN_FILE
-    if not path.exists():
+    if not os.path.lexists(path):  # a folder or a link to nothing there is an error, not "no reference"
         return None
     try:
         reference = np.asarray(read_json_state(path)["reference"], dtype=np.float32)
+    except DataError:  # a folder, a link to nothing, a file too big: it says so itself
+        raise
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(f"{path}: not the explanation reference this project wrote ({err})") from err
     if reference.shape != (pre.num_features,) or not np.isfinite(reference).all():

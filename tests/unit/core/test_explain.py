@@ -121,3 +121,21 @@ def test_an_explanation_lists_the_strongest_features_with_their_values_and_a_rea
 def test_fewer_than_one_feature_per_alert_is_refused(top):
     with pytest.raises(ConfigError, match="--explain"):
         check_top(top)
+
+
+def test_a_reference_that_is_not_the_project_s_is_refused_and_a_missing_one_means_none(tmp_path):
+    from ids_lightning.core.errors import DataError
+    from ids_lightning.core.explain import EXPLAIN_FILE, load_reference
+
+    pre = fit("label", train=TWO_CATEGORIES)
+    assert load_reference(tmp_path, pre) is None
+    (tmp_path / EXPLAIN_FILE).symlink_to(tmp_path / "nowhere.json")
+    with pytest.raises(DataError):
+        load_reference(tmp_path, pre)
+    (tmp_path / EXPLAIN_FILE).unlink()
+    (tmp_path / EXPLAIN_FILE).write_text('{"reference": [1, 2]}')
+    with pytest.raises(DataError, match="finite numbers"):
+        load_reference(tmp_path, pre)
+    (tmp_path / EXPLAIN_FILE).write_text('{"reference": [0.5, 0.5, 0.5, NaN]}')
+    with pytest.raises(DataError):
+        load_reference(tmp_path, pre)
