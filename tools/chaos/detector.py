@@ -238,6 +238,10 @@ def setting_probes() -> list[Probe]:
         option("--threads 100000", "--threads", "100000", names=("--threads",)),
         option("--threads 0", "--threads", "0", names=("--threads",)),
         option("--max-hosts 0", "--max-hosts", "0", names=("--max-hosts",)),
+        option("--explain 0", "--explain", "0", names=("--explain",)),
+        option("--explain -3", "--explain", "-3", names=("--explain",)),
+        option("--explain five", "--explain", "five", names=("--explain",)),
+        option("--explain 5 --no-explain", "--explain", "5", "--no-explain", names=("--explain", "--no-explain")),
         option("--model that does not exist", "--model", "model.int4.onnx", names=("model.int4.onnx",)),
         option(
             "--model outside the run folder", "--model", "../../outside/secret.txt", names=("--model", "secret.txt")
@@ -362,6 +366,15 @@ def run_folder_probes() -> list[Probe]:
             novelty('{"threshold": NaN, "fpr": 0.01, "calibration_rows": 10, "score": "max_softmax"}'),
             ("novelty.json",),
         ),
+        _broken_run("explain.json is a folder", lambda f: replace_with_folder(f / "explain.json"), ("explain.json",)),
+        _broken_run(
+            "explain.json links to nothing",
+            lambda f: replace_with_link(f / "explain.json", f / "gone.json"),
+            ("explain.json",),
+        ),
+        _broken_run("explain.json is a FIFO", lambda f: replace_with_fifo(f / "explain.json"), ("explain.json",)),
+        _broken_run("explain.json of another run", reference("[0.5, 0.5]"), ("explain.json",)),
+        _broken_run("explain.json with a NaN", reference("[NaN" + ", 0.0" * 40 + "]"), ("explain.json",)),
         _broken_run("run folder is a file", lambda f: None, ("inputs/run",), folder_is_file=True),
     ]
 
@@ -394,6 +407,20 @@ def raw_preprocess(data: bytes) -> Callable[[Path], None]:
 
 def novelty(text: str) -> Callable[[Path], None]:
     return lambda folder: (folder / "novelty.json").write_text(text)
+
+
+def reference(values: str) -> Callable[[Path], None]:
+    return lambda folder: (folder / "explain.json").write_text('{"reference": ' + values + "}")
+
+
+def replace_with_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def replace_with_link(path: Path, target: Path) -> None:
+    path.unlink()
+    path.symlink_to(target)
 
 
 def duplicate_key(folder: Path) -> None:
