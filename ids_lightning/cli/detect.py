@@ -67,12 +67,12 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--explain",
         type=explained_features,
-        default=Options.explain,
+        default=None,
         metavar="K",
-        help="each alert's top K features, with their values and contributions (default: %(default)s; "
+        help=f"each alert's top K features, with their values and contributions (default: {Options.explain}; "
         "needs the run's explain.json)",
     )
-    explain.add_argument("--no-explain", dest="explain", action="store_const", const=None, help="no explanations")
+    explain.add_argument("--no-explain", action="store_true", help="no explanations")
     parser.add_argument("--model", default="model.onnx", help="model.onnx or model.int8.onnx (default: %(default)s)")
     parser.add_argument(
         "--chunk-rows",
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             state=args.state,
             incident_seconds=args.incident_seconds,
             incident_alerts=args.incident_alerts,
-            explain=args.explain,
+            explain=None if args.no_explain else args.explain or Options.explain,
             stop=lambda: bool(stopping),
         )
     except ValueError as err:  # DataError, and the model's or preprocessing's refusal of the rows
