@@ -84,6 +84,9 @@ def load_rows(path: Path) -> tuple[list[dict], list[str]]:
         notes = [f"{data['model']}, batch {data['batch_size']}"]
         notes += [f"`{k}`: {v}" for k, v in data["summary"].items()]
         return data["runs"], notes
+    if "faithfulness" in data and "cost" in data:  # the explanations bench
+        notes = [", ".join(f"{k} {v}" for k, v in row.items()) for row in data["cost"] + data["throughput"]]
+        return data["faithfulness"], notes
     if "results" in data:  # an edge bench report
         notes = [f"{data['machine']}, {data['cores']} cores, {data['rows']:,} rows ({data['rows_source']})"]
         notes += [f"`{k}`: {v}" for k, v in data.get("ratios", {}).items()]
