@@ -36,10 +36,21 @@ def captures(data_dir: Path) -> list[Path]:
 VALIDATION = ["CTU-Honeypot-Capture-7-1", "CTU-IoT-Malware-Capture-44-1"]  # the shared CSV exports
 
 
-def held_out(capture: Path, window: int, epochs: int, data_dir: Path, work: Path, validation: list[str]) -> dict:
+def held_out(
+    capture: Path, window: int, epochs: int, data_dir: Path, work: Path, validation: list[str], seed: int = 1
+) -> dict:
     name = capture.name.split(".")[0]
-    run = work / f"{name}_w{window}"
-    train = [sys.executable, "-m", "ids_lightning", "train", "logger=none", "dataset=iot23", "model=cnn"]
+    run = work / f"{name}_w{window}_seed{seed}"
+    train = [
+        sys.executable,
+        "-m",
+        "ids_lightning",
+        "train",
+        "logger=none",
+        "dataset=iot23",
+        "model=cnn",
+        f"seed={seed}",
+    ]
     train += ["dataset.split=by_capture", f"dataset.test_partitions=[{name}]", f"dataset.window={window}"]
     train += ["dataset.val_split=by_capture", f"dataset.val_partitions=[{','.join(validation)}]"]
     train += [f"trainer.max_epochs={epochs}", "export.quantize=false", f"hydra.run.dir={run}"]
@@ -54,6 +65,7 @@ def held_out(capture: Path, window: int, epochs: int, data_dir: Path, work: Path
     return {
         "capture": name,
         "window": window,
+        "seed": seed,
         "flow_accuracy": summary.get("accuracy"),
         "incident_rule": summary["incident_rule"],
         "validation_host_days": calibrated.get("host_days"),
@@ -64,6 +76,7 @@ def held_out(capture: Path, window: int, epochs: int, data_dir: Path, work: Path
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--windows", type=int, nargs="+", default=[1, 32], help="flows per window (default: 1 32)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1], help="seeds per cell (default: 1)")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs per held-out capture (default: 3)")
     parser.add_argument(
         "--validation", nargs="+", default=VALIDATION, help="captures that validate every run (default: %(default)s)"
@@ -74,11 +87,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="ids-incidents-") as work:
         for capture in (c for c in captures(args.data_dir.resolve()) if c.name.split(".")[0] not in args.validation):
-            for window in args.windows:
-                row = held_out(capture, window, args.epochs, args.data_dir.resolve(), Path(work), args.validation)
+            for window, seed in ((w, s) for w in args.windows for s in args.seeds):
+                row = held_out(capture, window, args.epochs, args.data_dir.resolve(), Path(work), args.validation, seed)
                 rows.append(row)
                 print(
-                    f"{row['capture']:32} window {window:>2}: {row['infected_detected']}/{row['infected_hosts']} "
+                    f"{row['capture']:32} window {window:>2} seed {seed}: "
+                    f"{row['infected_detected']}/{row['infected_hosts']} "
                     f"infected hosts with an incident (median {row['time_to_detect_median_s']} s), "
                     f"{row['false_incidents']} false incidents ({row['false_incidents_per_host_day']} per host-day); "
                     f"flow accuracy {row['flow_accuracy']}; {row['incident_rule']}"
