@@ -53,3 +53,13 @@ def build(source: Path, repeats: int, target: Path) -> int:
         for _ in range(repeats):
             out.writelines(rows)
     return len(rows) * repeats
+
+
+def train_quietly(run: Path, overrides: list[str], epochs: int, data_dir: Path) -> Path:
+    """``ids train`` of ``overrides`` into ``run`` in its own process, for ``epochs`` epochs,
+    without logger, progress bar or int8 model: what the benches that train their own runs share."""
+    command = [sys.executable, "-m", "ids_lightning", "train", "logger=none", *overrides]
+    command += [f"trainer.max_epochs={epochs}", "export.quantize=false", f"hydra.run.dir={run}"]
+    command += ["trainer.enable_progress_bar=false", "callbacks.progress_bar=null", f"paths.data_dir={data_dir}"]
+    subprocess.run(command, check=True, capture_output=True)
+    return run

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ids_lightning.bench.common import train_quietly
 from ids_lightning.core.errors import exit_status
 from ids_lightning.core.explain import Explainer, features_of, load_reference
 from ids_lightning.core.fileio import atomic_write_json, open_text
@@ -53,12 +54,7 @@ SETUPS = {
 
 
 def train(name: str, overrides: list[str], seed: int, epochs: int, data_dir: Path, work: Path) -> Path:
-    run = work / f"{name}_seed{seed}"
-    command = [sys.executable, "-m", "ids_lightning", "train", "logger=none", *overrides, f"seed={seed}"]
-    command += [f"trainer.max_epochs={epochs}", "export.quantize=false", f"hydra.run.dir={run}"]
-    command += ["trainer.enable_progress_bar=false", "callbacks.progress_bar=null", f"paths.data_dir={data_dir}"]
-    subprocess.run(command, check=True, capture_output=True)
-    return run
+    return train_quietly(work / f"{name}_seed{seed}", [*overrides, f"seed={seed}"], epochs, data_dir)
 
 
 def alerts_of(run, files: list[Path], limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ids_lightning.bench.common import train_quietly
 from ids_lightning.core.errors import MissingDataError, exit_status
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.evaluation.hosts import host_level
@@ -43,21 +44,10 @@ def held_out(
 ) -> dict:
     name = capture.name.split(".")[0]
     run = work / f"{name}_w{window}_seed{seed}"
-    train = [
-        sys.executable,
-        "-m",
-        "ids_lightning",
-        "train",
-        "logger=none",
-        "dataset=iot23",
-        "model=cnn",
-        f"seed={seed}",
-    ]
-    train += ["dataset.split=by_capture", f"dataset.test_partitions=[{name}]", f"dataset.window={window}"]
-    train += ["dataset.val_split=by_capture", f"dataset.val_partitions=[{','.join(validation)}]"]
-    train += [f"trainer.max_epochs={epochs}", "export.quantize=false", f"hydra.run.dir={run}"]
-    train += ["trainer.enable_progress_bar=false", "callbacks.progress_bar=null", f"paths.data_dir={data_dir}"]
-    subprocess.run(train, check=True, capture_output=True)
+    overrides = ["dataset=iot23", "model=cnn", f"seed={seed}", "dataset.split=by_capture"]
+    overrides += [f"dataset.test_partitions=[{name}]", f"dataset.window={window}", "dataset.val_split=by_capture"]
+    overrides += [f"dataset.val_partitions=[{','.join(validation)}]"]
+    train_quietly(run, overrides, epochs, data_dir)
     alerts = run / "held_out.jsonl"
     detect = [sys.executable, "-m", "ids_lightning", "detect", "--run", str(run), "--input", str(capture)]
     subprocess.run([*detect, "--output", str(alerts), "--all"], check=True, capture_output=True)

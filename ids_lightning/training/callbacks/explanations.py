@@ -131,8 +131,9 @@ class Explanations(L.Callback):
                     continue
                 rows = np.sort(rng.permutation(rows)[:rows_each])
                 inputs = _rows(x, rows)
-                predicted = score(inputs).argmax(axis=1)
-                weight = np.abs(explainer.attribute(score, inputs, predicted).features).mean(axis=0)
+                probabilities = score(inputs)
+                attribution = explainer.attribute(score, inputs, probabilities.argmax(axis=1), probabilities)
+                weight = np.abs(attribution.features).mean(axis=0)
                 shares[str(capture)] = weight / weight.sum() if weight.sum() > 0 else weight
         return shares
 
