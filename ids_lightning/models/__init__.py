@@ -5,7 +5,9 @@ and the baselines need) load without Lightning."""
 
 from ids_lightning.core.lazy import lazy_attributes
 
-__all__ = ["CNN", "CNNLSTM", "LSTM", "CNNBiLSTM", "IDSLitModule", "Transformer"]
+__all__ = ["CNN", "CNNLSTM", "LSTM", "CNNBiLSTM", "FTTransformer", "IDSLitModule", "TabM", "Transformer"]
 __getattr__ = lazy_attributes(
-    __name__, {"IDSLitModule": "module"} | {name: "nets" for name in __all__ if name != "IDSLitModule"}
+    __name__,
+    {"IDSLitModule": "module", "TabM": "tabular", "FTTransformer": "tabular"}
+    | {name: "nets" for name in ("CNN", "CNNLSTM", "LSTM", "CNNBiLSTM", "Transformer")},
 )

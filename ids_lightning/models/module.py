@@ -21,6 +21,7 @@ from ids_lightning.models.batches import StepChunk
 from ids_lightning.models.cuda_graph import ChunkedTraining
 from ids_lightning.models.metrics import classification_metrics, macro_scores, per_class_scores
 from ids_lightning.models.nets import to_probabilities
+from ids_lightning.models.tabular import mean_of_members, member_logits
 
 log = logging.getLogger(__name__)
 ROC_POINTS = 200  # enough for a smooth curve; keeps metrics and plots small
@@ -158,10 +159,11 @@ class IDSLitModule(ChunkedTraining):
         x, y = features[index], labels[index]
         if self.adversarial["method"] != "none":
             x = self._with_adversarial_rows(x, y)
-        logits = self.net(x)
-        loss = self.loss(logits, y)
+        members = member_logits(self.net, x)  # [batch, members, out]: one member but for TabM
+        loss = self.loss(members.flatten(0, 1), y.repeat_interleave(members.shape[1]))
         backward(loss if self._proximal is None else loss + self._proximal_term())
         with torch.no_grad():
+            logits = members[:, 0] if members.shape[1] == 1 else mean_of_members(members, self.binary)
             predicted = (logits.squeeze(-1) > 0).long() if self.binary else logits.argmax(dim=-1)
             self._train_loss_sum.add_(loss.detach() * y.shape[0])
             cells = y * self.num_classes + predicted

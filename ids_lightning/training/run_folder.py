@@ -20,13 +20,14 @@ from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import atomic_write_json, read_json_object, read_yaml_data
 from ids_lightning.core.preprocess import Preprocessor
 from ids_lightning.data import FlowDataModule, flow_datamodule
-from ids_lightning.models import nets
+from ids_lightning.models import nets, tabular
 from ids_lightning.models.nets import build_for
 from ids_lightning.training.export import ExportOptions, ProbabilityHead, export_net, load_net_weights
 
-NETS = {cls.__name__: cls for cls in (nets.CNN, nets.LSTM, nets.CNNLSTM, nets.CNNBiLSTM, nets.Transformer)}
+NET_CLASSES = (nets.CNN, nets.LSTM, nets.CNNLSTM, nets.CNNBiLSTM, nets.Transformer, tabular.TabM, tabular.FTTransformer)
+NETS = {cls.__name__: cls for cls in NET_CLASSES}
 NET_TARGETS = {
-    f"{module}.{name}": cls for name, cls in NETS.items() for module in ("ids_lightning.models", nets.__name__)
+    f"{module}.{name}": cls for name, cls in NETS.items() for module in ("ids_lightning.models", cls.__module__)
 }
 # the datamodule's factory, and the class that older run folders name
 DATAMODULE_TARGETS = {
@@ -104,11 +105,13 @@ def build_net(config: dict, source: Path, pre: Preprocessor) -> nn.Module:
     for the model input of its preprocessing ``pre``."""
     target, args = _section(config, "model.net", NET_TARGETS, source)
     try:
+        net_class = NET_TARGETS[target]
         return build_for(
-            lambda width: NET_TARGETS[target](
-                num_features=width, num_classes=len(pre.class_names), window=pre.window, **args
+            lambda width, **codes: net_class(
+                num_features=width, num_classes=len(pre.class_names), window=pre.window, **args, **codes
             ),
             pre,
+            getattr(net_class, "reads_category_codes", False),
         )
     except (TypeError, ValueError) as err:
         raise RunFolderError(f"{source}: model.net does not build a {target}: {err}") from err

@@ -66,3 +66,29 @@ def test_short_run_checkpoints_tests_best_and_logs_to_tensorboard(make_config, t
     events = b"".join(p.read_bytes() for p in (tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     for tag in (b"test/acc", b"val/f1_macro_best", b"test/confusion_matrix", b"hparams", b"dataset/task"):
         assert tag in events, tag
+
+
+@pytest.mark.parametrize(
+    ("model", "small"),
+    [
+        ("tabm", ["model.net.k=4", "model.net.width=64"]),
+        ("ft_transformer", ["model.net.d_token=16", "model.net.heads=4"]),
+    ],
+)
+def test_tabular_models_train_export_and_rebuild_from_their_folder(make_config, tmp_path, model, small):
+    """The tabular nets take the categories as codes (``embedding``), export with parity, and a
+    run folder rebuilds them from its config and preprocess.json alone."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from ids_lightning.training.run_folder import load_best_model
+
+    overrides = [f"model={model}", *small, "dataset.categorical=embedding", "debug=fast_dev_run"]
+    metrics = train(make_config(*overrides, "export.quantize=false"))
+    assert metrics["model"] == model and metrics["onnx/parity_ok"]
+    rows = np.load(tmp_path / "bench_rows.npy")[:256]
+    with torch.no_grad():
+        rebuilt = load_best_model(tmp_path)(torch.from_numpy(rows)).numpy()
+    exported = ort.InferenceSession(str(tmp_path / "model.onnx")).run(None, {"features": rows})[0]
+    assert np.abs(rebuilt - exported).max() <= 1e-5
