@@ -34,6 +34,8 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from ids_lightning.analysis.baseline import BASELINES, fit_baseline
+from ids_lightning.analysis.trees import MODEL as TUNED_TREES
+from ids_lightning.analysis.trees import TreeSearch, tuned_run
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import (
     atomic_path,
@@ -256,10 +258,12 @@ def missing_baselines(runs: list[dict], models: tuple[str, ...] = BASELINES) -> 
     return missing
 
 
-def add_baselines(runs: list[dict], output: Path) -> list[dict]:
+def add_baselines(runs: list[dict], output: Path, tree_trials: int = 0) -> list[dict]:
     """Fit the missing baselines (see :func:`missing_baselines`); their run records. Protocols
     whose runs read the same rows (the same ``dataset`` config and seed: e.g. an ablation's
-    loss and width variants) share one fit, recorded under each protocol."""
+    loss and width variants) share one fit, recorded under each protocol. With ``tree_trials``
+    LightGBM tuned in that many trials on validation (:mod:`ids_lightning.analysis.trees`) is
+    one of them, for one-flow protocols; its folder is a deployable run folder."""
     from ids_lightning.training.run_folder import (  # the training stack, only when fitting
         build_datamodule,
         read_config,
@@ -267,8 +271,11 @@ def add_baselines(runs: list[dict], output: Path) -> list[dict]:
     )
 
     added, fitted = [], {}
-    for key, (run, lacking) in missing_baselines(runs).items():
+    models = (*BASELINES, TUNED_TREES) if tree_trials else BASELINES
+    for key, (run, lacking) in missing_baselines(runs, models).items():
         dataset, split, val_split, window, experiment, seed = key
+        if window != 1:
+            lacking = [m for m in lacking if m != TUNED_TREES]  # tuned trees read one flow per sample
         run_dir = Path(run["run_dir"])
         try:
             config = read_config(run_dir)
@@ -290,7 +297,11 @@ def add_baselines(runs: list[dict], output: Path) -> list[dict]:
                 print(
                     f"fitting {model} for {dataset}, {split} split, window {window}, {experiment or '-'}, seed {seed}"
                 )
-                fitted[rows, model] = fit_baseline(model, datamodule, int(seed), [])
+                if model == TUNED_TREES:
+                    search = TreeSearch(trials=tree_trials)
+                    fitted[rows, model] = tuned_run(datamodule, int(seed), folder / model, search)
+                else:
+                    fitted[rows, model] = fit_baseline(model, datamodule, int(seed), [])
             summary = fitted[rows, model] | {"tags": list(run.get("tags") or [])}
             atomic_write_json(folder / model / "metrics.json", summary)
             added.append({**with_defaults(summary), "experiment": experiment, "run_dir": str(folder / model)})
@@ -305,7 +316,7 @@ def add_ensembles(runs: list[dict], output: Path) -> list[dict]:
     held = {tuple(sorted(run.get("members") or [])) for run in runs if run.get("model") == "ensemble"}
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for run in runs:
-        if run.get("seed") is not None and run.get("model") not in (*BASELINES, "ensemble"):
+        if run.get("seed") is not None and run.get("model") not in (*BASELINES, TUNED_TREES, "ensemble"):
             groups[tuple(run.get(k) for k in KEYS)].append(run)
     added = []
     for key, members in sorted(groups.items(), key=lambda item: tuple(map(str, item[0]))):
@@ -381,6 +392,7 @@ def report(
     metrics: list[str] | None = None,
     baselines: bool = True,
     ensembles: bool = False,
+    tree_trials: int = 0,
 ) -> list[dict]:
     metrics = metrics or METRICS
     output = output or folders[0]
@@ -389,7 +401,7 @@ def report(
     if ensembles:
         runs += add_ensembles(runs, output)
     if baselines:
-        runs += add_baselines(runs, output)
+        runs += add_baselines(runs, output, tree_trials)
     table = summarise(runs, metrics)
     atomic_write_bytes(output / "report.csv", to_csv(table).encode())
     markdown = to_markdown(table, metrics)

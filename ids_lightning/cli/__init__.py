@@ -26,6 +26,7 @@ COMMANDS = {
     "report": ("report", "table and figures of finished sweeps"),
     "search": ("search", "Optuna search over a validation metric (Hydra overrides)"),
     "baseline": ("baseline", "random forest and gradient boosting on the same rows (Hydra overrides)"),
+    "trees": ("trees", "LightGBM tuned on validation, exported to ONNX as a run folder (Hydra overrides)"),
     "ensemble": ("ensemble", "average the probabilities of several runs in one ONNX model"),
     "federated": ("federated", "Flower's deployment engine: SuperLink, a site's SuperNode, submit a run"),
     "bench": ("bench", "benchmarks (ids bench --help lists them)"),

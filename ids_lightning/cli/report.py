@@ -24,8 +24,23 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="add a row for the ensemble of each row's seeds (built once under <output>/ensembles/)",
     )
+    parser.add_argument(
+        "--tree-trials",
+        type=int,
+        default=30,
+        help="Optuna trials of the LightGBM tuned on validation beside each one-flow row (default 30; 0: none)",
+    )
     args = parser.parse_args(argv)
-    report(args.folders, args.output, args.metrics, baselines=not args.no_baselines, ensembles=args.ensembles)
+    if args.tree_trials < 0:
+        parser.error("--tree-trials must be at least 0")
+    report(
+        args.folders,
+        args.output,
+        args.metrics,
+        baselines=not args.no_baselines,
+        ensembles=args.ensembles,
+        tree_trials=args.tree_trials,
+    )
     return 0
 
 

@@ -10,10 +10,12 @@ from tests.helpers import SMALL_RUN, trained_run
 
 def test_the_report_fits_missing_baselines_on_the_runs_rows_once(tmp_path_factory, capsys):
     folder, metrics = trained_run(tmp_path_factory, "deep", *SMALL_RUN, "trainer.max_epochs=1")
-    table = report([folder])
+    table = report([folder], tree_trials=2)
     by_model = {row["model"]: row for row in table}
-    assert set(by_model) == {"cnn", "random_forest", "hist_gradient_boosting"}
-    for model in ("random_forest", "hist_gradient_boosting"):
+    assert set(by_model) == {"cnn", "random_forest", "hist_gradient_boosting", "lightgbm"}
+    tuned = next((folder / "baselines").glob("*/lightgbm"))
+    assert (tuned / "model.onnx").is_file() and (tuned / "preprocess.json").is_file()  # deployable
+    for model in ("random_forest", "hist_gradient_boosting", "lightgbm"):
         fitted = json.loads(next((folder / "baselines").glob(f"*/{model}/metrics.json")).read_text())
         # the deep run's rows: same dataset, split, seed, classes and test class counts
         for key in ("dataset", "split", "seed", "class_names", "window"):
@@ -21,7 +23,7 @@ def test_the_report_fits_missing_baselines_on_the_runs_rows_once(tmp_path_factor
         assert fitted["class_counts"]["test"] == metrics["class_counts"]["test"]
         assert by_model[model]["test/acc_mean"] == fitted["test/acc"] > 0.5
     assert "fitting random_forest" in capsys.readouterr().out
-    again = report([folder])  # the sweep now holds them: nothing is fitted twice
+    again = report([folder], tree_trials=2)  # the sweep now holds them: nothing is fitted twice
     assert "fitting" not in capsys.readouterr().out
     assert {row["model"]: row["n_seeds"] for row in again} == {m: 1 for m in by_model}
 
