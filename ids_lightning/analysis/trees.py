@@ -6,11 +6,12 @@ fitted on training rows, one flow per sample), tuned by Optuna (TPE, seeded) on 
 macro-F1 only: leaves, learning rate, minimum child samples and feature fraction, with the
 number of boosting rounds chosen by early stopping on the validation loss. The best
 configuration is exported to ONNX (input ``features``, output ``probabilities``, the class
-names in the metadata, as the nets' exports; thresholds and sums in double, as LightGBM) and the output folder
-is a run folder: ``preprocess.json``, ``model.onnx``, ``novelty.json``, ``operating_points.json``
-and ``explain.json`` (all from training and validation rows), the edge bench's rows, the study
-(``study.json``) and ``metrics.json`` (``model: lightgbm``), so that ``ids detect``, ``ids
-edge-bench`` and ``ids report`` take it like a trained net.
+names in the metadata, as the nets' exports; thresholds and sums in double, as LightGBM), and
+the output folder is a run folder: ``preprocess.json``, ``model.onnx``, ``novelty.json``,
+``operating_points.json``, ``explain.json`` and ``density.json`` (all from training and
+validation rows), the edge bench's rows, the study (``study.json``) and ``metrics.json``
+(``model: lightgbm``), so that ``ids detect``, ``ids edge-bench`` and ``ids report`` take it
+like a trained net.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 
 from ids_lightning.analysis.baseline import scores
 from ids_lightning.core import operating
+from ids_lightning.core.density import DENSITY_FILE, BenignDensity
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.explain import reference_row, save_reference
 from ids_lightning.core.fileio import atomic_path, atomic_write_json, output_folder
@@ -38,6 +40,7 @@ MODEL = "lightgbm"
 OPSET = 17
 PARITY_TOLERANCE = 1e-5
 EARLY_STOPPING_ROUNDS = 50
+DENSITY_ROWS = 20_000  # benign training rows the benign density is fitted on (the nets' fit_rows)
 
 
 @dataclass(frozen=True)
@@ -247,8 +250,8 @@ def one_flow_rows(datamodule, stage: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def calibrate_folder(folder: Path, datamodule, val_probabilities: np.ndarray, y_val: np.ndarray, fpr: float) -> dict:
-    """novelty.json, operating_points.json and explain.json from training and validation rows,
-    as a net's run folder has them."""
+    """novelty.json, operating_points.json, explain.json and density.json from training and
+    validation rows, as a net's run folder has them."""
     benign = [i for i, name in enumerate(datamodule.class_names) if datamodule.spec.is_benign(name)]
     benign_val = np.isin(y_val, benign)
     if not benign_val.any():
@@ -259,7 +262,11 @@ def calibrate_folder(folder: Path, datamodule, val_probabilities: np.ndarray, y_
     x_train, y_train = one_flow_rows(datamodule, "train")
     benign_train = x_train[np.isin(y_train, benign)]
     save_reference(folder, reference_row(datamodule.preprocessor, benign_train), len(benign_train))
-    return {"novelty/threshold": novelty.threshold, "novelty/fpr": fpr}
+    sample = np.random.default_rng(0).permutation(len(benign_train))[:DENSITY_ROWS]
+    x_val = one_flow_rows(datamodule, "val")[0]
+    density = BenignDensity.fit(benign_train[np.sort(sample)], x_val[benign_val], fpr)
+    density.save(folder / DENSITY_FILE)
+    return {"novelty/threshold": novelty.threshold, "novelty/fpr": fpr, "density/threshold": density.threshold}
 
 
 def tuned_run(datamodule, seed: int, folder: Path, search: TreeSearch = TreeSearch(), tags: list[str] = (),

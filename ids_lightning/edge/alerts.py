@@ -68,6 +68,8 @@ class Scored:
     labels: np.ndarray
     category: np.ndarray
     explained: dict[int, dict] = field(default_factory=dict)  # alert row -> reason, explanation, window flows
+    density: np.ndarray | None = None  # the benign density's score, where the run has one
+    unlike_benign: np.ndarray | None = None  # called benign, with a density past its threshold
 
 
 def severity(score: float, alert: bool) -> int:
@@ -107,6 +109,7 @@ def records(
             "probabilities": {c: round(float(p), 6) for c, p in zip(classes, scored.probabilities[i])},
             "severity": severity(float(scored.score[i]), bool(scored.alert[i])),
             "novelty": None if scored.novelty is None else round(float(scored.novelty[i]), 6),
+            **({} if scored.density is None else {"density": round(float(scored.density[i]), 4)}),
             "unknown": bool(scored.unknown[i]),
             **scored.explained.get(int(i), {}),
         }

@@ -100,6 +100,7 @@ class Tally:
     formats: list = field(default_factory=list)
     incidents: int = 0
     explained: int = 0
+    unlike_benign: int = 0
 
     def add(self, table: RawTable, scored: Scored, classes: list[str], unseen_category: np.ndarray) -> None:
         self.skipped += len(table.skipped)
@@ -112,6 +113,8 @@ class Tally:
         self.alerts = dict(Counter(self.alerts) + Counter(scored.category[scored.alert]))
         self.unknown += int(scored.unknown.sum())
         self.unknown_category += int(unseen_category.sum())
+        if scored.unlike_benign is not None:
+            self.unlike_benign += int(scored.unlike_benign.sum())
         index = {name: i for i, name in enumerate(classes)}
         if not self.confusion:
             self.confusion = [[0] * len(classes) for _ in classes]
@@ -354,7 +357,7 @@ class Sensor:
                 f"{self.run.model_path} gives non-finite probabilities for {int(broken.sum())} records "
                 f"(first at {table.source[first]}:{int(table.line[first])}): the model is broken"
             )
-        scored = self.scored(table, probabilities, unseen_category)
+        scored = self.scored(table, probabilities, unseen_category, x)
         if self.explainer is not None:
             self._explain(table, x, scored, probabilities)
         opened, counted = self.incidents.update(table, scored, self.classes, self.model)
@@ -385,11 +388,17 @@ class Sensor:
         scored.explained = dict(zip(rows.tolist(), found))
         self.tally.explained += len(rows)
 
-    def scored(self, table: RawTable, probabilities: np.ndarray, unseen_category: np.ndarray) -> Scored:
-        """Predictions at the operating point: an alert past the threshold, or unknown."""
+    def scored(self, table: RawTable, probabilities: np.ndarray, unseen_category: np.ndarray, x=None) -> Scored:
+        """Predictions at the operating point: an alert past the threshold, or unknown (an unseen
+        category, novelty past its threshold, or called benign and unlike benign traffic)."""
         novelty = novelty_scores(probabilities) if self.run.novelty is not None else None
         unknown = unseen_category | (novelty > self.run.novelty.threshold) if novelty is not None else unseen_category
         best = probabilities.argmax(axis=1)
+        density = unlike_benign = None
+        if self.run.density is not None and x is not None:
+            density = self.run.density.scores(x)
+            unlike_benign = (density > self.run.density.threshold) & np.isin(best, self.benign)
+            unknown = unknown | unlike_benign
         score = attack_scores(probabilities, self.benign)
         attack = score > self.threshold if self.threshold is not None else ~np.isin(best, self.benign)
         names = np.array(self.classes, dtype=object)
@@ -400,7 +409,16 @@ class Sensor:
             category[attack] = names[likeliest_attack[attack]]
         category[unknown & ~attack] = "unknown"  # raised by the unknown flag alone
         return Scored(
-            probabilities, best, score, novelty, unknown, attack | unknown, true_labels(table, self.run), category
+            probabilities,
+            best,
+            score,
+            novelty,
+            unknown,
+            attack | unknown,
+            true_labels(table, self.run),
+            category,
+            density=density,
+            unlike_benign=unlike_benign,
         )
 
     # --- state ---------------------------------------------------------------------------------
@@ -488,6 +506,11 @@ class Sensor:
             "unknown_category_records": tally.unknown_category,
             "unknown_records": tally.unknown,
             **({"novelty_threshold": self.run.novelty.threshold} if self.run.novelty is not None else {}),
+            **(
+                {"density_threshold": self.run.density.threshold, "unlike_benign_records": tally.unlike_benign}
+                if self.run.density is not None
+                else {}
+            ),
             "window": self.run.preprocessor.window,
             **({"hosts_tracked": self.windows.tracked, "hosts_evicted": self.windows.evicted} if self.windows else {}),
             "seconds": round(seconds, 3),
@@ -542,6 +565,11 @@ def print_summary(summary: dict) -> None:
         print(
             f"unknown records (an unseen category, or novelty above {summary['novelty_threshold']:.4f}): "
             f"{summary['unknown_records']:,}"
+        )
+    if "density_threshold" in summary:
+        print(
+            f"called benign but unlike benign traffic (density above {summary['density_threshold']:.4g}, "
+            f"flagged unknown): {summary['unlike_benign_records']:,}"
         )
     print(f"host incidents ({summary['incident_rule']}): {summary['incidents']:,}")
     if "hosts_tracked" in summary:

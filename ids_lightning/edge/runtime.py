@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ids_lightning.core.density import DENSITY_FILE, BenignDensity
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import regular_file
 from ids_lightning.core.novelty import Novelty
@@ -48,6 +49,7 @@ class Run:
     model_path: Path
     session: object
     novelty: Novelty | None = None  # the calibrated unknown flag, when the run has novelty.json
+    density: BenignDensity | None = None  # the benign density, when the run has density.json
 
     @property
     def class_names(self) -> list[str]:
@@ -108,7 +110,9 @@ def load_run(folder: str | Path, model: str = "model.onnx", threads: int | None 
         )
     flag = folder / "novelty.json"  # a folder or a link to nothing there is an error, not "no flag"
     novelty = Novelty.load(flag) if os.path.lexists(flag) else None
-    return Run(folder, preprocessor, folder / model, ort, novelty)
+    benign = folder / DENSITY_FILE
+    density = BenignDensity.load(benign, preprocessor.num_features) if os.path.lexists(benign) else None
+    return Run(folder, preprocessor, folder / model, ort, novelty, density)
 
 
 def cpu_count() -> int:

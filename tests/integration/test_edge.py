@@ -214,6 +214,14 @@ def test_the_detector_flags_unknown_records_with_the_calibrated_novelty_threshol
     assert all((r["novelty"] > novelty["threshold"]) <= r["unknown"] for r in records)
     assert summary["unknown_records"] == sum(r["unknown"] for r in records) > 0
     assert summary["novelty_threshold"] == novelty["threshold"]
+    # the benign density: a record the classifier calls normal but unlike benign traffic is unknown
+    density = json.loads((folder / "density.json").read_text())
+    assert summary["density_threshold"] == density["threshold"] == metrics["density/threshold"]
+    assert metrics["val/novelty/fused/benign_flagged"] <= 2 * 0.01 + 1e-9  # each flag at 1 % of validation
+    unlike = [r["density"] > density["threshold"] and max(r["probabilities"], key=r["probabilities"].get) == "normal"
+              for r in records]  # fmt: skip
+    assert all(r["unknown"] for r, u in zip(records, unlike) if u)
+    assert summary["unlike_benign_records"] == sum(unlike) > 0
 
 
 def test_every_run_compares_its_novelty_score_with_energy_and_mahalanobis(nsl_run, tmp_path):
@@ -223,7 +231,7 @@ def test_every_run_compares_its_novelty_score_with_energy_and_mahalanobis(nsl_ru
     deployed = "test/novelty/max_softmax"
     assert metrics[f"{deployed}/benign_flagged"] == pytest.approx(metrics["test/novelty/benign_flagged"])
     assert metrics[f"{deployed}/novel_types_flagged"] == pytest.approx(metrics["test/novel_types/flagged"])
-    for score in ("max_softmax", "energy", "mahalanobis"):
+    for score in ("max_softmax", "energy", "mahalanobis", "benign_density", "isolation_forest", "benign_penultimate"):
         assert metrics[f"test/novelty/{score}/benign_flagged"] < 0.05  # calibrated to 1 % on validation
         assert 0.6 < metrics[f"test/novelty/{score}/auroc_novel_vs_benign"] <= 1
     # the bench re-tests the same checkpoint: the same figures

@@ -22,8 +22,8 @@ def test_tuned_trees_make_a_run_folder_on_every_dataset(dataset, classes, tmp_pa
     assert summary["onnx/parity_ok"] and summary["onnx/max_abs_diff"] <= 1e-5
     study = json.loads((folder / "study.json").read_text())
     assert summary["val/f1_macro"] == pytest.approx(max(t["val/f1_macro"] for t in study["trials"]))
-    for name in ("preprocess.json", "model.onnx", "novelty.json", "operating_points.json", "explain.json"):
-        assert (folder / name).is_file(), name
+    files = ("preprocess.json", "model.onnx", "novelty.json", "operating_points.json", "explain.json", "density.json")
+    assert all((folder / name).is_file() for name in files)
     assert json.loads((folder / "metrics.json").read_text())["test/acc"] == summary["test/acc"]
     if dataset != "nsl_kdd":
         return

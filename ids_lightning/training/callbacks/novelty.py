@@ -8,11 +8,19 @@ threshold, the benign false-alarm rate of the unknown flag on the test set, and 
 test attacks of types training never saw that are flagged, as an attack class or as unknown,
 beside the same for the seen types.
 
-The deployed score (max-softmax) is compared with the energy score and a feature-space score
-(Mahalanobis distance on the penultimate layer, fitted on up to ``fit_rows`` training rows),
-each calibrated the same way: ``test/novelty/<score>/...`` (benign false alarms, novel attack
-types flagged, the share of the novel attacks called benign that the flag catches, and the
-threshold-free ROC-AUC of novel attacks against benign rows)."""
+One-flow runs also get the benign density (:mod:`ids_lightning.core.density`, fitted on up to
+``fit_rows`` benign training rows, calibrated on benign validation rows at ``fpr``), saved as
+``density.json``: the detector flags a flow the classifier calls benign as unknown when the
+density finds it unlike benign traffic.
+
+The deployed scores (max-softmax, the benign density) are compared with the energy score, a
+feature-space score (Mahalanobis distance on the penultimate layer, fitted on up to
+``fit_rows`` training rows), two other models of benign traffic only (an isolation forest on
+the inputs, a benign-only mixture on the penultimate layer) and, for TabM, the members'
+disagreement (mutual information of their predictions), each calibrated the same way:
+``test/novelty/<score>/...`` (benign false alarms, novel attack types flagged, the share of
+the novel attacks called benign that the flag catches, and the threshold-free ROC-AUC of novel
+attacks against benign rows)."""
 
 from __future__ import annotations
 
@@ -25,13 +33,25 @@ import torch
 from torch import nn
 
 from ids_lightning.core import operating
+from ids_lightning.core.density import DENSITY_FILE, BenignDensity, kmeans
 from ids_lightning.core.novelty import Mahalanobis, Novelty, energy_scores, novelty_scores, threshold_at
 from ids_lightning.evaluation.unseen import novel_type_rows, unseen_scores_of
 from ids_lightning.models.nets import to_probabilities
+from ids_lightning.models.tabular import member_logits
 
 log = logging.getLogger(__name__)
 NOVELTY_FILE = "novelty.json"
-COMPARED = ("max_softmax", "energy", "mahalanobis")
+# the scores compared in every run; the benign ones model benign traffic only (one-flow runs),
+# member_spread is TabM's (the members' disagreement)
+COMPARED = (
+    "max_softmax",
+    "energy",
+    "mahalanobis",
+    "benign_density",
+    "isolation_forest",
+    "benign_penultimate",
+    "member_spread",
+)
 
 
 def _last_layer(net: nn.Module) -> nn.Module | None:
@@ -129,6 +149,7 @@ class NoveltyCalibration(L.Callback):
             return
         novelty = Novelty.calibrate(val_probabilities[benign_val], self.fpr)
         novelty.save(self.output_dir / NOVELTY_FILE)
+        density = self._benign_density(datamodule, benign, x_val, benign_val)
         attack_scores = operating.attack_scores(val_probabilities, benign)
         points = operating.calibrate(attack_scores, benign_val)
         flows = getattr(datamodule, "host_flows", {})
@@ -162,9 +183,14 @@ class NoveltyCalibration(L.Callback):
                 self.summary[f"test/{group}_types/missed_flagged_unknown"] = (
                     (caught - detected) / (1 - detected) if detected < 1 else None
                 )
-        if tested is not None and len(tested[1]) == len(probabilities):
+        if density is not None:
+            self.summary |= self._fused(datamodule, density, novelty, benign, (val_probabilities, benign_val),
+                                        (probabilities, unknown, benign_test), called)  # fmt: skip
+        if tested is None:  # a net without a linear head (TabM): the test rows' logits, without activations
+            tested = self._forward(pl_module, datamodule.tensors["test"][0][: len(probabilities)])
+        if len(tested[1]) == len(probabilities):
             self.summary |= self._compare(
-                pl_module, datamodule, (val_features, val_logits), tested, benign_val, y, benign
+                pl_module, datamodule, (val_features, val_logits), tested, benign_val, y, benign, density
             )
         log.info(
             "novelty threshold %.4f (%.1f%% of benign validation rows flagged); test: %s",
@@ -209,7 +235,92 @@ class NoveltyCalibration(L.Callback):
             "test/incidents/time_to_detect_max_s": outcome["time_to_detect_max_s"],
         }
 
-    def _compare(self, pl_module, datamodule, val: tuple, test: tuple, benign_val, y_test, benign) -> dict:
+    def _fused(self, datamodule, density: BenignDensity, novelty: Novelty, benign, val: tuple, test: tuple,
+               called: dict) -> dict:  # fmt: skip
+        """The deployed unknown flag with the benign density: max-softmax past its threshold, or
+        called benign and unlike benign traffic. Its benign false alarms on validation and test,
+        and the novel attack types it flags."""
+        (val_probabilities, benign_val), (probabilities, unknown, benign_test) = val, test
+        x_val, x_test = datamodule.tensors["val"][0], datamodule.tensors["test"][0][: len(probabilities)]
+        val_fused = novelty.flags(val_probabilities) | (
+            density.flags(_rows(x_val)) & np.isin(val_probabilities.argmax(1), benign)
+        )
+        predicted = probabilities.argmax(1)
+        fused = unknown | (density.flags(_rows(x_test)) & np.isin(predicted, benign))
+        out = {
+            "density/threshold": density.threshold,
+            "val/novelty/fused/benign_flagged": float(val_fused[benign_val].mean()),
+            "test/novelty/fused/benign_flagged": float(fused[benign_test].mean()) if benign_test.any() else None,
+        }
+        flagged = unseen_scores_of(datamodule, np.where(fused & np.isin(predicted, benign), -1, predicted))
+        if "test/novel_types/detected" in flagged:
+            detected, caught = called["test/novel_types/detected"], flagged["test/novel_types/detected"]
+            out["test/novel_types/flagged_fused"] = caught
+            out["test/novel_types/missed_flagged_unknown_fused"] = (
+                (caught - detected) / (1 - detected) if detected < 1 else None
+            )
+        return out
+
+    def _benign_sample(self, datamodule, benign: list[int]) -> np.ndarray | None:
+        """Up to ``fit_rows`` benign training rows (model inputs), drawn with a fixed seed."""
+        x_train, y_train = datamodule.tensors["train"]
+        rows = np.flatnonzero(np.isin(y_train.cpu().numpy(), benign))
+        if not len(rows):
+            return None
+        rows = np.sort(np.random.default_rng(0).permutation(rows)[: self.fit_rows])
+        return _rows(x_train[torch.from_numpy(rows)])
+
+    def _benign_density(self, datamodule, benign: list[int], x_val, benign_val) -> BenignDensity | None:
+        """The benign density of a one-flow run, saved as density.json; None for windows."""
+        if datamodule.preprocessor.window != 1:
+            return None
+        sample = self._benign_sample(datamodule, benign)
+        if sample is None:
+            return None
+        density = BenignDensity.fit(sample, _rows(x_val)[benign_val], self.fpr)
+        density.save(self.output_dir / DENSITY_FILE)
+        return density
+
+    @torch.no_grad()
+    def _member_spread(self, pl_module, x) -> np.ndarray:
+        """TabM's members' disagreement per row: the mutual information between the prediction
+        and the member (entropy of the mean minus the mean entropy)."""
+        pl_module.eval()
+        spread = []
+        for i in range(0, len(x), self.batch_rows):
+            members = member_logits(pl_module.net, x[i : i + self.batch_rows].to(pl_module.device)).float()
+            p = torch.sigmoid(members) if pl_module.binary else members.softmax(-1)
+            p = torch.cat([1 - p, p], dim=-1) if pl_module.binary else p
+            entropy = -(p * p.clamp_min(1e-12).log()).sum(-1)  # [batch, members]
+            mean = p.mean(1)
+            spread.append((-(mean * mean.clamp_min(1e-12).log()).sum(-1) - entropy.mean(1)).cpu())
+        return torch.cat(spread).numpy()
+
+    def _benign_scores(self, pl_module, datamodule, benign, val: tuple, test: tuple, density) -> dict:
+        """The models of benign traffic only, on validation and test rows: the deployed density,
+        an isolation forest on the inputs, a benign-only mixture on the penultimate layer."""
+        from sklearn.ensemble import IsolationForest
+
+        sample = self._benign_sample(datamodule, benign)
+        if density is None or sample is None:
+            return {}
+        x_val = _rows(datamodule.tensors["val"][0])
+        x_test = _rows(datamodule.tensors["test"][0][: len(test[1])])
+        forest = IsolationForest(n_estimators=200, random_state=0).fit(sample)
+        scores = {
+            "benign_density": [density.scores(x_val), density.scores(x_test)],
+            "isolation_forest": [-forest.score_samples(x_val), -forest.score_samples(x_test)],
+        }
+        if val[0].shape[1]:
+            x_train, y_train = datamodule.tensors["train"]
+            rows = np.flatnonzero(np.isin(y_train.cpu().numpy(), benign))
+            rows = np.sort(np.random.default_rng(0).permutation(rows)[: self.fit_rows])
+            features, _ = self._forward(pl_module, x_train[torch.from_numpy(rows)])
+            penultimate = Mahalanobis.fit(features, kmeans(features, 16))
+            scores["benign_penultimate"] = [penultimate.scores(val[0]), penultimate.scores(test[0])]
+        return scores
+
+    def _compare(self, pl_module, datamodule, val: tuple, test: tuple, benign_val, y_test, benign, benign_density):
         """Each compared score, calibrated on benign validation rows at ``fpr``, on the test rows."""
         from sklearn.metrics import roc_auc_score
 
@@ -227,6 +338,10 @@ class NoveltyCalibration(L.Callback):
             train_features, _ = self._forward(pl_module, x_train[rows])
             density = Mahalanobis.fit(train_features, y_train[rows].cpu().numpy())
             scores["mahalanobis"] = [density.scores(val_features), density.scores(test_features)]
+        scores |= self._benign_scores(pl_module, datamodule, benign, val, test, benign_density)
+        if hasattr(pl_module.net, "member_logits"):
+            x_val, x_test = datamodule.tensors["val"][0], datamodule.tensors["test"][0][: len(y_test)]
+            scores["member_spread"] = [self._member_spread(pl_module, x_val), self._member_spread(pl_module, x_test)]
         predicted = test_logits.argmax(1) if not pl_module.binary else (test_logits[:, 0] > 0).astype(int)
         called_benign = np.isin(predicted, benign)
         benign_test = np.isin(y_test, benign)
@@ -245,3 +360,8 @@ class NoveltyCalibration(L.Callback):
             both = novel | benign_test
             out[f"{prefix}/auroc_novel_vs_benign"] = float(roc_auc_score(novel[both], test_scores[both]))
         return out
+
+
+def _rows(x) -> np.ndarray:
+    """One-flow model inputs as a float64 array."""
+    return np.asarray(x.numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
