@@ -16,7 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 
-from ids_lightning.core.errors import DataError, MissingDataError
+from ids_lightning.core.errors import ConfigError, DataError, MissingDataError
 from ids_lightning.core.fileio import download, is_primary_process
 from ids_lightning.core.files import find_files
 from ids_lightning.core.operating import HostFlows
@@ -101,6 +101,8 @@ class FlowDataModule(L.LightningDataModule):
         self.prepare_data()
         paths = self.tables.paths(self.options.source.files)
         if out_of_core(self.options.loader.in_memory, paths):  # test files are read whole either way
+            if self.options.split.refit:
+                raise ConfigError("dataset.refit trains on the validation rows in memory: set dataset.in_memory=true")
             self._setup_out_of_core(paths)
         else:
             self.build(*self.load_splits())
@@ -239,6 +241,7 @@ class FlowDataModule(L.LightningDataModule):
             "task": self.options.split.task,
             "split": self.options.split.split,
             "val_split": self.options.split.validation.kind,
+            "refit": self.options.split.refit,
             "categorical": self.options.sample.categorical,
             "scaler": self.options.sample.scaler,
             "num_features": self.num_features,

@@ -52,6 +52,7 @@ class SplitOptions:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     seed: int = 42  # the split, resampling and preprocessing
+    refit: bool = False  # train on the validation rows too (the refit of a configuration chosen on them)
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,8 @@ class SplitTables:
             groups=self.blocks if self.options.sample.window > 1 else None,
             validation=split.validation,
         )
+        if split.refit:  # validation rows are trained on: their scores describe seen rows and choose nothing
+            tables["train"] = concat([tables["train"], tables["val"]])
         fixed = source.spec.tasks[split.task]
         if fixed is not None:
             return tables, list(fixed)

@@ -30,6 +30,18 @@ def check_config(cfg: DictConfig) -> None:
     if metric is not None and not str(metric).startswith(("val/", "train/")):
         raise ConfigError(f"optimized_metric must be a validation (or training) metric, not {metric!r}")
     dataset = cfg.get("dataset")
+    if dataset is not None and dataset.get("refit"):
+        callbacks = cfg.get("callbacks") or {}
+        fixes = {
+            "early_stopping": "callbacks.early_stopping=null",
+            "model_checkpoint": "callbacks.model_checkpoint.monitor=null",
+        }
+        chooser = [fix for name, fix in fixes.items() if (callbacks.get(name) or {}).get("monitor") is not None]
+        if chooser:
+            raise ConfigError(
+                "dataset.refit trains on the validation rows, so they cannot choose the epoch: set "
+                f"{' and '.join(chooser)} and trainer.max_epochs to the epochs chosen before the refit"
+            )
     nested = _nested_targets(OmegaConf.to_container(dataset, resolve=False), "dataset") if dataset else []
     if nested:
         raise ConfigError(

@@ -41,7 +41,8 @@ def run_summary(metrics: dict, output_dir: Path) -> str:
     """The end of a run in a few lines: best epoch, test figures, recall per class, files, next."""
     lines = [f"run finished: {output_dir}"]
     if metrics.get("best_epoch") is not None:
-        lines.append(f"  best epoch {metrics['best_epoch'] + 1} of {metrics['epochs_run']} (by validation macro-F1)")
+        how = "the last: a refit on the validation rows too" if metrics.get("refit") else "by validation macro-F1"
+        lines.append(f"  best epoch {metrics['best_epoch'] + 1} of {metrics['epochs_run']} ({how})")
     if "test/acc" in metrics:
         lines.append(
             f"  test accuracy {metrics['test/acc']:.3f}, macro-F1 {metrics['test/f1_macro']:.3f}, "

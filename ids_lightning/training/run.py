@@ -149,7 +149,8 @@ def run_facts(cfg: DictConfig, model, datamodule, fitted: dict, metrics: dict, p
         "seed": cfg.seed,
         "tags": list(cfg.get("tags") or []),
         "epochs_run": fitted["epochs_run"],
-        "best_epoch": best_epoch(fitted["history"]),
+        # a refit trains on its validation rows: the last epoch is tested, none is chosen
+        "best_epoch": fitted["epochs_run"] - 1 if datamodule.options.split.refit else best_epoch(fitted["history"]),
         "fit_seconds": fitted["fit_seconds"],
         "world_size": fitted.get("world_size", 1),
         **({"batched_seeds": fitted["batched_seeds"]} if fitted.get("batched_seeds") else {}),

@@ -111,3 +111,13 @@ def test_a_mistyped_key_gets_the_closest_real_one():
 def test_hydra_writes_no_record_before_the_run_is_accepted(make_config):
     """The run writes it (``folder.record_start``) after its checks: a refused run adds nothing."""
     assert make_config().hydra.output_subdir is None
+
+
+def test_a_refit_cannot_choose_its_epoch_on_the_rows_it_trains_on(make_config):
+    from ids_lightning.core.errors import ConfigError
+    from ids_lightning.training.checks import check_config
+
+    with pytest.raises(ConfigError, match=r"callbacks.early_stopping=null and callbacks.model_checkpoint.monitor=null"):
+        check_config(make_config("dataset.refit=true"))
+    free = ["callbacks.early_stopping=null", "callbacks.model_checkpoint.monitor=null"]
+    check_config(make_config("dataset.refit=true", *free))
