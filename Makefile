@@ -10,7 +10,7 @@ ARGS ?=
 # pytest processes for `make test` (one per core, one thread each: see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install demo example train test test-slow test-all bench bench-scale gpu-check bench-windows bench-federated ablation bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
+.PHONY: install demo example train test test-slow test-all bench bench-scale gpu-check bench-windows bench-federated ablation tournament tournament-cpu bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,16 @@ bench-federated: install
 ## (about 2 hours on 2 CPUs), then the novelty scores compared on the base runs
 ablation: install
 	$(PY) -m ids_lightning.bench.ablation $(ARGS)
+
+## the tournament of docs/protocols.md: CNN-LSTM, TabM, FT-Transformer and LightGBM chosen on
+## by_family and on random validation (3 seeds), the choice written, then refit and tested
+## -> outputs/tournament/tournament.{csv,md}; the full grid is for a GPU machine
+tournament: install
+	$(PY) -m ids_lightning.bench.tournament $(ARGS)
+
+## what a 2-core CPU affords (docs/protocols.md): one configuration per net, 3 epochs, no FT-Transformer
+tournament-cpu: install
+	$(PY) -m ids_lightning.bench.tournament --grid cpu --epochs 3 --families cnn_lstm tabm lightgbm $(ARGS)
 	$(PY) -m ids_lightning.bench.novelty outputs/ablation/base/s1 outputs/ablation/base/s2 outputs/ablation/base/s3 \
 		--output outputs/ablation/novelty.json
 

@@ -69,3 +69,25 @@ def test_a_target_inside_the_dataset_settings_is_refused_before_anything_is_buil
     with pytest.raises(ConfigError, match=r"dataset\.read_options\..*_target_ is not a setting"):
         check_config(cfg)
     check_config(compose(["dataset=bot_iot"], "unused"))  # the dataset's own _target_ is fine
+
+
+def test_the_tournament_chooses_on_runs_that_never_test():
+    """Every configuration of the tournament's grids (docs/protocols.md: 16 TabM, 8
+    FT-Transformer) composes, selects on validation only, and its choice runs test nothing;
+    its refits train on the validation rows and choose no epoch."""
+    from ids_lightning.bench import tournament
+
+    full = tournament.GRIDS["full"]
+    assert (len(full["tabm"]), len(full["ft_transformer"]), full["lightgbm"][0]["trials"]) == (16, 8, 30)
+    for family in ("cnn_lstm", "tabm", "ft_transformer"):
+        for config in full[family]:
+            arguments = [*tournament.overrides(family, config, "nsl_kdd", "by_family", 1), "test=false"]
+            cfg = compose(arguments, "unused")
+            check_config(cfg)
+            assert not cfg.test and cfg.dataset.val_split == "by_family"
+            values = selecting_values(OmegaConf.to_container(cfg, resolve=False))
+            assert values and all(v.startswith("val/") for _, v in values), values
+    refit = compose(tournament._refit("tabm", {"settings": full["tabm"][0]}, "nsl_kdd", "by_family", 1), "unused")
+    check_config(refit)
+    assert refit.dataset.refit and refit.callbacks.early_stopping is None
+    assert refit.callbacks.model_checkpoint.monitor is None

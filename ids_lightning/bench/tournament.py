@@ -1,0 +1,313 @@
+"""The tournament of docs/protocols.md: every candidate chosen on validation, refit, then tested.
+
+``python -m ids_lightning.bench.tournament [--dataset nsl_kdd] [--validation by_family random]
+[--seeds 1 2 3] [--grid full|cpu] [--epochs 50] [--runs-dir outputs/tournament]``
+(``make tournament``).
+
+1. **Choose.** Every configuration of every family (CNN-LSTM, TabM, FT-Transformer: the grid of
+   docs/protocols.md; LightGBM: an Optuna study per seed) is trained per seed with the
+   validation protocol named (``dataset.val_split``), early stopping (patience 5) on validation
+   macro-F1, and no test (``test=false``). A configuration's score is its seeds' mean best
+   validation macro-F1, its epoch count the median of their best epochs (trees: the chosen
+   trial's rounds). Each family's best configuration, and the best of all, are written to
+   ``<runs-dir>/<dataset>/<validation>/choice.json`` before anything is tested.
+2. **Refit and test.** Each family's chosen configuration is trained again per seed on all
+   training rows (``dataset.refit=true``: the validation rows too) for its chosen epochs, and
+   that last epoch is tested; untuned gradient boosting on the same rows stands beside them.
+   ``tournament.csv`` / ``tournament.md`` hold one row per validation protocol and family: the
+   validation column that chose, then the test columns, mean ± std over seeds.
+
+Re-running continues: finished runs (``metrics.json``) and a written choice are kept. The
+``cpu`` grid is the subset this project's 2-core machine can afford (docs/protocols.md says which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import itertools
+import logging
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ids_lightning.core.errors import DataError, exit_status
+from ids_lightning.core.fileio import atomic_write_bytes, atomic_write_json, read_json_object
+from ids_lightning.training.config import compose, instantiate
+from ids_lightning.training.console import quiet
+
+log = logging.getLogger(__name__)
+FAMILIES = ("cnn_lstm", "tabm", "ft_transformer", "lightgbm")
+REFERENCE = "hist_gradient_boosting"  # untuned, beside the chosen: never chosen
+TREE_TRIALS = 30
+PATIENCE = 5
+BASE = [
+    "experiment=official",
+    "callbacks=default",
+    "export=none",
+    "logger=none",
+    "trainer.enable_progress_bar=false",
+    "callbacks.progress_bar=null",
+    f"callbacks.early_stopping.patience={PATIENCE}",
+]
+TABULAR = ["dataset.categorical=embedding", "dataset.batch_size=256"]  # the tabular nets' own setting
+
+
+def _grid(**axes: list) -> list[dict[str, object]]:
+    keys = list(axes)
+    return [dict(zip(keys, values)) for values in itertools.product(*axes.values())]
+
+
+# docs/protocols.md, "The tournament": the only hyperparameters searched
+GRIDS = {
+    "full": {
+        "cnn_lstm": [{}],
+        "tabm": _grid(
+            **{
+                "model.net.blocks": [2, 3],
+                "model.net.width": [256, 512],
+                "model.optimizer.lr": [1e-3, 3e-4],
+                "model.net.bins": [16, 48],
+            },
+        ),
+        "ft_transformer": _grid(
+            **{"model.net.layers": [2, 3], "model.net.d_token": [64, 192], "model.optimizer.lr": [1e-4, 3e-4]},
+        ),
+        "lightgbm": [{"trials": TREE_TRIALS}],
+    },
+    # what a 2-core CPU affords: one configuration per net family (the full grid's first), the trees'
+    # study at a third of its trials
+    "cpu": {
+        "cnn_lstm": [{}],
+        "tabm": [{"model.net.blocks": 2, "model.net.width": 256, "model.optimizer.lr": 1e-3, "model.net.bins": 16}],
+        "ft_transformer": [{"model.net.layers": 2, "model.net.d_token": 64, "model.optimizer.lr": 1e-4}],
+        "lightgbm": [{"trials": 10}],
+    },
+}
+MODELS = {"cnn_lstm": ["model=cnn_lstm_wide"], "tabm": ["model=tabm", *TABULAR],
+          "ft_transformer": ["model=ft_transformer", *TABULAR]}  # fmt: skip
+
+
+def config_id(family: str, config: dict) -> str:
+    """A configuration's folder name: its family and settings."""
+    parts = [f"{key.rsplit('.', 1)[-1]}{value:g}" if isinstance(value, float) else f"{key.rsplit('.', 1)[-1]}{value}"
+             for key, value in sorted(config.items())]  # fmt: skip
+    return "-".join([family, *parts])
+
+
+def overrides(family: str, config: dict, dataset: str, validation: str, seed: int) -> list[str]:
+    """``train.py`` overrides of one configuration's run with one seed under one validation."""
+    return [*BASE, f"dataset={dataset}", f"dataset.val_split={validation}", f"seed={seed}", *MODELS[family],
+            *(f"{key}={value}" for key, value in config.items())]  # fmt: skip
+
+
+def _train(arguments: list[str], folder: Path, data_dir: str) -> dict:
+    """One run, or the metrics of the finished one in ``folder``."""
+    from ids_lightning.training.run import train
+
+    done = folder / "metrics.json"
+    if done.is_file():
+        return read_json_object(done, "a finished run's metrics.json")
+    return train(compose(arguments, folder, data_dir=data_dir))
+
+
+def _rows(arguments: list[str], data_dir: str, folder: Path):
+    """The set-up datamodule of ``train.py arguments`` (what the trees fit on)."""
+    cfg = compose(arguments, folder, data_dir=data_dir)
+    datamodule = instantiate(cfg.dataset, output_dir=None)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return datamodule
+
+
+def _tree_study(run: Path, dataset: str, validation: str, seed: int, trials: int, data_dir: str) -> dict:
+    """One seed's Optuna study of LightGBM on the validation protocol's rows (kept in
+    ``study.json``): the best trial's params, rounds and validation macro-F1, and every trial."""
+    from ids_lightning.analysis import trees
+
+    study = run / "study.json"
+    if not study.is_file():
+        datamodule = _rows(overrides("cnn_lstm", {}, dataset, validation, seed), data_dir, run)
+        train, val = trees.one_flow_rows(datamodule, "train"), trees.one_flow_rows(datamodule, "val")
+        params, rounds, tried = trees.tune(train, val, datamodule.num_classes, seed, trees.TreeSearch(trials=trials))
+        score = max(t["val/f1_macro"] for t in tried)
+        atomic_write_json(study, {"params": params, "rounds": rounds, "val/f1_macro": score, "trials": tried})
+    return read_json_object(study, "a tree study")
+
+
+def _refit(family: str, candidate: dict, dataset: str, validation: str, seed: int) -> list[str]:
+    """The refit's overrides: the chosen configuration on all training rows, no epoch chosen
+    (the trees read the rows of the nets' dataset settings)."""
+    net = family != "lightgbm"
+    chosen = overrides(family if net else "cnn_lstm", candidate["settings"] if net else {}, dataset, validation, seed)
+    return [*chosen, "dataset.refit=true", "callbacks.early_stopping=null", "callbacks.model_checkpoint.monitor=null"]
+
+
+def choose(dataset: str, validation: str, seeds: list[int], grid: str, epochs: int, runs_dir: Path,
+           data_dir: str, families: tuple[str, ...] = FAMILIES) -> dict:  # fmt: skip
+    """Stage 1: every candidate's validation score; the choice, written before any test."""
+    folder = runs_dir / dataset / validation
+    written = folder / "choice.json"
+    if written.is_file():
+        return read_json_object(written, "a tournament choice")
+    candidates = []
+    for family in families:
+        for config in GRIDS[grid][family]:
+            name, scores, best_epochs, settings = config_id(family, config), [], [], []
+            for seed in seeds:
+                run = folder / "choose" / name / f"s{seed}"
+                if family == "lightgbm":
+                    record = _tree_study(run, dataset, validation, seed, int(config["trials"]), data_dir)
+                    scores.append(record["val/f1_macro"])
+                    best_epochs.append(record["rounds"])
+                    settings.append(record["params"])
+                else:
+                    arguments = [*overrides(family, config, dataset, validation, seed), f"trainer.max_epochs={epochs}",
+                                 "test=false"]  # fmt: skip
+                    metrics = _train(arguments, run, data_dir)
+                    scores.append(metrics["val/f1_macro_best"])
+                    best_epochs.append(metrics["best_epoch"] + 1)
+                log.info("%s %s seed %d: validation macro-F1 %.4f", validation, name, seed, scores[-1])
+            candidate = {
+                "family": family,
+                "config": name,
+                "settings": config,
+                "val/f1_macro_mean": statistics.mean(scores),
+                "val/f1_macro_std": statistics.stdev(scores) if len(scores) > 1 else None,
+                "val/f1_macro_per_seed": scores,
+                "epochs": round(statistics.median(best_epochs)),
+            }
+            if family == "lightgbm":  # the seeds' studies: the trial with the best validation score
+                candidate["tree_params"] = settings[int(np.argmax(scores))]
+                candidate["epochs"] = best_epochs[int(np.argmax(scores))]
+            candidates.append(candidate)
+    winners = {f: max((c for c in candidates if c["family"] == f), key=lambda c: c["val/f1_macro_mean"])
+               for f in families}  # fmt: skip
+    choice = {
+        "dataset": dataset,
+        "validation": validation,
+        "seeds": seeds,
+        "grid": grid,
+        "rule": "the highest mean best validation macro-F1 over the seeds; no test row was read",
+        "candidates": candidates,
+        "family_winners": {f: c["config"] for f, c in winners.items()},
+        "chosen": max(winners.values(), key=lambda c: c["val/f1_macro_mean"])["config"],
+    }
+    atomic_write_json(written, choice)
+    return choice
+
+
+def refit_and_test(choice: dict, runs_dir: Path, data_dir: str) -> list[dict]:
+    """Stage 2: each family's chosen configuration refit on all training rows, tested; one row
+    per family (and the untuned reference)."""
+    from ids_lightning.analysis import trees
+    from ids_lightning.analysis.baseline import fit_baseline, scores
+    from ids_lightning.evaluation.unseen import unseen_scores_of
+
+    dataset, validation, seeds = choice["dataset"], choice["validation"], choice["seeds"]
+    folder = runs_dir / dataset / validation / "refit"
+    by_name = {c["config"]: c for c in choice["candidates"]}
+    rows = []
+    for family, name in choice["family_winners"].items():
+        candidate, results = by_name[name], []
+        for seed in seeds:
+            run = folder / name / f"s{seed}"
+            refit = _refit(family, candidate, dataset, validation, seed)
+            if family == "lightgbm":
+                done = run / "metrics.json"
+                if not done.is_file():
+                    datamodule = _rows(refit, data_dir, run)
+                    train = trees.one_flow_rows(datamodule, "train")
+                    classifier = trees.fit(candidate["tree_params"], candidate["epochs"], *train, seed)
+                    test = trees.one_flow_rows(datamodule, "test")
+                    probabilities = trees.probabilities_of(classifier, test[0], datamodule.num_classes)
+                    tested = scores(test[1], probabilities, datamodule.class_names, "test")
+                    atomic_write_json(done, tested | unseen_scores_of(datamodule, probabilities.argmax(1)))
+                results.append(read_json_object(done, "a refit's metrics.json"))
+            else:
+                results.append(_train([*refit, f"trainer.max_epochs={candidate['epochs']}"], run, data_dir))
+        rows.append(_row(choice, family, candidate, results))
+    reference = []
+    for seed in seeds:
+        done = folder / REFERENCE / f"s{seed}" / "metrics.json"
+        if not done.is_file():
+            refit = [*overrides("cnn_lstm", {}, dataset, validation, seed), "dataset.refit=true"]
+            atomic_write_json(done, fit_baseline(REFERENCE, _rows(refit, data_dir, done.parent), seed, []))
+        reference.append(read_json_object(done, "a reference's metrics.json"))
+    rows.append(_row(choice, REFERENCE, {"config": "untuned (reference, never chosen)"}, reference))
+    return rows
+
+
+TEST_COLUMNS = ("test/acc", "test/binary_acc", "test/f1_macro")
+
+
+def _row(choice: dict, family: str, candidate: dict, results: list[dict]) -> dict:
+    row = {
+        "dataset": choice["dataset"],
+        "validation": choice["validation"],
+        "family": family,
+        "config": candidate["config"],
+        "chosen": candidate["config"] == choice["chosen"],
+        "val/f1_macro_mean": candidate.get("val/f1_macro_mean"),
+        "val/f1_macro_std": candidate.get("val/f1_macro_std"),
+        "epochs_or_rounds": candidate.get("epochs"),
+        "seeds": len(results),
+    }
+    for column in TEST_COLUMNS:
+        values = [r[column] for r in results if r.get(column) is not None]
+        row[f"{column}_mean"] = statistics.mean(values) if values else None
+        row[f"{column}_std"] = statistics.stdev(values) if len(values) > 1 else None
+    return row
+
+
+def write(rows: list[dict], runs_dir: Path) -> None:
+    columns = list(rows[0])
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_bytes(runs_dir / "tournament.csv", text.getvalue().encode())
+
+    def cell(value: object) -> str:
+        return "–" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
+    atomic_write_bytes(runs_dir / "tournament.md", ("\n".join(lines) + "\n").encode())
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="nsl_kdd", choices=["nsl_kdd", "bot_iot"])
+    parser.add_argument("--validation", nargs="+", default=["by_family", "random"], choices=["by_family", "random"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    parser.add_argument("--grid", default="full", choices=list(GRIDS))
+    parser.add_argument("--epochs", type=int, default=50, help="at most, with early stopping (patience 5)")
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--runs-dir", type=Path, default=Path("outputs/tournament"))
+    parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    quiet()
+    started, rows = time.perf_counter(), []
+    families = tuple(f for f in FAMILIES if f in args.families)
+    for validation in args.validation:
+        choice = choose(args.dataset, validation, args.seeds, args.grid, args.epochs, args.runs_dir, args.data_dir,
+                        families)  # fmt: skip
+        print(f"{validation}: chose {choice['chosen']} (family winners: {choice['family_winners']})", flush=True)
+        rows += refit_and_test(choice, args.runs_dir, args.data_dir)
+    if not rows:
+        raise DataError("the tournament trained nothing")
+    write(rows, args.runs_dir)
+    print((args.runs_dir / "tournament.md").read_text())
+    print(f"{time.perf_counter() - started:.0f} s; written to {args.runs_dir}")
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(exit_status(main))
