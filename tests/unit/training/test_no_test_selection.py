@@ -79,15 +79,30 @@ def test_the_tournament_chooses_on_runs_that_never_test():
 
     full = tournament.GRIDS["full"]
     assert (len(full["tabm"]), len(full["ft_transformer"]), full["lightgbm"][0]["trials"]) == (16, 8, 30)
+    by_family = tournament.Protocol("nsl_kdd", "by_family")
     for family in ("cnn_lstm", "tabm", "ft_transformer"):
         for config in full[family]:
-            arguments = [*tournament.overrides(family, config, "nsl_kdd", "by_family", 1), "test=false"]
+            arguments = [*tournament.overrides(family, config, by_family, 1), "test=false"]
             cfg = compose(arguments, "unused")
             check_config(cfg)
             assert not cfg.test and cfg.dataset.val_split == "by_family"
             values = selecting_values(OmegaConf.to_container(cfg, resolve=False))
             assert values and all(v.startswith("val/") for _, v in values), values
-    refit = compose(tournament._refit("tabm", {"settings": full["tabm"][0]}, "nsl_kdd", "by_family", 1), "unused")
+    refit = compose(tournament._refit("tabm", {"settings": full["tabm"][0]}, by_family, 1), "unused")
     check_config(refit)
     assert refit.dataset.refit and refit.callbacks.early_stopping is None
     assert refit.callbacks.model_checkpoint.monitor is None
+
+
+def test_iot23_folds_never_validate_on_the_captures_they_test():
+    from ids_lightning.bench import tournament
+
+    folds = tournament.protocols("iot23", ["by_capture", "random"])
+    assert len(folds) == 2 * len(tournament.IOT23_FOLDS)
+    for protocol in folds:
+        cfg = compose(tournament.overrides("cnn_lstm", {}, protocol, 1), "unused")
+        check_config(cfg)
+        tested = set(cfg.dataset.test_partitions)
+        assert tested == set(tournament.IOT23_FOLDS[protocol.fold])
+        if protocol.validation == "by_capture":
+            assert cfg.dataset.val_partitions and not tested & set(cfg.dataset.val_partitions)
