@@ -41,9 +41,10 @@ from torch.utils.data import DataLoader, TensorDataset
 from ids_lightning.core.errors import exit_status
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.data import flow_datamodule
-from ids_lightning.models import CNNLSTM, IDSLitModule
+from ids_lightning.models import CNNLSTM, FTTransformer, IDSLitModule, TabM
 from ids_lightning.models.batches import InMemoryBatches
 from ids_lightning.models.replicas import ReplicaLitModule
+from ids_lightning.models.tabular import member_logits
 from ids_lightning.training.config import PROJECT_ROOT, compose, instantiate
 
 SEEDS = 3  # seeds of the batched_seeds path (--seeds)
@@ -205,6 +206,59 @@ PATHS = {
 BASELINES = ("project", "lightning_dataloader", "hand_loop")
 
 
+TABULAR = {  # the tournament's CPU configurations (docs/protocols.md)
+    "tabm": lambda features, classes: TabM(features, classes, k=32, blocks=2, width=256),
+    "ft_transformer": lambda features, classes: FTTransformer(features, classes, d_token=64, layers=2),
+}
+
+
+def bench_tabular(batches: list[int], rows: int, repeats: int, device, x, y, class_names) -> list[dict]:
+    """TabM and FT-Transformer on the project's path (device-resident batches, chunks of steps,
+    CUDA-graph replays on GPUs) beside a hand-written loop with the same per-member loss; the
+    median of ``repeats`` interleaved measurements per batch size."""
+    results = []
+    for name, make in TABULAR.items():
+        for batch in batches:
+            steps = max(20, rows // batch)
+            measured = {"project": [], "hand_loop": []}
+            for _ in range(repeats):
+                L.seed_everything(0, verbose=False)
+                module = IDSLitModule(make(x.shape[1], len(class_names)), torch.optim.AdamW, class_names,
+                                      cuda_graph=device.type == "cuda")  # fmt: skip
+                measured["project"].append(_fit_chunks(module, x, y, batch, steps, device))
+                L.seed_everything(0, verbose=False)
+                measured["hand_loop"].append(_hand_loop(make(x.shape[1], len(class_names)), x, y, batch, steps, device))
+            speeds = {path: statistics.median(values) for path, values in measured.items()}
+            for path, values in measured.items():
+                results.append({"device": device_name(device), "path": f"{path}_{name}", "batch": batch,
+                                "samples_per_s": round(speeds[path], 1), "repeats": [round(v, 1) for v in values],
+                                **({"vs_hand_loop": round(speeds[path] / speeds["hand_loop"], 3)}
+                                   if path == "project" else {})})  # fmt: skip
+    return results
+
+
+def _hand_loop(net: torch.nn.Module, x, y, batch: int, steps: int, device) -> float:
+    """A hand-written loop over device-resident tensors; each ensemble member on its own loss."""
+    net = net.to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    x, y = x.to(device), y.to(device)
+    order = torch.randperm(len(x), device=device)
+    warmup, rows = 10, 0
+    for step in range(warmup + steps):
+        if step == warmup:
+            _sync(device)
+            started = time.perf_counter()
+        start = (step * batch) % max(1, len(x) - batch)
+        index = order[start : start + batch]
+        optimizer.zero_grad()
+        members = member_logits(net, x[index])
+        F.cross_entropy(members.flatten(0, 1), y[index].repeat_interleave(members.shape[1])).backward()
+        optimizer.step()
+        rows += len(index) if step >= warmup else 0
+    _sync(device)
+    return rows / (time.perf_counter() - started)
+
+
 def bench_seed_protocol(device: torch.device, data_dir: str, out_dir: Path, epochs: int, seeds: int = 1) -> dict:
     """``experiment=seed_protocol`` through ``train.py``: one seed, or ``seeds`` seeds trained
     together (``seeds=[1,...]``; its ``test/acc`` is their mean)."""
@@ -300,6 +354,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         default=[1, 32],
         help="IoT-23 window sizes for the windowed rows (none skips them; default: %(default)s)",
     )
+    parser.add_argument(
+        "--no-tabular", action="store_true", help="skip the TabM and FT-Transformer rows (project path vs hand loop)"
+    )
     parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"), help="data root")
     parser.add_argument(
         "--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "train.json", help="JSON file"
@@ -345,6 +402,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 row["vs_one_seed_time"] = round(args.seeds * speeds["project"] / row["samples_per_s"], 3)
             else:
                 row["vs_project"] = round(row["samples_per_s"] / speeds["project"], 3)
+    if not args.no_tabular:
+        results += bench_tabular(args.batches, rows_per_run, args.repeats, device, x, y, datamodule.class_names)
     if args.windows:
         results += bench_windows(args.windows, args.batches, rows_per_run, args.repeats, device, args.data_dir)
     if args.seed_epochs:
@@ -365,10 +424,14 @@ def _print(results: list[dict], output: Path) -> None:
     for row in results:
         if row["path"] in ("seed_protocol", "windowed"):
             continue
-        if "vs_hand_loop" in row:
+        if "vs_lightning_dataloader" in row:
             compared = (
                 f"{row['vs_hand_loop']:.2f}× hand loop, {row['vs_lightning_dataloader']:.2f}× Lightning+DataLoader"
             )
+        elif "vs_hand_loop" in row:  # a tabular net on the project's path
+            compared = f"{row['vs_hand_loop']:.2f}× its hand loop (the same per-member loss)"
+        elif row["path"].startswith("hand_loop_"):
+            compared = "–"
         elif "vs_one_seed_time" in row:
             compared = f"{row['seeds']} seeds in {row['vs_one_seed_time']:.2f}× one seed's time"
         else:
