@@ -17,7 +17,13 @@ def test_bench_writes_one_row_per_path_and_batch(tmp_path, data_dir):
     rows = main([*args, "--seeds", "2", "--data-dir", str(data_dir), "--output", str(output)])
     paths = ("project", "lightning_dataloader", "hand_loop", "batched_seeds", "adversarial_pgd")
     assert [(r["path"], r["batch"]) for r in rows[:5]] == [(p, 64) for p in paths]
-    windowed = rows[5:]
+    tabular, windowed = rows[5:9], rows[9:]
+    assert [r["path"] for r in tabular] == ["project_tabm", "hand_loop_tabm", "project_ft_transformer",
+                                            "hand_loop_ft_transformer"]  # fmt: skip
+    for project_row, hand_row in (tabular[:2], tabular[2:]):
+        assert project_row["vs_hand_loop"] == pytest.approx(
+            project_row["samples_per_s"] / hand_row["samples_per_s"], abs=2e-3
+        )
     assert [(r["path"], r["window"]) for r in windowed] == [("windowed", 1), ("windowed", 8)]
     assert windowed[1]["vs_window_1"] == pytest.approx(
         windowed[1]["samples_per_s"] / windowed[0]["samples_per_s"], abs=2e-3
