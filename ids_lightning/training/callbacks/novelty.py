@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 NOVELTY_FILE = "novelty.json"
 # the scores compared in every run; the benign ones model benign traffic only (one-flow runs),
 # member_spread is TabM's (the members' disagreement)
+LIMITED_FIT_ROWS = 2000  # benign rows the benign models fit on in a smoke or limited test
 COMPARED = (
     "max_softmax",
     "energy",
@@ -91,6 +92,7 @@ class NoveltyCalibration(L.Callback):
         self._captured: list[tuple[torch.Tensor, torch.Tensor]] = []  # (penultimate, logits) per forward
         self._test_captured: list[tuple[torch.Tensor, torch.Tensor]] = []  # per test batch
         self._hook = None
+        self._benign_rows = fit_rows
 
     def _capture(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         self._captured.append((inputs[0].detach().cpu(), output.detach().cpu()))
@@ -135,6 +137,8 @@ class NoveltyCalibration(L.Callback):
         return stacked
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        limited = bool(trainer.fast_dev_run) or trainer.limit_test_batches != 1.0  # a smoke test: fewer rows
+        self._benign_rows = min(self.fit_rows, LIMITED_FIT_ROWS) if limited else self.fit_rows
         datamodule = trainer.datamodule
         tested = self._test_activations()
         if datamodule is None or not self._tested:
@@ -267,7 +271,7 @@ class NoveltyCalibration(L.Callback):
         rows = np.flatnonzero(np.isin(y_train.cpu().numpy(), benign))
         if not len(rows):
             return None
-        rows = np.sort(np.random.default_rng(0).permutation(rows)[: self.fit_rows])
+        rows = np.sort(np.random.default_rng(0).permutation(rows)[: self._benign_rows])
         return _rows(x_train[torch.from_numpy(rows)])
 
     def _benign_density(self, datamodule, benign: list[int], x_val, benign_val) -> BenignDensity | None:
@@ -314,7 +318,7 @@ class NoveltyCalibration(L.Callback):
         if val[0].shape[1]:
             x_train, y_train = datamodule.tensors["train"]
             rows = np.flatnonzero(np.isin(y_train.cpu().numpy(), benign))
-            rows = np.sort(np.random.default_rng(0).permutation(rows)[: self.fit_rows])
+            rows = np.sort(np.random.default_rng(0).permutation(rows)[: self._benign_rows])
             features, _ = self._forward(pl_module, x_train[torch.from_numpy(rows)])
             penultimate = Mahalanobis.fit(features, kmeans(features, 16))
             scores["benign_penultimate"] = [penultimate.scores(val[0]), penultimate.scores(test[0])]
