@@ -68,6 +68,16 @@ def test_short_run_checkpoints_tests_best_and_logs_to_tensorboard(make_config, t
         assert tag in events, tag
 
 
+ATTACKED = [  # PGD adversarial training and the FGSM/PGD evaluation, small
+    "callbacks=adversarial",
+    "callbacks.adversarial_eval.max_rows=256",
+    "callbacks.adversarial_eval.eps=[0.1]",
+    "callbacks.adversarial_eval.pgd_steps=2",
+    "model.adversarial.method=pgd",
+    "model.adversarial.steps=2",
+]
+
+
 @pytest.mark.parametrize(
     ("model", "small"),
     [
@@ -76,17 +86,19 @@ def test_short_run_checkpoints_tests_best_and_logs_to_tensorboard(make_config, t
     ],
 )
 def test_tabular_models_train_export_and_rebuild_from_their_folder(make_config, tmp_path, model, small):
-    """The tabular nets take the categories as codes (``embedding``), export with parity, and a
-    run folder rebuilds them from its config and preprocess.json alone."""
+    """The tabular nets take the categories as codes (``embedding``), train adversarially and are
+    attacked like the other nets, export with parity, and a run folder rebuilds them from its
+    config and preprocess.json alone."""
     import numpy as np
     import onnxruntime as ort
     import torch
 
     from ids_lightning.training.run_folder import load_best_model
 
-    overrides = [f"model={model}", *small, "dataset.categorical=embedding", "debug=fast_dev_run"]
+    overrides = [f"model={model}", *small, "dataset.categorical=embedding", "debug=fast_dev_run", *ATTACKED]
     metrics = train(make_config(*overrides, "export.quantize=false"))
     assert metrics["model"] == model and metrics["onnx/parity_ok"]
+    assert 0 <= metrics["test_adv/pgd/eps_0.1/acc"] <= 1 and metrics["train/loss"] is not None
     rows = np.load(tmp_path / "bench_rows.npy")[:256]
     with torch.no_grad():
         rebuilt = load_best_model(tmp_path)(torch.from_numpy(rows)).numpy()
