@@ -104,3 +104,15 @@ def test_tabular_models_train_export_and_rebuild_from_their_folder(make_config, 
         rebuilt = load_best_model(tmp_path)(torch.from_numpy(rows)).numpy()
     exported = ort.InferenceSession(str(tmp_path / "model.onnx")).run(None, {"features": rows})[0]
     assert np.abs(rebuilt - exported).max() <= 1e-5
+
+
+SMALL_TABULAR = {"tabm": ["model.net.k=4", "model.net.width=64"], "ft_transformer": ["model.net.d_token=16", "model.net.heads=4"]}
+
+
+@pytest.mark.parametrize(("model", "dataset"), [("tabm", "iot23"), ("ft_transformer", "bot_iot")])
+def test_tabular_models_train_on_iot23_and_bot_iot(make_config, tmp_path, model, dataset):
+    small = SMALL_TABULAR[model]
+    overrides = [f"model={model}", *small, f"dataset={dataset}", "dataset.categorical=embedding", "debug=fast_dev_run"]
+    metrics = train(make_config(*overrides, "export.quantize=false"))
+    assert metrics["dataset"] == dataset and metrics["model"] == model and metrics["onnx/parity_ok"]
+    assert (tmp_path / "density.json").is_file()  # one flow: the benign density is fitted
