@@ -106,7 +106,10 @@ def test_tabular_models_train_export_and_rebuild_from_their_folder(make_config, 
     assert np.abs(rebuilt - exported).max() <= 1e-5
 
 
-SMALL_TABULAR = {"tabm": ["model.net.k=4", "model.net.width=64"], "ft_transformer": ["model.net.d_token=16", "model.net.heads=4"]}
+SMALL_TABULAR = {
+    "tabm": ["model.net.k=4", "model.net.width=64"],
+    "ft_transformer": ["model.net.d_token=16", "model.net.heads=4"],
+}
 
 
 @pytest.mark.parametrize(("model", "dataset"), [("tabm", "iot23"), ("ft_transformer", "bot_iot")])
