@@ -41,9 +41,9 @@ from ids_lightning.models.tabular import member_logits
 
 log = logging.getLogger(__name__)
 NOVELTY_FILE = "novelty.json"
+LIMITED_FIT_ROWS = 2000  # benign rows the benign models fit on in a smoke or limited test
 # the scores compared in every run; the benign ones model benign traffic only (one-flow runs),
 # member_spread is TabM's (the members' disagreement)
-LIMITED_FIT_ROWS = 2000  # benign rows the benign models fit on in a smoke or limited test
 COMPARED = (
     "max_softmax",
     "energy",
