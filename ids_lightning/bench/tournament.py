@@ -247,7 +247,7 @@ def choose(protocol: Protocol, seeds: list[int], grid: str, epochs: int, runs_di
         "validation": protocol.validation,
         "seeds": seeds,
         "grid": grid,
-        "rule": "the highest mean best validation macro-F1 over the seeds; no test row was read",
+        "rule": "the highest mean best validation macro-F1 over the seeds; no test metric was computed",
         "candidates": candidates,
         "family_winners": {f: c["config"] for f, c in winners.items()},
         "chosen": max(winners.values(), key=lambda c: c["val/f1_macro_mean"])["config"],
