@@ -3,7 +3,10 @@
 ``python -m ids_lightning.bench.novelty RUN... --output outputs/bench/novelty.json`` tests each
 run's best checkpoint again with only :class:`~ids_lightning.training.callbacks.novelty.NoveltyCalibration`
 (its ``novelty.json`` is left as it is) and tabulates, per score (max-softmax, energy,
-Mahalanobis on the penultimate layer), each calibrated on benign validation rows at ``--fpr``:
+Mahalanobis on the penultimate layer, and the models of benign traffic only: the benign density,
+an isolation forest, a benign mixture on the penultimate layer; TabM's member spread), each
+calibrated on benign validation rows at ``--fpr``, and the deployed pair (max-softmax, or called
+benign with the benign density past its threshold):
 benign false alarms on the test set, the share of attacks of unseen types flagged (called an
 attack class, or unknown), the share of those the classifier calls benign that the flag
 catches, and ROC-AUC of novel attacks against benign rows. Mean ± std over the runs; the
@@ -63,7 +66,25 @@ def table(runs: list[dict], scores: tuple[str, ...]) -> list[dict]:
             row[f"{measure}_mean"] = float(np.mean(values)) if values else None
             row[f"{measure}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
         rows.append(row)
+    if any("test/novelty/fused/benign_flagged" in r for r in runs):
+        rows.append(_fused_row(runs))
     return rows
+
+
+FUSED = {  # the deployed pair: max-softmax, or called benign and unlike benign traffic
+    "benign_flagged": "test/novelty/fused/benign_flagged",
+    "novel_types_flagged": "test/novel_types/flagged_fused",
+    "novel_missed_flagged_unknown": "test/novel_types/missed_flagged_unknown_fused",
+}
+
+
+def _fused_row(runs: list[dict]) -> dict:
+    row: dict = {"score": "fused: max_softmax or benign_density (deployed)", "runs": len(runs)}
+    for measure in MEASURES:
+        values = [r[FUSED[measure]] for r in runs if r.get(FUSED.get(measure, "")) is not None]
+        row[f"{measure}_mean"] = float(np.mean(values)) if values else None
+        row[f"{measure}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return row
 
 
 def to_csv(rows: list[dict]) -> str:
@@ -94,7 +115,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     atomic_write_json(args.output, {"fpr": args.fpr, "runs": runs, "table": rows})
     atomic_write_bytes(args.table or args.output.with_suffix(".csv"), to_csv(rows).encode())
     for row in rows:
-        print(f"  {row['score']:<12} " + "  ".join(f"{m} {row[f'{m}_mean']}" for m in MEASURES))
+        print(f"  {row['score']:<18} " + "  ".join(f"{m} {row[f'{m}_mean']}" for m in MEASURES))
     return rows
 
 
