@@ -197,10 +197,10 @@ def test_a_training_split_of_one_class_is_refused(tmp_path, nsl_kdd_slice):
 
 
 def test_a_refit_trains_on_the_validation_rows_too(data_dir):
-    """The refit of a configuration chosen on by_family validation learns the held-out attack
-    types as well; validation and test rows stay what they were."""
-    chosen = datamodule(data_dir, val_split="by_family")
-    refit = datamodule(data_dir, val_split="by_family", refit=True)
+    """The refit of a configuration chosen on validation learns the validation rows as well;
+    validation and test rows stay what they were (BoT-IoT: the small sample)."""
+    chosen = make_datamodule("bot_iot", data_dir)
+    refit = make_datamodule("bot_iot", data_dir, refit=True)
     assert sizes(refit)["train"] == sizes(chosen)["train"] + sizes(chosen)["val"]
     assert sizes(refit)["val"] == sizes(chosen)["val"] and sizes(refit)["test"] == sizes(chosen)["test"]
     assert refit.facts()["refit"] and not chosen.facts()["refit"]

@@ -16,7 +16,7 @@ from ids_lightning.edge.runtime import CLASS_NAMES_KEY, session
 PARAMS = {"num_leaves": 31, "learning_rate": 0.1, "min_child_samples": 5, "feature_fraction": 0.8}
 
 
-def data(classes: int, rows: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def data(classes: int, rows: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = rng.random((rows, 6)).astype(np.float32)
     y = (x[:, 0] * classes + x[:, 1]).astype(int) % classes
@@ -41,7 +41,7 @@ def at_thresholds(classifier, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("classes", [5, 2])
 def test_export_gives_lightgbm_s_probabilities_also_on_the_thresholds(classes, tmp_path):
     x, y = data(classes)
-    classifier = trees.fit(PARAMS, 200, x, y, seed=0)
+    classifier = trees.fit(PARAMS, 80, x, y, seed=0)
     path = tmp_path / "model.onnx"
     trees.export_trees(classifier, 6, [f"c{i}" for i in range(classes)], path)
     rows = np.concatenate([x, at_thresholds(classifier, x)])

@@ -72,16 +72,16 @@ def test_a_target_inside_the_dataset_settings_is_refused_before_anything_is_buil
 
 
 def test_the_tournament_chooses_on_runs_that_never_test():
-    """Every configuration of the tournament's grids (docs/protocols.md: 16 TabM, 8
-    FT-Transformer) composes, selects on validation only, and its choice runs test nothing;
-    its refits train on the validation rows and choose no epoch."""
+    """The tournament's grids (docs/protocols.md: 16 TabM, 8 FT-Transformer) compose (the first
+    and last configuration of each: they share their keys), select on validation only, and
+    their choice runs test nothing; the refits train on the validation rows and choose no epoch."""
     from ids_lightning.bench import tournament
 
     full = tournament.GRIDS["full"]
     assert (len(full["tabm"]), len(full["ft_transformer"]), full["lightgbm"][0]["trials"]) == (16, 8, 30)
     by_family = tournament.Protocol("nsl_kdd", "by_family")
     for family in ("cnn_lstm", "tabm", "ft_transformer"):
-        for config in full[family]:
+        for config in {id(c): c for c in (full[family][0], full[family][-1])}.values():  # a grid's keys are shared
             arguments = [*tournament.overrides(family, config, by_family, 1), "test=false"]
             cfg = compose(arguments, "unused")
             check_config(cfg)
