@@ -47,8 +47,8 @@ def test_fast_dev_run_every_model_on_real_nsl_kdd(make_config, tmp_path, model):
 
 
 @pytest.mark.parametrize("dataset", ["iot23", "bot_iot"])
-@pytest.mark.parametrize("model", MODELS)
-def test_fast_dev_run_every_model_on_iot23_and_bot_iot(make_config, tmp_path, dataset, model):
+@pytest.mark.parametrize("model", ["cnn_lstm", "cnn_bilstm"])  # every net runs on NSL-KDD above; the tabular ones below
+def test_fast_dev_run_on_iot23_and_bot_iot(make_config, tmp_path, dataset, model):
     overrides = [f"model={model}", f"dataset={dataset}", "debug=fast_dev_run", "export=none"]
     metrics = train(make_config(*overrides))
     assert metrics["dataset"] == dataset and metrics["model"] == model
