@@ -1,5 +1,6 @@
-"""Federated training on Flower's two engines, on a slice of the real NSL-KDD (tiny rounds; the
-real runs are in tests/e2e and ``make bench-federated``)."""
+"""Federated training on Flower's simulation engine, on a slice of the real NSL-KDD (two tiny
+rounds, about 20 s: the slow tier; the real runs are in the other e2e tests and ``make
+bench-federated``)."""
 
 from __future__ import annotations
 
