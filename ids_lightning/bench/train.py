@@ -176,24 +176,7 @@ def bench_lightning_dataloader(x, y, batch, steps, device, class_names) -> float
 
 
 def bench_hand_loop(x, y, batch, steps, device, class_names) -> float:
-    net = CNNLSTM(x.shape[1], len(class_names)).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    x, y = x.to(device), y.to(device)
-    order = torch.randperm(len(x), device=device)
-    warmup = 10
-    rows = 0
-    for step in range(warmup + steps):
-        if step == warmup:
-            _sync(device)
-            started = time.perf_counter()
-        start = (step * batch) % max(1, len(x) - batch)
-        index = order[start : start + batch]
-        optimizer.zero_grad()
-        F.cross_entropy(net(x[index]), y[index]).backward()
-        optimizer.step()
-        rows += len(index) if step >= warmup else 0
-    _sync(device)
-    return rows / (time.perf_counter() - started)
+    return _hand_loop(CNNLSTM(x.shape[1], len(class_names)), x, y, batch, steps, device, torch.optim.Adam)
 
 
 PATHS = {
@@ -237,10 +220,11 @@ def bench_tabular(batches: list[int], rows: int, repeats: int, device, x, y, cla
     return results
 
 
-def _hand_loop(net: torch.nn.Module, x, y, batch: int, steps: int, device) -> float:
-    """A hand-written loop over device-resident tensors; each ensemble member on its own loss."""
+def _hand_loop(net: torch.nn.Module, x, y, batch: int, steps: int, device, optimizer=torch.optim.AdamW) -> float:
+    """A hand-written loop over device-resident tensors (an ensemble's members each on its own
+    loss; one member for the other nets)."""
     net = net.to(device)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    optimizer = optimizer(net.parameters(), lr=1e-3)
     x, y = x.to(device), y.to(device)
     order = torch.randperm(len(x), device=device)
     warmup, rows = 10, 0
