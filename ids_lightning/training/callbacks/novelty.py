@@ -25,6 +25,7 @@ attacks against benign rows)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
@@ -53,6 +54,18 @@ COMPARED = (
     "benign_penultimate",
     "member_spread",
 )
+
+
+@dataclass
+class BenignFit:
+    """The benign density of a one-flow run and what it was fitted and scored on, computed once
+    for the deployed flag and the comparison: the benign training rows drawn (indices and
+    inputs), and the density's scores of the validation and test rows."""
+
+    rows: np.ndarray
+    sample: np.ndarray
+    density: BenignDensity
+    scores: dict[str, np.ndarray] = field(default_factory=dict)  # stage -> scores
 
 
 def _last_layer(net: nn.Module) -> nn.Module | None:
@@ -153,7 +166,7 @@ class NoveltyCalibration(L.Callback):
             return
         novelty = Novelty.calibrate(val_probabilities[benign_val], self.fpr)
         novelty.save(self.output_dir / NOVELTY_FILE)
-        density = self._benign_density(datamodule, benign, x_val, benign_val)
+        benign_fit = self._benign_fit(datamodule, benign, x_val, benign_val)
         attack_scores = operating.attack_scores(val_probabilities, benign)
         points = operating.calibrate(attack_scores, benign_val)
         flows = getattr(datamodule, "host_flows", {})
@@ -187,14 +200,15 @@ class NoveltyCalibration(L.Callback):
                 self.summary[f"test/{group}_types/missed_flagged_unknown"] = (
                     (caught - detected) / (1 - detected) if detected < 1 else None
                 )
-        if density is not None:
-            self.summary |= self._fused(datamodule, density, novelty, benign, (val_probabilities, benign_val),
+        if benign_fit is not None:
+            benign_fit.scores["test"] = benign_fit.density.scores(_rows(datamodule.tensors["test"][0][: len(y)]))
+            self.summary |= self._fused(datamodule, benign_fit, novelty, benign, (val_probabilities, benign_val),
                                         (probabilities, unknown, benign_test), called)  # fmt: skip
         if tested is None:  # a net without a linear head (TabM): the test rows' logits, without activations
             tested = self._forward(pl_module, datamodule.tensors["test"][0][: len(probabilities)])
         if len(tested[1]) == len(probabilities):
             self.summary |= self._compare(
-                pl_module, datamodule, (val_features, val_logits), tested, benign_val, y, benign, density
+                pl_module, datamodule, (val_features, val_logits), tested, benign_val, y, benign, benign_fit
             )
         log.info(
             "novelty threshold %.4f (%.1f%% of benign validation rows flagged); test: %s",
@@ -239,20 +253,20 @@ class NoveltyCalibration(L.Callback):
             "test/incidents/time_to_detect_max_s": outcome["time_to_detect_max_s"],
         }
 
-    def _fused(self, datamodule, density: BenignDensity, novelty: Novelty, benign, val: tuple, test: tuple,
+    def _fused(self, datamodule, benign_fit: BenignFit, novelty: Novelty, benign, val: tuple, test: tuple,
                called: dict) -> dict:  # fmt: skip
         """The deployed unknown flag with the benign density: max-softmax past its threshold, or
         called benign and unlike benign traffic. Its benign false alarms on validation and test,
         and the novel attack types it flags."""
         (val_probabilities, benign_val), (probabilities, unknown, benign_test) = val, test
-        x_val, x_test = datamodule.tensors["val"][0], datamodule.tensors["test"][0][: len(probabilities)]
+        threshold = benign_fit.density.threshold
         val_fused = novelty.flags(val_probabilities) | (
-            density.flags(_rows(x_val)) & np.isin(val_probabilities.argmax(1), benign)
+            (benign_fit.scores["val"] > threshold) & np.isin(val_probabilities.argmax(1), benign)
         )
         predicted = probabilities.argmax(1)
-        fused = unknown | (density.flags(_rows(x_test)) & np.isin(predicted, benign))
+        fused = unknown | ((benign_fit.scores["test"] > threshold) & np.isin(predicted, benign))
         out = {
-            "density/threshold": density.threshold,
+            "density/threshold": threshold,
             "val/novelty/fused/benign_flagged": float(val_fused[benign_val].mean()),
             "test/novelty/fused/benign_flagged": float(fused[benign_test].mean()) if benign_test.any() else None,
         }
@@ -265,25 +279,19 @@ class NoveltyCalibration(L.Callback):
             )
         return out
 
-    def _benign_sample(self, datamodule, benign: list[int]) -> np.ndarray | None:
-        """Up to ``fit_rows`` benign training rows (model inputs), drawn with a fixed seed."""
+    def _benign_fit(self, datamodule, benign: list[int], x_val, benign_val) -> BenignFit | None:
+        """The benign density of a one-flow run, fitted on up to ``fit_rows`` benign training rows
+        (drawn with a fixed seed), scored on the validation rows and saved as density.json; None
+        for windows or without benign training rows."""
         x_train, y_train = datamodule.tensors["train"]
         rows = np.flatnonzero(np.isin(y_train.cpu().numpy(), benign))
-        if not len(rows):
+        if datamodule.preprocessor.window != 1 or not len(rows):
             return None
         rows = np.sort(np.random.default_rng(0).permutation(rows)[: self._benign_rows])
-        return _rows(x_train[torch.from_numpy(rows)])
-
-    def _benign_density(self, datamodule, benign: list[int], x_val, benign_val) -> BenignDensity | None:
-        """The benign density of a one-flow run, saved as density.json; None for windows."""
-        if datamodule.preprocessor.window != 1:
-            return None
-        sample = self._benign_sample(datamodule, benign)
-        if sample is None:
-            return None
-        density = BenignDensity.fit(sample, _rows(x_val)[benign_val], self.fpr)
+        sample, validation = _rows(x_train[torch.from_numpy(rows)]), _rows(x_val)
+        density = BenignDensity.fit(sample, validation[benign_val], self.fpr)
         density.save(self.output_dir / DENSITY_FILE)
-        return density
+        return BenignFit(rows, sample, density, {"val": density.scores(validation)})
 
     @torch.no_grad()
     def _member_spread(self, pl_module, x) -> np.ndarray:
@@ -300,31 +308,29 @@ class NoveltyCalibration(L.Callback):
             spread.append((-(mean * mean.clamp_min(1e-12).log()).sum(-1) - entropy.mean(1)).cpu())
         return torch.cat(spread).numpy()
 
-    def _benign_scores(self, pl_module, datamodule, benign, val: tuple, test: tuple, density) -> dict:
+    def _benign_scores(self, pl_module, datamodule, val: tuple, test: tuple, benign_fit: BenignFit | None) -> dict:
         """The models of benign traffic only, on validation and test rows: the deployed density,
-        an isolation forest on the inputs, a benign-only mixture on the penultimate layer."""
+        an isolation forest on the inputs, a benign-only mixture on the penultimate layer, all
+        on the benign training rows the density was fitted on."""
         from sklearn.ensemble import IsolationForest
 
-        sample = self._benign_sample(datamodule, benign)
-        if density is None or sample is None:
+        if benign_fit is None:
             return {}
         x_val = _rows(datamodule.tensors["val"][0])
         x_test = _rows(datamodule.tensors["test"][0][: len(test[1])])
-        forest = IsolationForest(n_estimators=200, random_state=0).fit(sample)
+        forest = IsolationForest(n_estimators=200, random_state=0).fit(benign_fit.sample)
         scores = {
-            "benign_density": [density.scores(x_val), density.scores(x_test)],
+            "benign_density": [benign_fit.scores["val"], benign_fit.scores["test"]],
             "isolation_forest": [-forest.score_samples(x_val), -forest.score_samples(x_test)],
         }
         if val[0].shape[1]:
-            x_train, y_train = datamodule.tensors["train"]
-            rows = np.flatnonzero(np.isin(y_train.cpu().numpy(), benign))
-            rows = np.sort(np.random.default_rng(0).permutation(rows)[: self._benign_rows])
-            features, _ = self._forward(pl_module, x_train[torch.from_numpy(rows)])
+            x_train = datamodule.tensors["train"][0]
+            features, _ = self._forward(pl_module, x_train[torch.from_numpy(benign_fit.rows)])
             penultimate = Mahalanobis.fit(features, kmeans(features, 16))
             scores["benign_penultimate"] = [penultimate.scores(val[0]), penultimate.scores(test[0])]
         return scores
 
-    def _compare(self, pl_module, datamodule, val: tuple, test: tuple, benign_val, y_test, benign, benign_density):
+    def _compare(self, pl_module, datamodule, val: tuple, test: tuple, benign_val, y_test, benign, benign_fit):
         """Each compared score, calibrated on benign validation rows at ``fpr``, on the test rows."""
         from sklearn.metrics import roc_auc_score
 
@@ -342,7 +348,7 @@ class NoveltyCalibration(L.Callback):
             train_features, _ = self._forward(pl_module, x_train[rows])
             density = Mahalanobis.fit(train_features, y_train[rows].cpu().numpy())
             scores["mahalanobis"] = [density.scores(val_features), density.scores(test_features)]
-        scores |= self._benign_scores(pl_module, datamodule, benign, val, test, benign_density)
+        scores |= self._benign_scores(pl_module, datamodule, val, test, benign_fit)
         if hasattr(pl_module.net, "member_logits"):
             x_val, x_test = datamodule.tensors["val"][0], datamodule.tensors["test"][0][: len(y_test)]
             scores["member_spread"] = [self._member_spread(pl_module, x_val), self._member_spread(pl_module, x_test)]
