@@ -53,24 +53,6 @@ def compare(run_dir: Path, fpr: float, data_dir: str | None) -> dict:
     return callback.summary
 
 
-def table(runs: list[dict], scores: tuple[str, ...]) -> list[dict]:
-    rows = []
-    for score in scores:
-        row: dict = {"score": score, "runs": len(runs)}
-        for measure in MEASURES:
-            values = [
-                r[f"test/novelty/{score}/{measure}"]
-                for r in runs
-                if r.get(f"test/novelty/{score}/{measure}") is not None
-            ]
-            row[f"{measure}_mean"] = float(np.mean(values)) if values else None
-            row[f"{measure}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
-        rows.append(row)
-    if any("test/novelty/fused/benign_flagged" in r for r in runs):
-        rows.append(_fused_row(runs))
-    return rows
-
-
 FUSED = {  # the deployed pair: max-softmax, or called benign and unlike benign traffic
     "benign_flagged": "test/novelty/fused/benign_flagged",
     "novel_types_flagged": "test/novel_types/flagged_fused",
@@ -78,13 +60,20 @@ FUSED = {  # the deployed pair: max-softmax, or called benign and unlike benign 
 }
 
 
-def _fused_row(runs: list[dict]) -> dict:
-    row: dict = {"score": "fused: max_softmax or benign_density (deployed)", "runs": len(runs)}
-    for measure in MEASURES:
-        values = [r[FUSED[measure]] for r in runs if r.get(FUSED.get(measure, "")) is not None]
-        row[f"{measure}_mean"] = float(np.mean(values)) if values else None
-        row[f"{measure}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
-    return row
+def table(runs: list[dict], scores: tuple[str, ...]) -> list[dict]:
+    """Mean ± std over the runs of each score's measures, and of the deployed pair's."""
+    keys = {score: {m: f"test/novelty/{score}/{m}" for m in MEASURES} for score in scores}
+    if any(FUSED["benign_flagged"] in r for r in runs):
+        keys["fused: max_softmax or benign_density (deployed)"] = FUSED
+    rows = []
+    for score, measured in keys.items():
+        row: dict = {"score": score, "runs": len(runs)}
+        for measure in MEASURES:
+            values = [r[measured[measure]] for r in runs if r.get(measured.get(measure, "")) is not None]
+            row[f"{measure}_mean"] = float(np.mean(values)) if values else None
+            row[f"{measure}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+        rows.append(row)
+    return rows
 
 
 def to_csv(rows: list[dict]) -> str:

@@ -85,15 +85,15 @@ def embedding_dim(codes: int) -> int:
     return min(MAX_EMBEDDING_DIM, codes)
 
 
-def build_for(make_net: Callable[..., nn.Module], pre: Preprocessor, reads_category_codes: bool = False) -> nn.Module:
+def build_for(make_net: Callable[..., nn.Module], pre: Preprocessor, net_class: type | None = None) -> nn.Module:
     """``make_net(num_features)`` sized for the model input the preprocessing ``pre`` produces:
     under ``embedding`` encoding wrapped in :class:`EmbeddedInputs`, the net sized for what
-    the embeddings make of the input; a net that embeds categories itself
-    (``reads_category_codes``, the tabular nets) gets the codes and their ``categories``."""
+    the embeddings make of the input; a ``net_class`` that embeds categories itself (its
+    ``reads_category_codes``: the tabular nets) gets the codes and their ``categories``."""
     sizes = pre.embedding_sizes
     if not sizes:
         return make_net(pre.num_features)
-    if reads_category_codes:
+    if getattr(net_class, "reads_category_codes", False):
         return make_net(pre.num_features, categories=list(sizes))
     width = len(pre.numeric_names) + sum(embedding_dim(size) for size in sizes)
     return EmbeddedInputs(make_net(width), len(pre.numeric_names), sizes, pre.window)

@@ -97,13 +97,12 @@ def model_from_config(cfg: DictConfig, pre, class_weights: list[float] | None = 
     from ids_lightning.models.nets import build_for
 
     classes = len(pre.class_names)
-    reads_codes = getattr(hydra.utils.get_class(cfg.model.net._target_), "reads_category_codes", False)
     net = build_for(
         lambda width, **codes: instantiate(
             cfg.model.net, num_features=width, num_classes=classes, window=pre.window, **codes
         ),
         pre,
-        reads_codes,
+        hydra.utils.get_class(cfg.model.net._target_),
     )
     return instantiate(cfg.model, net=net, class_names=list(pre.class_names), class_weights=class_weights)
 

@@ -111,7 +111,7 @@ def build_net(config: dict, source: Path, pre: Preprocessor) -> nn.Module:
                 num_features=width, num_classes=len(pre.class_names), window=pre.window, **args, **codes
             ),
             pre,
-            getattr(net_class, "reads_category_codes", False),
+            net_class,
         )
     except (TypeError, ValueError) as err:
         raise RunFolderError(f"{source}: model.net does not build a {target}: {err}") from err

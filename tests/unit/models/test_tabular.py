@@ -100,6 +100,6 @@ def test_build_for_hands_codes_to_nets_that_embed_categories_themselves():
         numeric_min=[0.0, 0.0], numeric_max=[1.0, 1.0], numeric_integer=[False, False],
     )  # fmt: skip
     make = lambda width, **codes: TabM(num_features=width, num_classes=3, **SMALL[TabM], **codes)  # noqa: E731
-    net = build_for(make, pre, reads_category_codes=True)
+    net = build_for(make, pre, TabM)
     assert isinstance(net, TabM) and net.categories == [4] and net.numeric == 2  # 3 protocols + unknown
     assert isinstance(build_for(make, pre), EmbeddedInputs)
