@@ -260,8 +260,7 @@ def refit_and_test(choice: dict, runs_dir: Path, data_dir: str) -> list[dict]:
     """Stage 2: each family's chosen configuration refit on all training rows, tested; one row
     per family (and the untuned reference)."""
     from ids_lightning.analysis import trees
-    from ids_lightning.analysis.baseline import fit_baseline, scores
-    from ids_lightning.evaluation.unseen import unseen_scores_of
+    from ids_lightning.analysis.baseline import fit_baseline
 
     protocol = Protocol(choice["dataset"], choice["validation"], choice.get("fold", ""), tuple(choice.get("extra", ())))
     seeds, folder = choice["seeds"], protocol.folder(runs_dir) / "refit"
@@ -278,10 +277,7 @@ def refit_and_test(choice: dict, runs_dir: Path, data_dir: str) -> list[dict]:
                     datamodule = _rows(refit, data_dir, run)
                     train = trees.one_flow_rows(datamodule, "train")
                     classifier = trees.fit(candidate["tree_params"], candidate["epochs"], *train, seed)
-                    test = trees.one_flow_rows(datamodule, "test")
-                    probabilities = trees.probabilities_of(classifier, test[0], datamodule.num_classes)
-                    tested = scores(test[1], probabilities, datamodule.class_names, "test")
-                    atomic_write_json(done, tested | unseen_scores_of(datamodule, probabilities.argmax(1)))
+                    atomic_write_json(done, trees.test_scores(classifier, datamodule))
                 results.append(read_json_object(done, "a refit's metrics.json"))
             else:
                 results.append(_train([*refit, f"trainer.max_epochs={candidate['epochs']}"], run, data_dir))
