@@ -375,6 +375,14 @@ def run_folder_probes() -> list[Probe]:
         _broken_run("explain.json is a FIFO", lambda f: replace_with_fifo(f / "explain.json"), ("explain.json",)),
         _broken_run("explain.json of another run", reference("[0.5, 0.5]"), ("explain.json",)),
         _broken_run("explain.json with a NaN", reference("[NaN" + ", 0.0" * 40 + "]"), ("explain.json",)),
+        _broken_run("density.json is a folder", lambda f: (f / "density.json").mkdir(), ("density.json",)),
+        _broken_run(
+            "density.json links to nothing",
+            lambda f: (f / "density.json").symlink_to(f / "gone.json"),
+            ("density.json",),
+        ),
+        _broken_run("density.json of another run", density(2, "0.5"), ("density.json",)),
+        _broken_run("density.json with a NaN", density(41, "NaN"), ("density.json",)),
         _broken_run("run folder is a file", lambda f: None, ("inputs/run",), folder_is_file=True),
     ]
 
@@ -411,6 +419,14 @@ def novelty(text: str) -> Callable[[Path], None]:
 
 def reference(values: str) -> Callable[[Path], None]:
     return lambda folder: (folder / "explain.json").write_text('{"reference": ' + values + "}")
+
+
+def density(features: int, value: str) -> Callable[[Path], None]:
+    """A density.json of ``features`` inputs, every mean ``value`` (a JSON number or NaN)."""
+    identity = [[1.0 if i == j else 0.0 for j in range(features)] for i in range(features)]
+    text = (f'{{"format": 1, "score": "benign_density", "means": [[{", ".join([value] * features)}]], '
+            f'"precision": {json.dumps(identity)}, "threshold": 1.0, "fpr": 0.01, "benign_rows": 10}}')  # fmt: skip
+    return lambda folder: (folder / "density.json").write_text(text)
 
 
 def replace_with_folder(path: Path) -> None:
