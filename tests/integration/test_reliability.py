@@ -55,3 +55,16 @@ def test_an_unloadable_last_checkpoint_resumes_from_the_best_one(tmp_path, data_
     longer = [*overrides, "trainer.max_epochs=3", "allow_changed_config=true"]  # asked for: one more epoch
     again = train(compose(longer, tmp_path, data_dir=DATA_DIR))
     assert again["epochs_run"] == 3
+
+
+def test_a_run_killed_after_its_last_checkpoint_keeps_its_validation_numbers(tmp_path, data_dir):
+    # killed between the last epoch's last.ckpt and fit.json: the re-run resumes into a fit with
+    # no epoch left, which logs nothing; its numbers come from the checkpoint's history and best
+    overrides = [*SMALL_RUN, "trainer.max_epochs=2", "test=false"]
+    first = train(compose(overrides, tmp_path, data_dir=DATA_DIR))
+    for name in ("metrics.json", "fit.json"):
+        (tmp_path / name).unlink()
+    again = train(compose(overrides, tmp_path, data_dir=DATA_DIR))
+    assert again["epochs_run"] == 2 and again["best_epoch"] == first["best_epoch"]
+    for key in ("val/f1_macro_best", "val/f1_macro", "val/acc", "train/loss"):
+        assert again[key] == first[key], key

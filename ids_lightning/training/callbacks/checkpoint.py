@@ -92,7 +92,7 @@ class FitRecord(L.Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         self.record = {
-            "metrics": scalar_metrics(trainer.callback_metrics),
+            "metrics": fit_metrics(trainer, pl_module),
             "epochs_run": trainer.current_epoch,
             "fit_seconds": round(time.perf_counter() - self._started, 3),
             # relative to the run folder, so a moved folder still finds it
@@ -102,6 +102,21 @@ class FitRecord(L.Callback):
         }
         if trainer.is_global_zero:
             atomic_write_json(self.path, self.record)
+
+
+def fit_metrics(trainer, pl_module) -> dict[str, float | None]:
+    """The fit's final metrics: what the last epochs logged, over the module's history and its
+    best validation macro-F1 (both restored from the checkpoint). A run killed after its last
+    epoch's checkpoint resumes into a fit with no epoch left to run, which logs nothing: the
+    history and the best are then all there is."""
+    metrics: dict[str, float | None] = {}
+    for row in getattr(pl_module, "history", []):
+        metrics.update({k: v for k, v in row.items() if k != "epoch" and v is not None})
+    best = getattr(pl_module, "val_f1_best", None)
+    if best is not None and math.isfinite(float(best.max_value)):
+        metrics["val/f1_macro_best"] = float(best.max_value)
+    metrics.update(scalar_metrics(trainer.callback_metrics))
+    return dict(sorted(metrics.items()))
 
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float | None]:
