@@ -5,7 +5,7 @@ rows a deep run sees: the dataset config and overrides of ``train.py`` build the
 DataModule (same split, preprocessing fitted on training rows, same balancing; with windows,
 each sample's own flow and its context features), and the models are fitted on the training
 split only. Each writes ``<output>/<model>/metrics.json`` with the keys of a deep run
-(``test/acc``, ``test/f1_macro``, ``test/auroc``, ``test/recall/<class>``, ``test/f1/<class>``,
+(``test/acc``, ``test/f1_macro``, ``test/auroc``, ``test/ap_macro``, ``test/recall/<class>``, ``test/f1/<class>``,
 ``val/*``, and ``model: random_forest`` or ``hist_gradient_boosting``), so
 ``python -m ids_lightning.cli.report`` puts them in the same table; the report also fits them
 itself for every dataset, split and seed of a sweep that lacks them.
@@ -32,9 +32,10 @@ BASELINES = ("random_forest", "hist_gradient_boosting")  # model names in metric
 
 
 def scores(y: np.ndarray, probabilities: np.ndarray, class_names: list[str], stage: str) -> dict:
-    """Accuracy, macro precision/recall/F1, macro one-vs-rest ROC-AUC over the classes present
-    (as the deep runs compute it), and recall and F1 per class present."""
-    from sklearn.metrics import roc_auc_score
+    """Accuracy, macro precision/recall/F1, macro one-vs-rest ROC-AUC and average precision over
+    the classes present (as the deep runs compute them), and recall, F1 and average precision per
+    class present."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
     predicted = probabilities.argmax(1)
     labels = list(range(len(class_names)))
@@ -45,7 +46,11 @@ def scores(y: np.ndarray, probabilities: np.ndarray, class_names: list[str], sta
         warnings.simplefilter("ignore")
         aucs = [roc_auc_score(y == c, probabilities[:, c]) for c in labels if 0 < (y == c).sum() < len(y)]
     out[f"{stage}/auroc"] = float(np.mean(aucs)) if aucs else None
-    for metric in ("recall", "f1"):  # recall of the classes with rows, F1 of those with rows or predictions
+    per_class["ap"] = [float(average_precision_score(y == c, probabilities[:, c])) if (y == c).any() else None
+                       for c in labels]  # fmt: skip
+    present = [v for v in per_class["ap"] if v is not None]
+    out[f"{stage}/ap_macro"] = float(np.mean(present)) if present else None
+    for metric in ("recall", "f1", "ap"):  # recall, AP of the classes with rows, F1 of those with rows or predictions
         out |= {f"{stage}/{metric}/{n}": v for n, v in zip(class_names, per_class[metric]) if v is not None}
     return out
 

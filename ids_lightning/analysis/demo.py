@@ -39,7 +39,7 @@ def demo(data_dir: Path, output: Path, epochs: int = EPOCHS) -> dict:
     print(
         f"\ndemo finished in {seconds:.0f} s. Outputs in {output}:\n"
         f"  metrics.json          test accuracy {metrics['test/acc']:.3f}, macro-F1 {metrics['test/f1_macro']:.3f}\n"
-        f"  curves.png, confusion_matrix.png, roc.png\n"
+        f"  curves.png, confusion_matrix.png, roc.png, precision_recall.png\n"
         f"  model.onnx, model.int8.onnx, preprocess.json   what an edge box needs\n"
         f"  alerts.jsonl (+ .summary.json)                  one line per KDDTest+ record\n"
         f"  bench.json                                      latency and throughput\n"

@@ -53,6 +53,7 @@ METRICS = [
     "test/acc",
     "test/f1_macro",
     "test/auroc",
+    "test/ap_macro",
     "test/binary_acc",
     "test/novel_types/detected",
     "test/known_types/detected",

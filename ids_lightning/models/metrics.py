@@ -10,6 +10,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassAUROC,
+    MulticlassAveragePrecision,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
@@ -37,6 +38,28 @@ class PresentClassesAUROC(MulticlassAUROC):
         return per_class[present].mean()
 
 
+class PresentClassesAveragePrecision(MulticlassAveragePrecision):
+    """Macro one-vs-rest average precision over the classes that occur in the targets: a class
+    without positives has no precision-recall curve (see :class:`PresentClassesAUROC`)."""
+
+    def __init__(self, num_classes: int):
+        super().__init__(num_classes, average=None)
+
+    def compute(self) -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="No positive samples in targets")
+            per_class = super().compute()
+        present = torch.bincount(dim_zero_cat(self.target).long(), minlength=self.num_classes) > 0
+        return per_class[present].mean()
+
+
+def average_precision(precision: torch.Tensor, recall: torch.Tensor) -> float:
+    """The area under one class's precision-recall curve as a step function (torchmetrics' and
+    scikit-learn's definition): the sum over thresholds of the recall gained times the
+    precision there. ``recall`` falls along the curve, as torchmetrics returns it."""
+    return float(-torch.sum((recall[1:] - recall[:-1]) * precision[:-1]))
+
+
 def classification_metrics(num_classes: int) -> MetricCollection:
     """The scalar metrics of every stage, fed with class probabilities ``[batch, num_classes]``."""
     return MetricCollection(
@@ -46,6 +69,7 @@ def classification_metrics(num_classes: int) -> MetricCollection:
             "recall_macro": MulticlassRecall(num_classes, average="macro"),
             "f1_macro": MulticlassF1Score(num_classes, average="macro"),
             "auroc": PresentClassesAUROC(num_classes),
+            "ap_macro": PresentClassesAveragePrecision(num_classes),
         }
     )
 

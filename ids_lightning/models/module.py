@@ -13,20 +13,20 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torchmetrics import MaxMetric
-from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassROC
+from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassPrecisionRecallCurve, MulticlassROC
 
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.models.attacks import Constraints, fgsm, pgd, without_dropout
 from ids_lightning.models.batches import StepChunk
 from ids_lightning.models.cuda_graph import ChunkedTraining
-from ids_lightning.models.metrics import classification_metrics, macro_scores, per_class_scores
+from ids_lightning.models.metrics import average_precision, classification_metrics, macro_scores, per_class_scores
 from ids_lightning.models.nets import to_probabilities
 from ids_lightning.models.tabular import mean_of_members, member_logits
 
 log = logging.getLogger(__name__)
 ROC_POINTS = 200  # enough for a smooth curve; keeps metrics and plots small
 LOSSES = ("cross_entropy", "focal")
-HISTORY_KEYS = ("train/loss", "train/acc", "val/loss", "val/acc", "val/f1_macro")
+HISTORY_KEYS = ("train/loss", "train/acc", "train/lr", "val/loss", "val/acc", "val/f1_macro")
 
 
 def history_row(epoch: int, values, validated: bool) -> dict[str, float | None]:
@@ -106,6 +106,7 @@ class IDSLitModule(ChunkedTraining):
         self.val_f1_best.persistent(True)  # part of checkpoints, so a resumed run keeps its best
         self.test_confusion = MulticlassConfusionMatrix(self.num_classes)
         self.test_roc = MulticlassROC(self.num_classes)
+        self.test_pr = MulticlassPrecisionRecallCurve(self.num_classes)
         self.test_report: dict = {}
         self.history: list[dict[str, float | None]] = []
         self._last_val_epoch = -1
@@ -235,6 +236,7 @@ class IDSLitModule(ChunkedTraining):
         probs = self._eval_step(batch, "test")
         self.test_confusion.update(probs, batch[1])
         self.test_roc.update(probs, batch[1])
+        self.test_pr.update(probs, batch[1])
         return probs  # callbacks that score groups of test rows read them (unseen attack types)
 
     # Metrics are computed once per epoch rather than logged on every step: per-step logging
@@ -250,6 +252,7 @@ class IDSLitModule(ChunkedTraining):
 
     def on_train_epoch_end(self) -> None:
         self.log_dict(self.train_scores())
+        self.log("train/lr", self.learning_rate())
         self._step_scheduler()
         validated = self._last_val_epoch == self.current_epoch
         row = history_row(self.current_epoch, self.trainer.callback_metrics, validated)
@@ -287,9 +290,13 @@ class IDSLitModule(ChunkedTraining):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="No positive samples in targets")
             fpr, tpr, _ = self.test_roc.compute()
-        self.test_confusion.reset()
-        self.test_roc.reset()
+            precision, recall, _ = self.test_pr.compute()
+        for metric in (self.test_confusion, self.test_roc, self.test_pr):
+            metric.reset()
+        rows = confusion.sum(1).tolist()
+        present = [n > 0 for n in rows]  # a class without test rows has no curves
         per_class = per_class_scores(confusion)
+        per_class["ap"] = [average_precision(p, r) if n else None for p, r, n in zip(precision, recall, present)]
         for metric, values in per_class.items():
             for name, value in zip(self.class_names, values):
                 if value is not None:
@@ -297,11 +304,15 @@ class IDSLitModule(ChunkedTraining):
         self.test_report = {
             "confusion_matrix": confusion.tolist(),
             "per_class": {m: dict(zip(self.class_names, v)) for m, v in per_class.items()},
-            # A class without test rows has no ROC curve.
             "roc": {
                 name: {"fpr": _thin(f), "tpr": _thin(t)}
-                for name, f, t, n in zip(self.class_names, fpr, tpr, confusion.sum(1))
-                if n > 0
+                for name, f, t, n in zip(self.class_names, fpr, tpr, present)
+                if n
+            },
+            "pr": {
+                name: {"recall": _thin(r), "precision": _thin(p), "ap": ap, "share": round(n / sum(rows), 6)}
+                for name, p, r, n, ap in zip(self.class_names, precision, recall, rows, per_class["ap"])
+                if n
             },
         }
 
@@ -327,6 +338,11 @@ class IDSLitModule(ChunkedTraining):
 
     def configure_optimizers(self):
         return optimizers_for(self, self.parameters())
+
+    def learning_rate(self) -> float:
+        """The learning rate the epoch trained with (the first parameter group's), before the
+        scheduler steps."""
+        return float(self.optimizers().param_groups[0]["lr"])
 
     def _step_scheduler(self) -> None:
         """Manual optimization steps schedulers itself: once per epoch, after validation."""

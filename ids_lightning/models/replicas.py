@@ -205,6 +205,7 @@ class ReplicaLitModule(ChunkedTraining):
         for k in self.active:
             member = self.members[k]
             self.logged[k].update({key: float(value) for key, value in member.train_scores().items()})
+            self.logged[k]["train/lr"] = float(self.optimizers().param_groups[k]["lr"])  # member k: group k
             validated = member._last_val_epoch == self.current_epoch
             row = history_row(self.current_epoch, self.logged[k], validated)
             member.history.append(row)

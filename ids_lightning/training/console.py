@@ -51,11 +51,8 @@ def run_summary(metrics: dict, output_dir: Path) -> str:
         recalls = [f"{name} {metrics[f'test/recall/{name}']:.3f}" for name in metrics["class_names"]
                    if metrics.get(f"test/recall/{name}") is not None]  # fmt: skip
         lines.append("  test recall per class: " + ", ".join(recalls))
-    files = [
-        name
-        for name in ("metrics.json", "curves.png", "confusion_matrix.png", "roc.png", "model.onnx", "train.log")
-        if (output_dir / name).is_file()
-    ]
+    shown = ("metrics.json", "curves.png", "confusion_matrix.png", "roc.png", "precision_recall.png", "model.onnx")
+    files = [name for name in (*shown, "train.log") if (output_dir / name).is_file()]
     lines.append("  files: " + ", ".join(files))
     if (output_dir / "model.onnx").is_file():
         lines.append(f"  next: ids detect --run {output_dir} --input <flows> --output alerts.jsonl")

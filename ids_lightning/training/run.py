@@ -14,6 +14,7 @@ from omegaconf import DictConfig, open_dict
 
 from ids_lightning.core.fileio import atomic_write_json, read_json_object
 from ids_lightning.models.module import best_epoch
+from ids_lightning.training import loggers as run_loggers
 from ids_lightning.training.callbacks.checkpoint import FitRecord, resumable, scalar_metrics
 from ids_lightning.training.config import (
     config_choice,
@@ -25,7 +26,6 @@ from ids_lightning.training.config import (
 from ids_lightning.training.console import run_summary
 from ids_lightning.training.export import export_best, export_options
 from ids_lightning.training.folder import FIT_RECORD, finished_summary, started_run
-from ids_lightning.training.loggers import log_hparams
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -61,8 +61,8 @@ def train(cfg: DictConfig, datamodule=None) -> dict:
         metrics = test(cfg, trainer, model, datamodule, fitted)
         parts = [*(getattr(callback, "summary", {}) for callback in callbacks), exported]
         summary = run_facts(cfg, model, datamodule, fitted, metrics, parts)
-        log_hparams(trainer.loggers, cfg, metrics)
         atomic_write_json(output_dir / METRICS, summary)
+        run_loggers.finish(trainer.loggers, cfg, summary, output_dir, trainer.global_step)
         log.info(run_summary(summary, output_dir))
         return summary
 
@@ -83,6 +83,7 @@ def build(cfg: DictConfig, output_dir: Path, datamodule) -> tuple[L.LightningMod
     # FitRecord first: fit.json must be written before the other callbacks' fit-end work
     callbacks = [FitRecord(output_dir / FIT_RECORD), *instantiate_group(cfg.get("callbacks"))]
     loggers = instantiate_group(cfg.get("logger"))
+    run_loggers.start(loggers, cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     return model, trainer, callbacks
 

@@ -54,10 +54,14 @@ def train_seeds(cfg: DictConfig) -> dict:
 
 def seed_config(cfg: DictConfig, seed: int, folder: Path) -> DictConfig:
     """Seed ``seed``'s own config: what ``train.py seed=<seed> dataset.seed=<the shared split's>``
-    would compose, with its run folder ``folder`` (its config.yaml says so)."""
+    would compose, with its run folder ``folder`` (its config.yaml says so), its loggers grouped
+    by the seeds' folder."""
     config = copy.deepcopy(cfg)
     config.dataset.seed = int(cfg.dataset.seed)  # one split for every seed
     config.seed, config.seeds, config.paths.output_dir = seed, None, str(folder)
+    for logger in (config.get("logger") or {}).values():
+        if logger and "group" in logger and logger.group is None:  # MLflow: the seeds' runs nest under one
+            logger.group = str(folder.parent)
     return config
 
 

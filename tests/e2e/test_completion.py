@@ -21,7 +21,7 @@ RUN = [o for o in SMALL_RUN if o != "export=none"] + ["trainer.max_epochs=2"]
 KILLS = {
     "export": ("ids_lightning.training.export", "export_run"),
     "test": ("ids_lightning.models.module", "IDSLitModule.on_test_epoch_end"),
-    "metrics": ("ids_lightning.training.run", "log_hparams"),
+    "metrics": ("ids_lightning.training.run", "run_facts"),
 }
 
 

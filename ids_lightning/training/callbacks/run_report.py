@@ -10,17 +10,23 @@ import matplotlib.pyplot as plt
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from ids_lightning.core.fileio import atomic_path, atomic_write_json
-from ids_lightning.evaluation.plots import confusion_matrix_figure, learning_curves_figure, roc_figure
+from ids_lightning.evaluation.plots import (
+    confusion_matrix_figure,
+    learning_curves_figure,
+    precision_recall_figure,
+    roc_figure,
+)
 from ids_lightning.models.module import best_epoch
 
 log = logging.getLogger(__name__)
 
 
 class RunReport(L.Callback):
-    """At test end: ``confusion_matrix.png``, ``roc.png``, ``curves.png`` and ``evaluation.json``.
+    """At test end: ``confusion_matrix.png``, ``roc.png``, ``precision_recall.png``, ``curves.png``
+    and ``evaluation.json``.
 
-    The learning curves come from the module's per-epoch ``history``; the confusion matrix and
-    ROC curves from its ``test_report``.
+    The learning curves come from the module's per-epoch ``history``; the confusion matrix, ROC
+    and precision-recall curves from its ``test_report``.
     """
 
     def __init__(self, output_dir: str):
@@ -33,6 +39,7 @@ class RunReport(L.Callback):
         figures = {
             "confusion_matrix": confusion_matrix_figure(report["confusion_matrix"], pl_module.class_names),
             "roc": roc_figure(report["roc"]),
+            "precision_recall": precision_recall_figure(report["pr"]),
             "curves": learning_curves_figure(pl_module.history, best_epoch(pl_module.history), stopped_epoch(trainer)),
         }
         self.output_dir.mkdir(parents=True, exist_ok=True)

@@ -113,6 +113,22 @@ def test_auroc_averages_only_classes_present_in_targets():
     assert float(PresentClassesAUROC(3)(probs, target)) == pytest.approx(float(per_class[:2].mean()))
 
 
+def test_average_precision_per_class_and_over_present_classes_equals_scikit_learn():
+    from sklearn.metrics import average_precision_score
+    from torchmetrics.classification import MulticlassPrecisionRecallCurve
+
+    from ids_lightning.models.metrics import PresentClassesAveragePrecision, average_precision
+
+    generator = torch.Generator().manual_seed(3)
+    probs = torch.softmax(3 * torch.randn(300, 3, generator=generator), 1)
+    target = torch.where(torch.rand(300, generator=generator) < 0.7, probs.argmax(1), 0)
+    target[target == 2] = 1  # class 2 never occurs: it has no curve and stays out of the mean
+    precision, recall, _ = MulticlassPrecisionRecallCurve(3)(probs, target)
+    expected = [average_precision_score((target == c).numpy(), probs[:, c].numpy()) for c in (0, 1)]
+    assert [average_precision(precision[c], recall[c]) for c in (0, 1)] == pytest.approx(expected)
+    assert float(PresentClassesAveragePrecision(3)(probs, target)) == pytest.approx(sum(expected) / 2)
+
+
 def test_epoch_statistics_equal_torchmetrics():
     generator = torch.Generator().manual_seed(1)
     target = torch.randint(0, 4, (500,), generator=generator)

@@ -1,0 +1,114 @@
+"""Experiment tracking on real runs: MLflow (an embedded SQLite store, and a real server read back
+through MLflow's client) beside TensorBoard, seeds nested under one parent run, and what
+TensorBoard gets (one event file, the config in hparams.yaml, epoch once per step, the learning
+rate, average precision)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ids_lightning.training.config import QUIET, compose
+from ids_lightning.training.run import train
+from ids_lightning.training.seeds import train_seeds
+from tests.helpers import DATA_DIR, run_if
+
+pytestmark = run_if(module="mlflow")
+SMALL = ["dataset=bot_iot", "model=cnn", "trainer.max_epochs=2", *[o for o in QUIET if not o.startswith("logger")]]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``mlflow server`` with a SQLite backend on loopback, as docs/tracking.md starts it."""
+    root, port = tmp_path_factory.mktemp("mlflow_server"), _free_port()
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+               "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+               "--workers", "1"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"mlflow server did not start: {process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.3)
+    yield uri
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_seeds_log_to_a_server_as_child_runs_of_one_parent(server, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    folder = tmp_path / "seeds"
+    # the server from the environment, as a user points runs at one (MLflow itself sets it too)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    cfg = compose([*SMALL, "seeds=[1,2]", "logger=mlflow"], folder, DATA_DIR)
+    train_seeds(cfg)
+    client = MlflowClient(server)
+    experiment = client.get_experiment_by_name("ids-lightning").experiment_id
+    found = client.search_runs([experiment], filter_string=f"tags.run_dir LIKE '{folder}%'")
+    runs = {run.info.run_name: run for run in found}
+    assert sorted(runs) == ["seed_1", "seed_2"]
+    parent = client.search_runs([experiment], filter_string=f"tags.`ids.group.parent` = '{folder}'")
+    assert len(parent) == 1
+    for name, run in runs.items():
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == parent[0].info.run_id
+        assert run.data.params["seed"] == name.split("_")[1] and run.data.params["model/net/channels"]
+        local = json.loads((folder / name / "metrics.json").read_text())
+        assert run.data.metrics["test/acc"] == pytest.approx(local["test/acc"])
+        curve = client.get_metric_history(run.info.run_id, "val/f1_macro")
+        assert len({m.step for m in curve}) == 2  # one value per epoch (and the final one at the last step)
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"model.onnx", "preprocess.json", "metrics.json", "figures"} <= artifacts
+        downloaded = client.download_artifacts(run.info.run_id, "model.onnx", str(tmp_path / name))
+        assert Path(downloaded).read_bytes() == (folder / name / "model.onnx").read_bytes()
+
+
+def test_embedded_mlflow_beside_tensorboard(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    folder, store = tmp_path / "run", tmp_path / "outputs"
+    metrics = train(compose([*SMALL, "logger=[tensorboard,mlflow]", f"paths.log_dir={store}"], folder, DATA_DIR))
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("ids-lightning")
+    assert experiment.artifact_location == (store / "mlartifacts").as_uri()
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.tags["run_dir"] == str(folder) and "mlflow.parentRunId" not in run.data.tags
+    assert {"model.onnx", "preprocess.json"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
+    figures = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
+    assert "figures/precision_recall.png" in figures
+    # TensorBoard: one event file, the config in hparams.yaml, epoch once per step
+    (events,) = (folder / "tensorboard").glob("events.out.tfevents.*")
+    assert "model/optimizer/lr: 0.001" in (folder / "tensorboard" / "hparams.yaml").read_text()
+    board = EventAccumulator(str(events), size_guidance={"scalars": 0})
+    board.Reload()
+    epochs = [event.step for event in board.Scalars("epoch")]
+    assert len(epochs) == len(set(epochs)) == 3  # two training epochs and the test
+    assert [event.value for event in board.Scalars("train/lr")] == pytest.approx([1e-3, 1e-3])
+    assert {"test/precision_recall", "test/roc"} <= set(board.Tags()["images"])
+    # average precision: the macro value is the mean of the classes'
+    per_class = [metrics[f"test/ap/{name}"] for name in metrics["class_names"]]
+    assert metrics["test/ap_macro"] == pytest.approx(sum(per_class) / len(per_class), abs=1e-6)
+    assert board.Scalars("test/ap_macro")[0].value == pytest.approx(metrics["test/ap_macro"], abs=1e-6)
