@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ids_lightning.analysis.baseline import scores
+from ids_lightning.core import provenance
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import atomic_write_json, output_folder, read_json_object, same_file
 from ids_lightning.core.preprocess import Preprocessor
@@ -143,6 +144,10 @@ def ensemble(run_dirs: list[Path], output: Path, data_dir: str | None = None) ->
     config, datamodule, _ = rebuild(run_dirs[0], data_dir)
     tensors = {stage: (x.cpu(), y.cpu()) for stage, (x, y) in datamodule.tensors.items()}
     output_folder(output)
+    traced = ("commit", "config_sha256", "data_sha256")
+    members = [{"run": str(d), **{k: (provenance.read(d) or {}).get(k) for k in traced}} for d in run_dirs]
+    setting = {"ensemble_of": [m["config_sha256"] for m in members]}
+    provenance.write(output, provenance.record(setting, datamodule.data_files(), "cpu", members=members))
     state.save(output / "preprocess.json")
     summary = export_run(model, tensors, output, state.class_names)
 
@@ -167,6 +172,7 @@ def ensemble(run_dirs: list[Path], output: Path, data_dir: str | None = None) ->
         "tags": list(config.get("tags") or []),
         **summary,
     }
+    provenance.finish(output)
     atomic_write_json(output / "metrics.json", metrics)
     log.info(
         "ensemble of %d runs: test accuracy %.4f, macro-F1 %.4f; %s",

@@ -36,6 +36,7 @@ from matplotlib.ticker import MaxNLocator
 from ids_lightning.analysis.baseline import BASELINES, fit_baseline
 from ids_lightning.analysis.trees import MODEL as TUNED_TREES
 from ids_lightning.analysis.trees import TreeSearch, tuned_run
+from ids_lightning.core import provenance
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import (
     atomic_path,
@@ -83,7 +84,9 @@ def collect(folders: list[Path]) -> list[dict]:
                 if fp32:
                     metrics["onnx/batch1_p50_us"] = fp32[0]["batch1_p50_us"]
             metrics["experiment"] = "+".join(metrics.get("tags") or _config_tags(path.parent))
-            runs.append({**with_defaults(metrics), "run_dir": str(path.parent)})
+            made = provenance.read(path.parent) or {}
+            traced = {"commit": made.get("commit"), "dirty": made.get("dirty"), "data_sha256": made.get("data_sha256")}
+            runs.append({**with_defaults(metrics), **traced, "run_dir": str(path.parent)})
     if not runs:
         raise DataError(f"no metrics.json found under {', '.join(map(str, folders))}")
     return runs
@@ -130,7 +133,10 @@ def file_part(value: object) -> str:
     return cleaned.lstrip(".") or "_"
 
 
-def summarise(runs: list[dict], metrics: list[str]) -> list[dict]:
+def summarise(runs: list[dict], metrics: list[str], allow_mixed_data: bool = False) -> list[dict]:
+    """One row per protocol: the mean and std over its runs, and the commits and data that made
+    them (from each run's provenance.json). Runs of one row made from different data files are
+    refused unless ``allow_mixed_data``: a mean over them would hide it."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for run in runs:
         groups[tuple(run.get(k) for k in KEYS)].append(run)
@@ -138,6 +144,7 @@ def summarise(runs: list[dict], metrics: list[str]) -> list[dict]:
     for key in sorted(groups, key=lambda k: tuple(str(v) for v in k)):
         members = groups[key]
         row = dict(zip(KEYS, key)) | {"n_seeds": len({m.get("seed") for m in members})}
+        row |= traced(members, allow_mixed_data)
         for metric in metrics:
             values = [m[metric] for m in members if isinstance(m.get(metric), (int, float))]
             if values:
@@ -145,6 +152,22 @@ def summarise(runs: list[dict], metrics: list[str]) -> list[dict]:
                 row[f"{metric}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
         table.append(row)
     return table
+
+
+def traced(members: list[dict], allow_mixed_data: bool) -> dict:
+    """A row's ``commit`` (short; ``+dirty`` with uncommitted changes; several joined) and
+    ``data`` (the short data hash, ``mixed``, or ``–`` where no run recorded one: baselines fitted
+    here, runs from before provenance)."""
+    data = sorted({m["data_sha256"] for m in members if m.get("data_sha256")})
+    if len(data) > 1 and not allow_mixed_data:
+        by_hash = {h[:12]: [m["run_dir"] for m in members if m.get("data_sha256") == h] for h in data}
+        shown = "; ".join(f"{h}: {', '.join(runs[:2])}{' ...' if len(runs) > 2 else ''}" for h, runs in by_hash.items())
+        raise DataError(
+            f"runs of one report row ({members[0].get('model')}, {members[0].get('dataset')}) were made from different "
+            f"data files ({shown}): report them apart, or pass --allow-mixed-data to average them anyway"
+        )
+    commits = sorted({m["commit"][:8] + ("+dirty" if m.get("dirty") else "") for m in members if m.get("commit")})
+    return {"commit": " ".join(commits) or None, "data": ("mixed" if len(data) > 1 else data[0][:12]) if data else None}
 
 
 def to_csv(table: list[dict]) -> str:
@@ -158,10 +181,11 @@ def to_csv(table: list[dict]) -> str:
 
 def to_markdown(table: list[dict], metrics: list[str]) -> str:
     shown = [m for m in metrics if any(f"{m}_mean" in row for row in table)]
-    header = [*KEYS, "seeds", *shown]
+    header = [*KEYS, "seeds", "commit", "data", *shown]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table:
         cells = [markdown_cell(row[k] or "–") for k in KEYS] + [str(row["n_seeds"])]
+        cells += [markdown_cell(row.get("commit") or "–"), markdown_cell(row.get("data") or "–")]
         for metric in shown:
             mean, std = row.get(f"{metric}_mean"), row.get(f"{metric}_std")
             if mean is None:
@@ -394,6 +418,7 @@ def report(
     baselines: bool = True,
     ensembles: bool = False,
     tree_trials: int = 0,
+    allow_mixed_data: bool = False,
 ) -> list[dict]:
     metrics = metrics or METRICS
     output = output or folders[0]
@@ -403,7 +428,7 @@ def report(
         runs += add_ensembles(runs, output)
     if baselines:
         runs += add_baselines(runs, output, tree_trials)
-    table = summarise(runs, metrics)
+    table = summarise(runs, metrics, allow_mixed_data)
     atomic_write_bytes(output / "report.csv", to_csv(table).encode())
     markdown = to_markdown(table, metrics)
     atomic_write_bytes(output / "report.md", markdown.encode())

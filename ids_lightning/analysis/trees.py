@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ids_lightning.analysis.baseline import scores
-from ids_lightning.core import operating
+from ids_lightning.core import operating, provenance
 from ids_lightning.core.density import DENSITY_FILE, BenignDensity
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.explain import reference_row, save_reference
@@ -34,6 +34,7 @@ from ids_lightning.core.novelty import Novelty
 from ids_lightning.edge.runtime import CLASS_NAMES_KEY, session
 from ids_lightning.evaluation.unseen import unseen_scores_of
 from ids_lightning.training.config import RUN_ID, compose, instantiate
+from ids_lightning.training.export import stamp_provenance
 
 log = logging.getLogger(__name__)
 MODEL = "lightgbm"
@@ -286,6 +287,8 @@ def tuned_run(datamodule, seed: int, folder: Path, search: TreeSearch = TreeSear
     if datamodule.preprocessor.window != 1:
         raise ConfigError("tuned trees score one flow per sample: set dataset.window=1")
     output_folder(folder)
+    setting = {"model": MODEL, "search": asdict(search), "seed": seed, "fpr": fpr, **datamodule.facts()}
+    provenance.write(folder, provenance.record(setting, datamodule.data_files(), "cpu (LightGBM)"))
     datamodule.preprocessor.save(folder / "preprocess.json")
     classes = len(datamodule.class_names)
     train, val = one_flow_rows(datamodule, "train"), one_flow_rows(datamodule, "val")
@@ -295,6 +298,7 @@ def tuned_run(datamodule, seed: int, folder: Path, search: TreeSearch = TreeSear
     fit_seconds = time.perf_counter() - started
     with atomic_path(folder / "model.onnx") as tmp:
         export_trees(classifier, train[0].shape[1], datamodule.class_names, tmp)
+    stamp_provenance(folder / "model.onnx", folder)
     test = one_flow_rows(datamodule, "test")
     metrics = verify(classifier, folder / "model.onnx", test[0][:bench_rows], classes)
     for name, values in (("bench_rows", test[0]), ("bench_labels", test[1])):
@@ -317,6 +321,7 @@ def tuned_run(datamodule, seed: int, folder: Path, search: TreeSearch = TreeSear
         "val/f1_macro_best": max(trial["val/f1_macro"] for trial in trials),
         **datamodule.stats,
     }
+    provenance.finish(folder)
     atomic_write_json(folder / "metrics.json", summary)
     log.info(
         "lightgbm (%d trials) on %s: validation macro-F1 %.4f, test accuracy %.3f, macro-F1 %.3f; run folder %s",

@@ -22,6 +22,7 @@ BENCHES = (
     "ablation",
     "novelty",
     "federated",
+    "tracking",
     "results",
 )
 

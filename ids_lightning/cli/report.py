@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         default=30,
         help="Optuna trials of the LightGBM tuned on validation beside each one-flow row (default 30; 0: none)",
     )
+    parser.add_argument(
+        "--allow-mixed-data",
+        action="store_true",
+        help="average runs of one row even when their provenance.json name different data files",
+    )
     args = parser.parse_args(argv)
     if args.tree_trials < 0:
         parser.error("--tree-trials must be at least 0")
@@ -40,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         baselines=not args.no_baselines,
         ensembles=args.ensembles,
         tree_trials=args.tree_trials,
+        allow_mixed_data=args.allow_mixed_data,
     )
     return 0
 

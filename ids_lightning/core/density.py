@@ -21,6 +21,7 @@ import numpy as np
 
 from ids_lightning.core.errors import DataError, PreprocessStateError
 from ids_lightning.core.fileio import atomic_write_json, read_json_state
+from ids_lightning.core.formats import check_format
 from ids_lightning.core.novelty import Mahalanobis, threshold_at
 
 DENSITY_FILE = "density.json"
@@ -97,13 +98,12 @@ class BenignDensity:
         inputs or anything but finite numbers is refused."""
         state = read_json_state(path)
         try:
-            if int(state["format"]) > FORMAT:
-                raise PreprocessStateError(f"{path}: format {state['format']} is newer than this version reads")
+            check_format(state, path, FORMAT)
             means = np.asarray(state["means"], dtype=np.float64)
             precision = np.asarray(state["precision"], dtype=np.float64)
             loaded = cls(Mahalanobis(means, precision), float(state["threshold"]), float(state["fpr"]),
                          int(state["benign_rows"]))  # fmt: skip
-        except PreprocessStateError:
+        except DataError:  # a newer format says so itself
             raise
         except (KeyError, TypeError, ValueError) as err:
             raise PreprocessStateError(f"{path}: not a benign density this project wrote ({err})") from err

@@ -21,8 +21,10 @@ import numpy as np
 
 from ids_lightning.core.errors import DataError, PreprocessStateError
 from ids_lightning.core.fileio import atomic_write_json, read_json_state
+from ids_lightning.core.formats import check_format
 
 SCORE = "max_softmax"
+FORMAT = 1  # novelty.json's format (none before 2026-12-05: format 0, the same fields)
 
 
 def novelty_scores(probabilities: np.ndarray) -> np.ndarray:
@@ -96,12 +98,13 @@ class Novelty:
         return novelty_scores(probabilities) > self.threshold
 
     def save(self, path: str | Path) -> None:
-        atomic_write_json(path, asdict(self))
+        atomic_write_json(path, {"format": FORMAT, **asdict(self)})
 
     @classmethod
     def load(cls, path: str | Path) -> Novelty:
         try:
             state = read_json_state(path)
+            check_format(state, path, FORMAT)  # 0 (no key): the same fields, written before numbering
             novelty = cls(
                 float(state["threshold"]), float(state["fpr"]), int(state["calibration_rows"]), str(state["score"])
             )

@@ -21,9 +21,11 @@ import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import atomic_write_json, read_json_state
+from ids_lightning.core.formats import check_format
 from ids_lightning.core.novelty import threshold_at
 
 OPERATING_POINTS_FILE = "operating_points.json"
+FORMAT = 1  # its format (none before 2026-12-05: format 0, the same fields)
 RATES = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1)  # benign false-alarm rates calibrated
 DEFAULT_RATE = 0.01
 SCORE = "1 - p(benign classes)"
@@ -178,7 +180,7 @@ def calibrate_incidents(
 
 
 def save(points: dict, folder: Path) -> None:
-    atomic_write_json(folder / OPERATING_POINTS_FILE, points)
+    atomic_write_json(folder / OPERATING_POINTS_FILE, {"format": FORMAT, **points})
 
 
 @dataclass(frozen=True)
@@ -203,12 +205,15 @@ def chosen_point(folder: Path, fpr: float | None, incident_seconds: float = INCI
         return OperatingPoint(None, None, {"rule": "predicted class is not benign"})
     try:
         state = read_json_state(path)
+        check_format(state, path, FORMAT)
         by_rate = {float(p["fpr"]): p for p in state["points"]}
         for point in by_rate.values():
             float(point["threshold"])
             incidents = point.get("incidents")
             if incidents is not None:
                 float(incidents["window_seconds"]), int(incidents["alerts"])
+    except DataError:  # a newer format, or a file that is no file: it says so itself
+        raise
     except (KeyError, TypeError, ValueError) as err:
         raise DataError(f"{path}: not the operating points this project wrote ({err})") from err
     rate = DEFAULT_RATE if fpr is None else fpr

@@ -15,6 +15,7 @@ import numpy as np
 
 from ids_lightning.core.errors import ConfigError, DataError, PreprocessStateError
 from ids_lightning.core.fileio import atomic_write_json, read_json_state
+from ids_lightning.core.formats import check_format
 from ids_lightning.core.table import RawTable
 from ids_lightning.core.windows import MAX_WINDOW
 
@@ -414,8 +415,7 @@ def _validate(state: object, source: str) -> None:
     window = state.get("window", 1)
     if not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= MAX_WINDOW:
         fail(f"window must be a whole number from 1 to {MAX_WINDOW}, got {window!r}")
-    if state["version"] != FORMAT_VERSION:
-        fail(f"format version {state['version']} is not supported (expected {FORMAT_VERSION})")
+    check_format(state, source, FORMAT_VERSION, key="version")
     if state["encoding"] not in ENCODINGS:
         fail(f"encoding {state['encoding']!r} is not one of {ENCODINGS}")
     if state["scaler"] not in SCALERS:

@@ -115,6 +115,11 @@ class FlowDataModule(L.LightningDataModule):
                 "dataset.files and the split"
             )
 
+    def data_files(self) -> list[Path]:
+        """Every file this datamodule reads: the training files and the test files."""
+        test_files = self.options.source.test_files if self.options.tests_on_files else []
+        return [*self.tables.paths(self.options.source.files), *(self.tables.paths(test_files) if test_files else [])]
+
     def build(
         self, tables: dict[str, RawTable], class_names: list[str], preprocessor: Preprocessor | None = None
     ) -> None:

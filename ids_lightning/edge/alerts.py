@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ids_lightning.core import provenance
 from ids_lightning.core.delimited import parse_number
 from ids_lightning.core.table import RawTable
 
@@ -34,20 +35,24 @@ PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58, "ipv6-icmp": 58, "sctp
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What made a record: the run folder's name, the package version and the model's sha256."""
+    """What made a record: the run folder's name, the detector's package version, the model's
+    sha256, and what made the model (its ONNX metadata: the version, commit and config and data
+    hashes it was trained with; None for each where the model predates them)."""
 
     run: str
     version: str
     sha256: str
+    trained_with: dict = field(default_factory=lambda: provenance.from_onnx_metadata({}))
 
     @classmethod
-    def of(cls, folder: Path, model_path: Path) -> ModelInfo:
+    def of(cls, folder: Path, model_path: Path, metadata: dict[str, str] | None = None) -> ModelInfo:
         from ids_lightning import __version__
 
-        return cls(folder.resolve().name, __version__, hashlib.sha256(model_path.read_bytes()).hexdigest())
+        digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+        return cls(folder.resolve().name, __version__, digest, provenance.from_onnx_metadata(metadata or {}))
 
     def as_dict(self) -> dict:
-        return {"run": self.run, "version": self.version, "sha256": self.sha256}
+        return {"run": self.run, "version": self.version, "sha256": self.sha256, "trained_with": self.trained_with}
 
 
 @dataclass

@@ -210,7 +210,7 @@ class Sensor:
         self.benign = [i for i, name in enumerate(self.classes) if self.spec.is_benign(name)]
         point = chosen_point(run.folder, options.fpr, options.incident_seconds)
         self.threshold, self.operating_point = point.threshold, point.summary
-        self.model = ModelInfo.of(run.folder, run.model_path)
+        self.model = ModelInfo.of(run.folder, run.model_path, run.session.get_modelmeta().custom_metadata_map)
         if options.incident_alerts is not None:
             incident_alerts, self.incident_source = options.incident_alerts, "set by --incident-alerts"
         elif point.incident_alerts is not None:
@@ -485,6 +485,7 @@ class Sensor:
             "format": "+".join(tally.formats) if tally.formats else None,
             "run": str(self.run.folder),
             "model": self.run.model_path.name,
+            "model_trained_with": self.model.trained_with,
             "output": str(output),
             "records": tally.records,
             "skipped": tally.skipped,

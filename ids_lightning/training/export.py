@@ -26,6 +26,7 @@ import onnx
 import torch
 from torch import nn
 
+from ids_lightning.core import provenance
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import atomic_path, output_folder, regular_file
 from ids_lightning.edge.runtime import CLASS_NAMES_KEY, session
@@ -104,8 +105,23 @@ def export_run(
             np.save(handle, values[: options.bench_rows].numpy())
     if options.quantize:
         summary |= _quantize(fp32, tensors, output_dir, options.calibration_rows)
+    for model_file in (fp32, output_dir / "model.int8.onnx"):
+        if model_file.is_file():
+            stamp_provenance(model_file, output_dir)
     log.info(describe(summary, output_dir))
     return summary
+
+
+def stamp_provenance(path: Path, folder: Path) -> None:
+    """``folder``'s provenance (version, commit, config and data hashes) in the metadata of the
+    ONNX model ``path``, beside what the metadata holds: the detector names them in every alert."""
+    entries = provenance.onnx_metadata(provenance.read(folder))
+    if not entries:
+        return
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {p.key: p.value for p in model.metadata_props} | entries)
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
 
 
 def export_best(module, datamodule, best: str, output_dir: Path, options: ExportOptions) -> dict:

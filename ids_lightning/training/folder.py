@@ -154,8 +154,7 @@ def check_same_run(cfg: DictConfig) -> None:
     if not saved_path.is_file():
         return
     saved = read_config(saved_path.parent)  # as data, as every tool reads a run folder
-    current = OmegaConf.to_container(without_hydra(cfg), resolve=True)
-    changed = _differing(_compared(saved), _compared(current))
+    changed = _differing(_compared(saved), comparable_config(cfg))
     if not changed:
         return
     shown = ", ".join(changed[:12]) + (f" and {len(changed) - 12} more" if len(changed) > 12 else "")
@@ -165,6 +164,12 @@ def check_same_run(cfg: DictConfig) -> None:
             "or add allow_changed_config=true to go on with that run under this config"
         )
     log.warning("going on with the run in %s under a changed config: %s differ", saved_path.parent, shown)
+
+
+def comparable_config(cfg: DictConfig) -> dict:
+    """The resolved config without where things are or how a re-run behaves: what two runs
+    of the same settings share (compared on resume; hashed into the provenance)."""
+    return _compared(OmegaConf.to_container(without_hydra(cfg), resolve=True))
 
 
 def _compared(config: object) -> object:

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import platform
 from pathlib import Path
 
 import lightning as L
 import torch
 from omegaconf import DictConfig, open_dict
 
-from ids_lightning.core.fileio import atomic_write_json, read_json_object
+from ids_lightning.core import provenance
+from ids_lightning.core.fileio import atomic_write_json, is_primary_process, read_json_object
 from ids_lightning.models.module import best_epoch
 from ids_lightning.training import loggers as run_loggers
 from ids_lightning.training.callbacks.checkpoint import FitRecord, resumable, scalar_metrics
@@ -25,46 +28,72 @@ from ids_lightning.training.config import (
 )
 from ids_lightning.training.console import run_summary
 from ids_lightning.training.export import export_best, export_options
-from ids_lightning.training.folder import FIT_RECORD, finished_summary, started_run
+from ids_lightning.training.folder import FIT_RECORD, comparable_config, finished_summary, started_run
 
 log = logging.getLogger(__name__)
 register_resolvers()
 METRICS = "metrics.json"  # written last: a run is finished when it exists
 
 
-def train(cfg: DictConfig, datamodule=None) -> dict:
+def train(cfg: DictConfig, datamodule=None, callbacks: list | None = None) -> dict:
     """Fit, export, test the best checkpoint, write ``metrics.json``; return what it holds.
 
     A run is finished when ``metrics.json`` exists, and it is written last. A re-run of an
     unfinished run resumes the fit from the newest checkpoint that loads, or, when the fit had
     finished (``fit.json``), completes what is missing: export, test, figures, metrics.
-    ``datamodule``: one already set up for this config (seeds trained together share one).
+    ``datamodule``: one already set up for this config (seeds trained together share one);
+    ``callbacks``: the caller's, beside the config's (a search's pruning).
     """
     done = finished_summary(cfg, METRICS)
     if done is not None:
         return done
     with started_run(cfg) as output_dir:
         datamodule = datamodule or setup_datamodule(cfg)
+        record_provenance(cfg, datamodule, output_dir)
         if (output_dir / FIT_RECORD).is_file() and "strategy" in cfg.trainer:
             cfg = single_process(cfg)  # a finished distributed fit completes in one process
-        model, trainer, callbacks = build(cfg, output_dir, datamodule)
+        extra = list(callbacks or [])
+        model, trainer, callbacks = build(cfg, output_dir, datamodule, extra)
         fitted = fit(cfg, trainer, model, datamodule, output_dir)
         if trainer.world_size > 1:  # every test row counts once: rank 0 tests in one process
             end_process_group(trainer)
             if not trainer.is_global_zero:
                 return dict(fitted["metrics"])
             cfg = single_process(cfg)
-            model, trainer, callbacks = build(cfg, output_dir, datamodule)
+            model, trainer, callbacks = build(cfg, output_dir, datamodule, extra)
             fitted = fit(cfg, trainer, model, datamodule, output_dir)
         options = export_options(cfg.get("export"))
         exported = export_best(model, datamodule, fitted["best_checkpoint"], output_dir, options) if options else {}
         metrics = test(cfg, trainer, model, datamodule, fitted)
         parts = [*(getattr(callback, "summary", {}) for callback in callbacks), exported]
         summary = run_facts(cfg, model, datamodule, fitted, metrics, parts)
+        provenance.finish(output_dir)
         atomic_write_json(output_dir / METRICS, summary)
         run_loggers.finish(trainer.loggers, cfg, summary, output_dir, trainer.global_step)
         log.info(run_summary(summary, output_dir))
         return summary
+
+
+def record_provenance(cfg: DictConfig, datamodule, output_dir: Path) -> None:
+    """``provenance.json`` when the run starts: code, environment, the data files' hashes and the
+    config's; a resumed run keeps its first record and adds when (and with what code) it resumed."""
+    if not is_primary_process():
+        return
+    earlier = provenance.read(output_dir)
+    if earlier is not None:
+        resumed = [*earlier.get("resumed", []), {"at": provenance.now(), **provenance.code_state()}]
+        provenance.write(output_dir, {**earlier, "resumed": resumed, "ended_at": None})
+        return
+    record = provenance.record(comparable_config(cfg), datamodule.data_files(), device_of(cfg))
+    provenance.write(output_dir, record)
+
+
+def device_of(cfg: DictConfig) -> str:
+    """The device the config's trainer will use, in words."""
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 def setup_datamodule(cfg: DictConfig, **overrides):
@@ -75,13 +104,15 @@ def setup_datamodule(cfg: DictConfig, **overrides):
     return datamodule
 
 
-def build(cfg: DictConfig, output_dir: Path, datamodule) -> tuple[L.LightningModule, L.Trainer, list]:
+def build(
+    cfg: DictConfig, output_dir: Path, datamodule, extra: list | None = None
+) -> tuple[L.LightningModule, L.Trainer, list]:
     """The module sized for the datamodule, and a trainer with the config's callbacks and loggers."""
     model = model_from_config(cfg, datamodule.preprocessor, datamodule.class_weights)
     n_params = sum(p.numel() for p in model.net.parameters())
     log.info("model: %s, %s parameters", type(model.net).__name__, f"{n_params:,}")
     # FitRecord first: fit.json must be written before the other callbacks' fit-end work
-    callbacks = [FitRecord(output_dir / FIT_RECORD), *instantiate_group(cfg.get("callbacks"))]
+    callbacks = [FitRecord(output_dir / FIT_RECORD), *instantiate_group(cfg.get("callbacks")), *(extra or [])]
     loggers = instantiate_group(cfg.get("logger"))
     run_loggers.start(loggers, cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

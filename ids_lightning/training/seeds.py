@@ -11,13 +11,14 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
+from ids_lightning.core import provenance
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.models.replicas import ReplicaLitModule
 from ids_lightning.training.callbacks.checkpoint import RunCheckpoint, resumable
 from ids_lightning.training.config import instantiate, model_from_config
 from ids_lightning.training.folder import FIT_RECORD, finished_summary, started_run
-from ids_lightning.training.run import setup_datamodule, train
+from ids_lightning.training.run import record_provenance, setup_datamodule, train
 
 log = logging.getLogger(__name__)
 SEEDS_SUMMARY = "replicas.json"
@@ -38,6 +39,7 @@ def train_seeds(cfg: DictConfig) -> dict:
         configs = [seed_config(cfg, seed, output_dir / f"seed_{seed}") for seed in seeds]
         folders = [Path(config.paths.output_dir) for config in configs]
         datamodule = setup_datamodule(cfg, shuffle_seed=seeds)
+        record_provenance(cfg, datamodule, output_dir)
         if not all((folder / FIT_RECORD).is_file() for folder in folders):
             fit_seeds(cfg, configs, datamodule, output_dir)
         runs = []
@@ -45,6 +47,7 @@ def train_seeds(cfg: DictConfig) -> dict:
             datamodule.preprocessor.save(folder / "preprocess.json")
             runs.append(train(config, datamodule))
         summary = seeds_summary(seeds, folders, runs)
+        provenance.finish(output_dir)
         atomic_write_json(output_dir / SEEDS_SUMMARY, summary)
     keys = [key for key in ("test/acc", "test/f1_macro") if key in summary]
     shown = ", ".join(f"{key} {summary[key]:.4f} ± {summary[key + '_std']:.4f}" for key in keys)

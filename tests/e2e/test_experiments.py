@@ -66,6 +66,7 @@ def test_optuna_search_runs_two_trials(tmp_path, data_dir, monkeypatch):
         [
             "hparams_search=cnn_lstm_optuna",
             "search.n_trials=2",
+            f"paths.log_dir={tmp_path}",
             "dataset=bot_iot",
             "debug=fast_dev_run",
             "export=none",

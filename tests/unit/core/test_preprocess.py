@@ -110,7 +110,7 @@ def test_json_round_trip(tmp_path, scaler):
         (lambda s: s.update(class_names=["a"]), "at least two distinct"),
         (lambda s: s.update(categories={"zz": []}), "one entry per categorical column"),
         (lambda s: s.update(feature_names=["n0"]), "feature_names do not match"),
-        (lambda s: s.update(version=99), "format version 99"),
+        (lambda s: s.update(version=99), "is format 99, written by a newer ids-lightning"),
         (lambda s: s.update(clip="yes"), "'clip' must be of type bool"),
         (lambda s: s.update(window=0), "window must be a whole number from 1"),
         (lambda s: s.update(window=10**9), "window must be a whole number from 1"),
