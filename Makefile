@@ -10,7 +10,7 @@ ARGS ?=
 # pytest processes for `make test` (one per core, one thread each: see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install demo example train test test-slow test-all bench bench-scale gpu-check bench-windows bench-federated ablation tournament tournament-cpu bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
+.PHONY: install demo example train test test-slow test-all bench bench-scale gpu-check bench-windows bench-federated ablation tournament tournament-cpu bench-tracking bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,11 @@ tournament-cpu: install
 	$(PY) -m ids_lightning.bench.tournament --grid cpu --epochs 3 --families cnn_lstm tabm lightgbm $(ARGS)
 	$(PY) -m ids_lightning.bench.novelty outputs/ablation/base/s1 outputs/ablation/base/s2 outputs/ablation/base/s3 \
 		--output outputs/ablation/novelty.json
+
+## MLflow's wall-time cost beside TensorBoard (seeds=[1,2,3]) and the search pruner's saving of trial
+## epochs -> outputs/bench/{mlflow_overhead,pruning}.json (about an hour on 2 CPUs)
+bench-tracking: install
+	$(PY) -m ids_lightning.bench.tracking $(ARGS)
 
 ## Zeek parser rows/s and peak memory vs pandas.read_csv -> outputs/bench/parse.json
 bench-parse: install

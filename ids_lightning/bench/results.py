@@ -87,6 +87,15 @@ def load_rows(path: Path) -> tuple[list[dict], list[str]]:
     if "faithfulness" in data and "cost" in data:  # the explanations bench
         notes = [", ".join(f"{k} {v}" for k, v in row.items()) for row in data["cost"] + data["throughput"]]
         return data["faithfulness"], notes
+    if "searches" in data:  # the pruning bench
+        notes = [f"{data['device']}: {data['trials']} trials of up to {data['max_epochs']} epochs per search"]
+        notes += [f"epochs saved: {', '.join(f'{100 * s:.0f} %' for s in data['epochs_saved'])}; best validation "
+                  f"macro-F1 change: {', '.join(f'{d:+.4f}' for d in data['best_value_change'])}"]  # fmt: skip
+        return data["searches"], notes
+    if "median_seconds" in data:  # the MLflow overhead bench
+        rows = [{"loggers": name, "median_s": data["median_seconds"][name], "runs_s": data["seconds"][name]}
+                for name in data["seconds"]]  # fmt: skip
+        return rows, [f"{data['device']}: MLflow adds {100 * data['mlflow_extra']:+.1f} % wall time"]
     if "results" in data:  # an edge bench report
         notes = [f"{data['machine']}, {data['cores']} cores, {data['rows']:,} rows ({data['rows_source']})"]
         notes += [f"`{k}`: {v}" for k, v in data.get("ratios", {}).items()]

@@ -9,7 +9,7 @@
   searches of a seed propose the same random start-up trials); the epochs trained and the best
   validation macro-F1 of each.
 
-Writes ``outputs/bench/tracking.json``.
+Writes ``outputs/bench/mlflow_overhead.json`` and ``outputs/bench/pruning.json``.
 """
 
 from __future__ import annotations
@@ -115,26 +115,26 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train-chunks", type=int, default=10, help="chunks of 16 training batches per search epoch")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--data-dir", default=os.environ.get("IDS_DATA_DIR", "data"))
-    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench" / "tracking.json")
+    parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench", help="folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not (args.mlflow or args.pruning):
         args.mlflow = args.pruning = True
     import torch
 
-    result: dict = {"device": device_name(torch.device("cpu")), "load_at_start": os.getloadavg()[0]}
-    if args.output.is_file():  # one of the two measured before: keep it
-        result = {**json.loads(args.output.read_text()), **result}
+    machine = {"device": device_name(torch.device("cpu")), "load_at_start": os.getloadavg()[0]}
+    result = {}
     if args.mlflow:
-        result["mlflow"] = mlflow_overhead(args.dataset, args.epochs, max(args.repeats, 3), args.data_dir)
+        result["mlflow"] = machine | mlflow_overhead(args.dataset, args.epochs, max(args.repeats, 3), args.data_dir)
+        atomic_write_json(args.output / "mlflow_overhead.json", result["mlflow"])
         print(f"MLflow beside TensorBoard: {100 * result['mlflow']['mlflow_extra']:+.1f} % wall time")
     if args.pruning:
-        result["pruning"] = pruning_saving(args.trials, args.search_epochs, args.train_chunks, args.repeats,
-                                           args.data_dir)  # fmt: skip
+        result["pruning"] = machine | pruning_saving(args.trials, args.search_epochs, args.train_chunks, args.repeats,
+                                                     args.data_dir)  # fmt: skip
+        atomic_write_json(args.output / "pruning.json", result["pruning"])
         saved = ", ".join(f"{100 * s:.0f} %" for s in result["pruning"]["epochs_saved"])
         change = ", ".join(f"{d:+.4f}" for d in result["pruning"]["best_value_change"])
         print(f"pruning saved {saved} of the trial epochs; best validation macro-F1 changed by {change}")
-    atomic_write_json(args.output, result)
     return result
 
 

@@ -75,11 +75,11 @@ class Pruning(L.Callback):
         value = trainer.callback_metrics.get(self.monitor)
         if trainer.sanity_checking or value is None:
             return
-        epoch = trainer.current_epoch
-        self.trial.report(float(value), epoch)
-        self.trial.set_user_attr("epochs", epoch + 1)
+        epochs = trainer.current_epoch + 1  # the step Optuna sees: epochs trained (Hyperband's resource)
+        self.trial.report(float(value), epochs)
+        self.trial.set_user_attr("epochs", epochs)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}: {self.monitor} {float(value):.4f}")
+            raise optuna.TrialPruned(f"pruned after epoch {epochs}: {self.monitor} {float(value):.4f}")
 
 
 def search(overrides: list[str], output: Path | None = None) -> dict:

@@ -83,8 +83,8 @@ def test_a_study_resumes_only_under_its_own_overrides(tmp_path, monkeypatch):
 def test_the_pruner_stops_a_trial_whose_curve_falls_behind():
     study = optuna.create_study(direction="maximize", pruner=make_pruner({"type": "median", "n_startup_trials": 1}))
     earlier = study.ask()
-    for epoch, value in enumerate([0.8, 0.9]):
-        earlier.report(value, epoch)
+    for epochs, value in enumerate([0.8, 0.9], start=1):
+        earlier.report(value, epochs)
     study.tell(earlier, 0.9)
 
     def epoch_end(trial, value: float, epoch: int) -> None:
@@ -93,7 +93,7 @@ def test_the_pruner_stops_a_trial_whose_curve_falls_behind():
         Pruning(trial, "val/f1_macro_best").on_validation_end(trainer, None)
 
     level = study.ask()
-    epoch_end(level, 0.85, 0)  # above the median at epoch 0 (0.8): goes on
+    epoch_end(level, 0.85, 0)  # above the median after one epoch (0.8): goes on
     epoch_end(level, 0.95, 1)
     behind = study.ask()
     with pytest.raises(optuna.TrialPruned, match="after epoch 1"):
