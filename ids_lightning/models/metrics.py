@@ -20,11 +20,11 @@ from torchmetrics.utilities import dim_zero_cat
 from ids_lightning.core.metrics import per_class_scores as numpy_per_class_scores
 
 
-class PresentClassesAUROC(MulticlassAUROC):
-    """Macro one-vs-rest AUROC over the classes that occur in the targets.
+class _MeanOverPresentClasses:
+    """A per-class curve metric's macro value over the classes that occur in the targets.
 
     torchmetrics scores a class without positives as 0 and averages it in, which drags the
-    macro value down whenever a split lacks a rare class; such a class has no ROC curve at all.
+    macro value down whenever a split lacks a rare class; such a class has no curve at all.
     """
 
     def __init__(self, num_classes: int):
@@ -38,19 +38,12 @@ class PresentClassesAUROC(MulticlassAUROC):
         return per_class[present].mean()
 
 
-class PresentClassesAveragePrecision(MulticlassAveragePrecision):
-    """Macro one-vs-rest average precision over the classes that occur in the targets: a class
-    without positives has no precision-recall curve (see :class:`PresentClassesAUROC`)."""
+class PresentClassesAUROC(_MeanOverPresentClasses, MulticlassAUROC):
+    """Macro one-vs-rest ROC-AUC over the classes that occur in the targets."""
 
-    def __init__(self, num_classes: int):
-        super().__init__(num_classes, average=None)
 
-    def compute(self) -> torch.Tensor:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="No positive samples in targets")
-            per_class = super().compute()
-        present = torch.bincount(dim_zero_cat(self.target).long(), minlength=self.num_classes) > 0
-        return per_class[present].mean()
+class PresentClassesAveragePrecision(_MeanOverPresentClasses, MulticlassAveragePrecision):
+    """Macro one-vs-rest average precision over the classes that occur in the targets."""
 
 
 def average_precision(precision: torch.Tensor, recall: torch.Tensor) -> float:

@@ -149,7 +149,7 @@ def retry_killed_trials(study) -> None:
     from optuna.trial import TrialState
 
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        study.tell(trial.number, state=TrialState.FAIL)
         origin = trial.user_attrs.get(RETRIES, trial.number)
         study.enqueue_trial(trial.params, user_attrs={RETRIES: origin})
         log.warning("trial %d was left running by a killed search: it runs again (trial_%d)", trial.number, origin)
