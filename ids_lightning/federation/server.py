@@ -33,6 +33,7 @@ from flwr.serverapp.strategy import (
 )
 from omegaconf import DictConfig
 
+from ids_lightning.core import provenance
 from ids_lightning.core.errors import ConfigError, DataError
 from ids_lightning.core.fileio import atomic_path, atomic_write_json
 from ids_lightning.core.metrics import macro_scores
@@ -43,6 +44,7 @@ from ids_lightning.models.module import IDSLitModule
 from ids_lightning.training.callbacks.run_report import RunReport
 from ids_lightning.training.config import config_choice, instantiate, model_from_config
 from ids_lightning.training.export import ExportOptions, ProbabilityHead, export_options, export_run
+from ids_lightning.training.folder import comparable_config
 
 log = logging.getLogger(__name__)
 QUERY_STATISTICS = "query.statistics"
@@ -280,6 +282,9 @@ def run(cfg: DictConfig, grid: Grid, output_dir: Path, sites: int) -> dict:
     preprocessor = merged_preprocessing(cfg, grid, nodes, class_names)
     preprocessor.save(output_dir / "preprocess.json")
     datamodule.build({"test": tables["test"]}, class_names, preprocessor)
+    # the data the server read; each site's own files stay at the site
+    made = provenance.record(comparable_config(cfg), datamodule.data_files(), "federated server", sites=sites)
+    provenance.write(output_dir, made)
     model = model_from_config(cfg, preprocessor)
     log.info(
         "federated %s: %d sites, %d rounds of %d local epochs, %s of the sites per round",
@@ -314,6 +319,7 @@ def run(cfg: DictConfig, grid: Grid, output_dir: Path, sites: int) -> dict:
         for key in ("acc", "f1_macro"):
             summary[f"local_only/test/{key}_mean"] = float(np.mean([site[f"test_{key}"] for site in alone]))
             summary[f"local_only/test/{key}_best"] = float(max(site[f"test_{key}"] for site in alone))
+    provenance.finish(output_dir)
     return summary
 
 

@@ -3,6 +3,8 @@ preprocessing, in a folder that the detector takes like any run."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -49,6 +51,9 @@ def test_the_detector_scores_with_an_ensemble_folder(members, tmp_path):
     ensemble(members, tmp_path / "ens")
     summary = detect(tmp_path / "ens", BOT_IOT, tmp_path / "alerts.jsonl", progress=False)
     assert summary["records"] == 18867 and summary["accuracy"] > 0.8
+    made = json.loads((tmp_path / "ens" / "provenance.json").read_text())
+    assert [m["run"] for m in made["members"]] == list(map(str, members))
+    assert summary["model_trained_with"]["config_sha256"] == made["config_sha256"]
 
 
 def test_validation_scores_only_when_the_members_held_out_the_same_rows(members, tmp_path, tmp_path_factory):

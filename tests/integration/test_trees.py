@@ -25,6 +25,8 @@ def test_tuned_trees_make_a_run_folder_on_every_dataset(dataset, classes, tmp_pa
     files = ("preprocess.json", "model.onnx", "novelty.json", "operating_points.json", "explain.json", "density.json")
     assert all((folder / name).is_file() for name in files)
     assert json.loads((folder / "metrics.json").read_text())["test/acc"] == summary["test/acc"]
+    made = json.loads((folder / "provenance.json").read_text())
+    assert made["ended_at"] and len(made["data"]) >= 1 and made["config_sha256"]
     if dataset != "nsl_kdd":
         return
     assert summary["test/acc"] > 0.6  # five classes: far above chance
@@ -33,3 +35,4 @@ def test_tuned_trees_make_a_run_folder_on_every_dataset(dataset, classes, tmp_pa
     assert ids(["detect", *arguments]) == 0
     detected = json.loads(out.with_name(out.name + ".summary.json").read_text())
     assert detected["accuracy"] == pytest.approx(summary["test/acc"], abs=1e-9)
+    assert detected["model_trained_with"]["data_sha256"] == made["data_sha256"]  # the trees' ONNX metadata
