@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -151,12 +152,26 @@ def onnx_metadata(provenance: dict | None) -> dict[str, str]:
     return {key: json.dumps(provenance.get(name)) for name, key in METADATA.items()}
 
 
+# what each metadata value must look like to reach an alert (a model file is input like any other)
+_SHAPES = {
+    "version": re.compile(r"[0-9A-Za-z.+!_-]{1,64}"),
+    "commit": re.compile(r"[0-9a-f]{40}"),
+    "config_sha256": re.compile(r"[0-9a-f]{64}"),
+    "data_sha256": re.compile(r"[0-9a-f]{64}"),
+}
+
+
 def from_onnx_metadata(custom: dict[str, str]) -> dict:
-    """What a model's metadata says made it (None for each key a model from before lacks)."""
+    """What a model's metadata says made it: None for each key a model from before lacks, or
+    whose value is not what this project writes (a hex hash, a version, true or false)."""
     out = {}
     for name, key in METADATA.items():
         try:
-            out[name] = json.loads(custom[key]) if key in custom else None
-        except json.JSONDecodeError:
-            out[name] = custom[key]
+            value = json.loads(custom[key]) if key in custom else None
+        except (json.JSONDecodeError, RecursionError):
+            value = None
+        if name == "dirty":
+            out[name] = value if isinstance(value, bool) else None
+        else:
+            out[name] = value if isinstance(value, str) and _SHAPES[name].fullmatch(value) else None
     return out

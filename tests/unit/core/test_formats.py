@@ -97,3 +97,15 @@ def test_format_numbers_must_be_whole_numbers():
     for bad in ({"format": "1"}, {"format": True}, {"format": -1}, []):
         with pytest.raises(PreprocessStateError):
             check_format(bad, "x.json", 1)
+
+
+def test_provenance_from_model_metadata_keeps_only_what_this_project_writes():
+    good = provenance.onnx_metadata({"version": "0.1.0", "commit": "a" * 40, "dirty": False,
+                                     "config_sha256": "b" * 64, "data_sha256": "c" * 64})  # fmt: skip
+    assert provenance.from_onnx_metadata(good) == {"version": "0.1.0", "commit": "a" * 40, "dirty": False,
+                                                   "config_sha256": "b" * 64, "data_sha256": "c" * 64}  # fmt: skip
+    hostile = {key: json.dumps({"nested": ["x" * 10_000]}) for key in provenance.METADATA.values()}
+    hostile[provenance.METADATA["commit"]] = '"<script>"'
+    hostile[provenance.METADATA["version"]] = "not json"
+    assert set(provenance.from_onnx_metadata(hostile).values()) == {None}
+    assert set(provenance.from_onnx_metadata({}).values()) == {None}  # a model from before provenance
