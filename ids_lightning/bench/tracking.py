@@ -9,7 +9,11 @@
   searches of a seed propose the same random start-up trials); the epochs trained and the best
   validation macro-F1 of each.
 
-Writes ``outputs/bench/mlflow_overhead.json`` and ``outputs/bench/pruning.json``.
+- ``--profile``: one such run with MLflow under cProfile, into an existing store: the seconds
+  inside MLflow's logger over the run's wall time (the interleaved wall times are noisy at several
+  percent on this machine).
+
+Writes ``outputs/bench/{mlflow_overhead,mlflow_profile,pruning}.json``.
 """
 
 from __future__ import annotations
@@ -65,6 +69,53 @@ def mlflow_overhead(dataset: str, epochs: int, repeats: int, data_dir: str) -> d
     }
 
 
+def _mlflow_functions(stats: dict) -> set:
+    """The profile's keys of the code that talks to MLflow: Lightning's MLflow logger and the
+    run's own MLflow methods (not the epoch filter both loggers share)."""
+    from ids_lightning.training.loggers import RunMLFlowLogger
+
+    own = {
+        (f.__code__.co_firstlineno, f.__name__)
+        for f in (
+            RunMLFlowLogger.__init__,
+            RunMLFlowLogger.finalize,
+            RunMLFlowLogger.join_group,
+            RunMLFlowLogger.log_folder,
+        )
+    }
+    return {key for key in stats if key[0].endswith("pytorch/loggers/mlflow.py")
+            or (key[0].endswith("training/loggers.py") and key[1:] in own)}  # fmt: skip
+
+
+def mlflow_profile(dataset: str, epochs: int, data_dir: str) -> dict:
+    """One seeds run with TensorBoard and MLflow under cProfile, into a store that exists (as
+    ``outputs/mlflow.db`` does after the first run): the seconds spent in MLflow's logger (every
+    entry into it from other code, importing MLflow included) against the run's wall time, which
+    interleaved wall times, noisy at several percent here, cannot resolve. The profiler slows
+    Python-heavy code such as MLflow's more than the training's kernels: an upper bound."""
+    import pstats
+
+    from mlflow import MlflowClient
+
+    with tempfile.TemporaryDirectory(prefix="ids_bench_tracking_") as scratch:
+        MlflowClient(f"sqlite:///{scratch}/mlflow.db").search_experiments()  # the store's tables, made once
+        profile = Path(scratch) / "run.prof"
+        command = [sys.executable, "-m", "cProfile", "-o", str(profile),
+                   str(PROJECT_ROOT / "train.py"), f"dataset={dataset}", "seeds=[1,2,3]",
+                   f"trainer.max_epochs={epochs}", LOGGERS["tensorboard+mlflow"], f"paths.log_dir={scratch}",
+                   f"hydra.run.dir={Path(scratch) / 'run'}", *QUIET]  # fmt: skip
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "IDS_DATA_DIR": data_dir})
+        wall = time.perf_counter() - started
+        if done.returncode:
+            raise DataError(f"profiled train.py failed:\n{done.stderr[-2000:]}")
+        stats = pstats.Stats(str(profile)).stats  # key -> (calls, primitive, tottime, cumtime, {caller: (.., cumtime)})
+    inside = _mlflow_functions(stats)
+    calls = sum(timing[3] for key in inside for caller, timing in stats[key][4].items() if caller not in inside)
+    return {"dataset": dataset, "epochs": epochs, "wall_seconds_profiled": wall, "mlflow_seconds": calls,
+            "mlflow_share": calls / wall}  # fmt: skip
+
+
 def pruning_saving(trials: int, epochs: int, train_chunks: int, repeats: int, data_dir: str) -> dict:
     """The NSL-KDD search without and with its pruner, per sampler seed."""
     from ids_lightning.training.search import search
@@ -108,6 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mlflow", action="store_true", help="the MLflow overhead")
     parser.add_argument("--pruning", action="store_true", help="the pruner's saving")
+    parser.add_argument("--profile", action="store_true", help="MLflow's share of one profiled run")
     parser.add_argument("--dataset", default="nsl_kdd")
     parser.add_argument("--epochs", type=int, default=3, help="MLflow: epochs of the seeds run")
     parser.add_argument("--search-epochs", type=int, default=8)
@@ -118,8 +170,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", type=Path, default=PROJECT_ROOT / "outputs" / "bench", help="folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if not (args.mlflow or args.pruning):
-        args.mlflow = args.pruning = True
+    if not (args.mlflow or args.pruning or args.profile):
+        args.mlflow = args.pruning = args.profile = True
     import torch
 
     machine = {"device": device_name(torch.device("cpu")), "load_at_start": os.getloadavg()[0]}
@@ -128,6 +180,10 @@ def main(argv: list[str] | None = None) -> dict:
         result["mlflow"] = machine | mlflow_overhead(args.dataset, args.epochs, max(args.repeats, 3), args.data_dir)
         atomic_write_json(args.output / "mlflow_overhead.json", result["mlflow"])
         print(f"MLflow beside TensorBoard: {100 * result['mlflow']['mlflow_extra']:+.1f} % wall time")
+    if args.profile:
+        result["profile"] = machine | mlflow_profile(args.dataset, args.epochs, args.data_dir)
+        atomic_write_json(args.output / "mlflow_profile.json", result["profile"])
+        print(f"MLflow's calls: {100 * result['profile']['mlflow_share']:.1f} % of a profiled run")
     if args.pruning:
         result["pruning"] = machine | pruning_saving(args.trials, args.search_epochs, args.train_chunks, args.repeats,
                                                      args.data_dir)  # fmt: skip
