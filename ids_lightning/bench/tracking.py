@@ -124,14 +124,14 @@ def pruning_saving(trials: int, epochs: int, train_chunks: int, repeats: int, da
     rows = []
     with tempfile.TemporaryDirectory(prefix="ids_bench_pruning_") as scratch:
         for seed in range(1, repeats + 1):
-            for pruner in ("none", "median"):
+            for pruner in ("none", "default"):  # no pruner, then the search config's
                 overrides = ["hparams_search=cnn_lstm_optuna", "dataset=nsl_kdd", f"search.n_trials={trials}",
                              f"search.sampler_seed={seed}", f"search.study_name=bench_{pruner}_{seed}",
                              f"paths.log_dir={scratch}", f"trainer.max_epochs={epochs}",
                              f"+trainer.limit_train_batches={train_chunks}", "test=false", "export=none",
                              "logger=none", "callbacks=none", "trainer.enable_progress_bar=false"]  # fmt: skip
                 if pruner == "none":
-                    overrides.append("search.pruner={type: none}")
+                    overrides.append("search.pruner.type=none")
                 started = time.perf_counter()
                 study = search(overrides)
                 rows.append({

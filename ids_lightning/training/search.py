@@ -172,7 +172,7 @@ def summary(study, metric: str, space: dict) -> dict:
         "storage": space["storage"],
         "metric": metric,
         "direction": space["direction"],
-        "pruner": space.get("pruner") or {"type": "none"},
+        "pruner": space["pruner"] if (space.get("pruner") or {}).get("type", "none") != "none" else {"type": "none"},
         "best_value": study.best_value,
         "best_params": study.best_params,
         "best_trial": study.best_trial.number,
