@@ -15,6 +15,8 @@ from ids_lightning.cli import main
 from ids_lightning.core.errors import REFUSED
 from tests.helpers import NSL_KDD_TEST, PROJECT_ROOT, QUIET
 
+pytestmark = pytest.mark.slow  # every command run for real, several as processes: the e2e tier
+
 TINY = ["debug=limit", "trainer.max_epochs=1", "model=cnn", "dataset.download=false", *QUIET]
 
 
