@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow  # builds and installs the wheel apart: the e2e tier
 
 
 def _not_sources(folder: str, names: list[str]) -> set[str]:
