@@ -22,10 +22,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from ids_lightning.bench.train import device_name
 from ids_lightning.core.errors import exit_status
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.training.config import PROJECT_ROOT, compose
+from ids_lightning.training.run import device_name
 
 KEYS = ("test/acc", "test/f1_macro")
 

@@ -29,10 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ids_lightning.bench.train import device_name
 from ids_lightning.core.errors import DataError, exit_status
 from ids_lightning.core.fileio import atomic_write_json
 from ids_lightning.training.config import PROJECT_ROOT
+from ids_lightning.training.run import device_name
 
 log = logging.getLogger(__name__)
 QUIET = ["trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]

@@ -24,7 +24,6 @@ import argparse
 import functools
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -46,28 +45,12 @@ from ids_lightning.models.batches import InMemoryBatches
 from ids_lightning.models.replicas import ReplicaLitModule
 from ids_lightning.models.tabular import member_logits
 from ids_lightning.training.config import PROJECT_ROOT, compose, instantiate
+from ids_lightning.training.run import device_name
 
 SEEDS = 3  # seeds of the batched_seeds path (--seeds)
 PGD = {"method": "pgd", "eps": 0.1, "ratio": 0.5, "steps": 3}
 
 log = logging.getLogger(__name__)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda: {torch.cuda.get_device_name(device)}"
-    model = next(
-        (line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
-        platform.processor() or "unknown CPU",
-    )
-    return f"cpu: {model} ({torch.get_num_threads()} threads)"
-
-
-def _cpuinfo() -> list[str]:
-    try:
-        return Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return []
 
 
 def _sync(device: torch.device) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import platform
 from pathlib import Path
 
@@ -91,9 +90,23 @@ def record_provenance(cfg: DictConfig, datamodule, output_dir: Path) -> None:
 def device_of(cfg: DictConfig) -> str:
     """The device the config's trainer will use, in words."""
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
-    if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
-        return f"cuda: {torch.cuda.get_device_name(0)}"
-    return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    cuda = accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+    return device_name(torch.device("cuda" if cuda else "cpu"))
+
+
+def device_name(device: torch.device) -> str:
+    """A device in words: the GPU's name, or the CPU's model and the threads torch uses."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        cpuinfo = []
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+        platform.processor() or "unknown CPU",
+    )
+    return f"cpu: {model} ({torch.get_num_threads()} threads)"
 
 
 def setup_datamodule(cfg: DictConfig, **overrides):
