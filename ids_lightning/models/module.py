@@ -13,7 +13,9 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torchmetrics import MaxMetric
-from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassPrecisionRecallCurve, MulticlassROC
+from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassROC
+from torchmetrics.functional.classification import multiclass_precision_recall_curve
+from torchmetrics.utilities import dim_zero_cat
 
 from ids_lightning.core.errors import ConfigError
 from ids_lightning.models.attacks import Constraints, fgsm, pgd, without_dropout
@@ -105,8 +107,7 @@ class IDSLitModule(ChunkedTraining):
         self.val_f1_best = MaxMetric()
         self.val_f1_best.persistent(True)  # part of checkpoints, so a resumed run keeps its best
         self.test_confusion = MulticlassConfusionMatrix(self.num_classes)
-        self.test_roc = MulticlassROC(self.num_classes)
-        self.test_pr = MulticlassPrecisionRecallCurve(self.num_classes)
+        self.test_roc = MulticlassROC(self.num_classes)  # its stored rows also give the precision-recall curves
         self.test_report: dict = {}
         self.history: list[dict[str, float | None]] = []
         self._last_val_epoch = -1
@@ -236,7 +237,6 @@ class IDSLitModule(ChunkedTraining):
         probs = self._eval_step(batch, "test")
         self.test_confusion.update(probs, batch[1])
         self.test_roc.update(probs, batch[1])
-        self.test_pr.update(probs, batch[1])
         return probs  # callbacks that score groups of test rows read them (unseen attack types)
 
     # Metrics are computed once per epoch rather than logged on every step: per-step logging
@@ -290,9 +290,10 @@ class IDSLitModule(ChunkedTraining):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="No positive samples in targets")
             fpr, tpr, _ = self.test_roc.compute()
-            precision, recall, _ = self.test_pr.compute()
-        for metric in (self.test_confusion, self.test_roc, self.test_pr):
-            metric.reset()
+            rows_seen = (dim_zero_cat(self.test_roc.preds), dim_zero_cat(self.test_roc.target))
+            precision, recall, _ = multiclass_precision_recall_curve(*rows_seen, self.num_classes)
+        self.test_confusion.reset()
+        self.test_roc.reset()
         rows = confusion.sum(1).tolist()
         present = [n > 0 for n in rows]  # a class without test rows has no curves
         per_class = per_class_scores(confusion)
