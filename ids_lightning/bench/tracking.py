@@ -39,6 +39,20 @@ QUIET = ["trainer.enable_progress_bar=false", "callbacks.progress_bar=null"]
 LOGGERS = {"tensorboard": "logger=tensorboard", "tensorboard+mlflow": "logger=[tensorboard,mlflow]"}
 
 
+def seeds_run(loggers: str, dataset: str, epochs: int, scratch: str, folder: Path, data_dir: str,
+              python: tuple[str, ...] = ()) -> float:  # fmt: skip
+    """Wall seconds of ``train.py seeds=[1,2,3]`` with ``loggers`` in a fresh process (``python``:
+    the interpreter's own options, e.g. a profiler), its stores under ``scratch``."""
+    command = [sys.executable, *python, str(PROJECT_ROOT / "train.py"), f"dataset={dataset}", "seeds=[1,2,3]",
+               f"trainer.max_epochs={epochs}", LOGGERS[loggers], f"paths.log_dir={scratch}", f"hydra.run.dir={folder}",
+               *QUIET]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "IDS_DATA_DIR": data_dir})
+    if done.returncode:
+        raise DataError(f"{loggers}: train.py failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
 def mlflow_overhead(dataset: str, epochs: int, repeats: int, data_dir: str) -> dict:
     """Wall seconds of the same seeds run with each logger setting, interleaved."""
     seconds: dict[str, list[float]] = {name: [] for name in LOGGERS}
@@ -47,16 +61,7 @@ def mlflow_overhead(dataset: str, epochs: int, repeats: int, data_dir: str) -> d
             order = list(LOGGERS) if repeat % 2 == 0 else list(reversed(LOGGERS))
             for name in order:
                 folder = Path(scratch) / f"{name}_{repeat}"
-                command = [sys.executable, str(PROJECT_ROOT / "train.py"), f"dataset={dataset}", "seeds=[1,2,3]",
-                           f"trainer.max_epochs={epochs}", LOGGERS[name], f"paths.log_dir={scratch}",
-                           f"hydra.run.dir={folder}", *QUIET]  # fmt: skip
-                started = time.perf_counter()
-                done = subprocess.run(
-                    command, capture_output=True, text=True, env={**os.environ, "IDS_DATA_DIR": data_dir}
-                )
-                if done.returncode:
-                    raise DataError(f"{name}: train.py failed:\n{done.stderr[-2000:]}")
-                seconds[name].append(time.perf_counter() - started)
+                seconds[name].append(seeds_run(name, dataset, epochs, scratch, folder, data_dir))
                 log.info("%s, repeat %d: %.1f s", name, repeat + 1, seconds[name][-1])
     medians = {name: statistics.median(values) for name, values in seconds.items()}
     return {
@@ -100,15 +105,8 @@ def mlflow_profile(dataset: str, epochs: int, data_dir: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="ids_bench_tracking_") as scratch:
         MlflowClient(f"sqlite:///{scratch}/mlflow.db").search_experiments()  # the store's tables, made once
         profile = Path(scratch) / "run.prof"
-        command = [sys.executable, "-m", "cProfile", "-o", str(profile),
-                   str(PROJECT_ROOT / "train.py"), f"dataset={dataset}", "seeds=[1,2,3]",
-                   f"trainer.max_epochs={epochs}", LOGGERS["tensorboard+mlflow"], f"paths.log_dir={scratch}",
-                   f"hydra.run.dir={Path(scratch) / 'run'}", *QUIET]  # fmt: skip
-        started = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "IDS_DATA_DIR": data_dir})
-        wall = time.perf_counter() - started
-        if done.returncode:
-            raise DataError(f"profiled train.py failed:\n{done.stderr[-2000:]}")
+        profiler = ("-m", "cProfile", "-o", str(profile))
+        wall = seeds_run("tensorboard+mlflow", dataset, epochs, scratch, Path(scratch) / "run", data_dir, profiler)
         stats = pstats.Stats(str(profile)).stats  # key -> (calls, primitive, tottime, cumtime, {caller: (.., cumtime)})
     inside = _mlflow_functions(stats)
     calls = sum(timing[3] for key in inside for caller, timing in stats[key][4].items() if caller not in inside)
