@@ -85,8 +85,8 @@ def collect(folders: list[Path]) -> list[dict]:
                     metrics["onnx/batch1_p50_us"] = fp32[0]["batch1_p50_us"]
             metrics["experiment"] = "+".join(metrics.get("tags") or _config_tags(path.parent))
             made = provenance.read(path.parent) or {}
-            traced = {"commit": made.get("commit"), "dirty": made.get("dirty"), "data_sha256": made.get("data_sha256")}
-            runs.append({**with_defaults(metrics), **traced, "run_dir": str(path.parent)})
+            origin = {key: made.get(key) for key in ("commit", "dirty", "data_sha256")}
+            runs.append({**with_defaults(metrics), **origin, "run_dir": str(path.parent)})
     if not runs:
         raise DataError(f"no metrics.json found under {', '.join(map(str, folders))}")
     return runs
