@@ -10,7 +10,7 @@ ARGS ?=
 # pytest processes for `make test` (one per core, one thread each: see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install demo example train test test-slow test-all bench bench-scale gpu-check bench-windows bench-federated ablation tournament tournament-cpu bench-tracking bench-parse edge-bench reproduce reproduce-quick report results chaos lint format clean
+.PHONY: install demo example train test test-slow test-all bench bench-scale gpu-check bench-windows bench-federated ablation tournament tournament-cpu bench-tracking bench-parse edge-bench edge-arm64 reproduce reproduce-quick report results chaos lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -109,6 +109,12 @@ bench-parse: install
 edge-bench: install
 	@test -n "$(RUN)" || { echo "usage: make edge-bench RUN=outputs/runs/<run folder>"; exit 2; }
 	$(PY) -m ids_lightning.cli.edge_bench $(RUN) --torch $(ARGS)
+
+## the sensor and the edge bench on arm64 (Raspberry Pi, Jetson) under qemu on this x86_64 box, compared
+## with x86 record by record -> outputs/edge-arm64/report.json (docs/deployment.md); needs root and
+## Debian's apt-get for the first build (about 7 minutes), about 5 minutes cached; ARGS=--full for all of KDDTest+
+edge-arm64: install
+	$(PY) -m tools.edge_arm64 $(ARGS)
 
 ## the seed paper's comparison (random split) and the honest protocols, 3 seeds, then the
 ## report (about a day on a 2-core CPU: see README); re-running continues where it stopped

@@ -167,15 +167,72 @@ def bench(
         "run": str(run_dir),
         "machine": _machine(),
         "cores": cpu_count(),
+        "runtime": runtime(),
         "rows": len(rows),
         "rows_source": source,
         # flows per model input: latency is per flow scored with its window of that many flows
         "window": 1 if rows.ndim == 2 else rows.shape[1],
         "results": results,
         "ratios": _ratios(results),
+        "engine_choice": engine_choice(results),
     }
     atomic_write_json(run_dir / "bench.json", report)
     return report
+
+
+def runtime() -> dict:
+    """What the figures depend on besides the machine: a user's figures from a board are comparable
+    when these match. ``emulator`` is what the caller declares in ``IDS_EMULATOR`` (``make
+    edge-arm64`` sets it): emulated timings are not a board's."""
+    import onnxruntime
+
+    build = onnxruntime.get_build_info() if hasattr(onnxruntime, "get_build_info") else None
+    return {
+        "onnxruntime": onnxruntime.__version__,
+        "onnxruntime_build": build,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "emulator": os.environ.get("IDS_EMULATOR") or None,
+    }
+
+
+# int8 replaces fp32 only where it is this much faster at batch 1 and at the largest batch: a
+# margin above the run-to-run noise of a shared box (10 % between two benches on this one)
+INT8_MIN_SPEEDUP = 1.2
+# ... and loses at most this much accuracy on the bench rows (where they are labelled)
+INT8_MAX_ACCURACY_LOSS = 0.005
+
+
+def engine_choice(results: list[dict]) -> dict:
+    """Which model this machine should run, from the figures just measured: int8 where it is
+    faster than fp32 at every thread count measured, at batch 1 and at the largest batch, without
+    losing accuracy; fp32 otherwise (the detector's default, ``--model model.onnx``)."""
+    by = {(r["engine"], r["threads"]): r for r in results}
+    reasons, int8_wins = [], True
+    for (engine, threads), fp32 in sorted(by.items()):
+        int8 = by.get(("onnx_int8", threads))
+        if engine != "onnx_fp32" or int8 is None:
+            continue
+        biggest = max(fp32["rows_per_s"], key=int)
+        latency = fp32["batch1_p50_us"] / int8["batch1_p50_us"]
+        throughput = int8["rows_per_s"][biggest] / fp32["rows_per_s"][biggest]
+        wins = latency >= INT8_MIN_SPEEDUP and throughput >= INT8_MIN_SPEEDUP
+        reason = (
+            f"{threads} thread(s): int8 is {latency:.2f}x fp32's speed at batch 1, {throughput:.2f}x at batch {biggest}"
+        )
+        if fp32["accuracy"] is not None and int8["accuracy"] is not None:
+            loss = fp32["accuracy"] - int8["accuracy"]
+            wins = wins and loss <= INT8_MAX_ACCURACY_LOSS
+            reason += f", accuracy {int8['accuracy']:.4f} vs {fp32['accuracy']:.4f}"
+        int8_wins = int8_wins and wins
+        reasons.append(reason)
+    if not reasons:
+        return {"model": "model.onnx", "why": "no int8 model measured"}
+    chosen = "model.int8.onnx" if int8_wins else "model.onnx"
+    rule = (
+        f"int8 when at least {INT8_MIN_SPEEDUP}x faster at both and no more than {INT8_MAX_ACCURACY_LOSS} accuracy lost"
+    )
+    return {"model": chosen, "why": "; ".join(reasons) + f" ({rule})"}
 
 
 def _ratios(results: list[dict]) -> dict:
@@ -240,10 +297,21 @@ def format_table(report: dict) -> str:
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     window = report.get("window", 1)
     text = [f"{report['machine']}, {report['cores']} cores, {report['rows']} rows ({report['rows_source']})"]
+    if "runtime" in report:
+        rt = report["runtime"]
+        text.append(
+            f"onnxruntime {rt['onnxruntime']} ({rt['onnxruntime_build'] or 'build unknown'}), numpy {rt['numpy']}, "
+            f"Python {rt['python']}"
+        )
+        if rt["emulator"]:
+            text.append(f"EMULATED ({rt['emulator']}): these timings are not a board's")
     if window > 1:
         text.append(f"each row is one flow scored with its window of {window} flows")
     text += ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in lines]
     text += [f"{k}: {v}" for k, v in report["ratios"].items()]
+    if "engine_choice" in report:
+        choice = report["engine_choice"]
+        text.append(f"engine for this machine: --model {choice['model']} ({choice['why']})")
     return "\n".join(text)
 
 
