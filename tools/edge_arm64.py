@@ -40,6 +40,7 @@ import stat
 import subprocess
 import sys
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,12 +143,17 @@ def emulator(cache: Path, root: Path, cpu: str) -> Emulator:
             f"{found} {qemu_version(found)}: its guest reads the host's x86 /proc/cpuinfo, and onnxruntime 1.28 "
             "and newer crash at import on it"
         )
-    local = cache / "qemu" / "usr" / "bin" / "qemu-aarch64"
-    if not local.is_file():
-        fetch_deb(cache, f"qemu-user/{SUITE}-backports", cache / "qemu")
+    local = backports_qemu(cache)
     if not cpuinfo_is_arm(local, root, cpu):
         raise DataError(f"{local}: its guest does not see an ARM /proc/cpuinfo either")
     return Emulator(local, qemu_version(local), cpu, f"Debian {SUITE}-backports, unpacked in the cache", rejected)
+
+
+def backports_qemu(cache: Path) -> Path:
+    local = cache / "qemu" / "usr" / "bin" / "qemu-aarch64"
+    if not local.is_file():
+        fetch_deb(cache, f"qemu-user/{SUITE}-backports", cache / "qemu")
+    return local
 
 
 # --- the arm64 root, wheels and venv ---------------------------------------------------------------
@@ -405,6 +411,69 @@ def bench(python: Path | str, model: Path, folder: Path) -> dict:
     } | {"runtime": report["runtime"], "engine_choice": report["engine_choice"]}
 
 
+# --- which onnxruntime releases run under which qemu ----------------------------------------------
+
+PROBE = """
+import sys, numpy, onnxruntime
+session = onnxruntime.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+features = session.get_inputs()[0]
+rows = numpy.full((4, features.shape[1]), 0.5, numpy.float32)
+print(onnxruntime.__version__, session.run(None, {features.name: rows})[0].argmax(1).tolist())
+"""
+NUMPY_1_BEFORE = (1, 19)  # onnxruntime releases before 1.19 were built against numpy 1
+
+
+def probe(args: argparse.Namespace) -> list[dict]:
+    """Each named onnxruntime release's aarch64 wheel (with numpy 1.26 before 1.19, else the
+    newest) imported and run on the example model under every qemu at hand: the PATH's and the
+    backports one, each with ``--cpu``."""
+    cache = args.cache.resolve()
+    root = build_root(cache)
+    qemus = [Path(q) for q in map(shutil.which, ("qemu-aarch64-static", "qemu-aarch64")) if q]
+    qemus.append(backports_qemu(cache))
+    platforms = [x for p in ARM_PLATFORMS for x in ("--platform", p)]
+    rows = []
+    for version in args.probe:
+        site = cache / "probe" / version
+        if not site.is_dir():
+            numpy = "numpy==1.26.4" if tuple(map(int, version.split(".")[:2])) < NUMPY_1_BEFORE else "numpy"
+            download = cache / "probe" / f"{version}.wheels"
+            run(
+                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--dest", download, *platforms,
+                 "--only-binary=:all:", "--python-version", "3.11", f"onnxruntime=={version}", numpy]
+            )  # fmt: skip
+            for wheel in download.glob("*.whl"):
+                zipfile.ZipFile(wheel).extractall(site)
+            shutil.rmtree(download)
+        for qemu in qemus:
+            command = [
+                qemu,
+                "-cpu",
+                args.cpu,
+                "-L",
+                root,
+                root / "usr/bin/python3.11",
+                "-c",
+                PROBE,
+                EXAMPLE / "model.onnx",
+            ]
+            result = subprocess.run(
+                [str(c) for c in command], capture_output=True, text=True, env={"PYTHONPATH": str(site)}, timeout=600
+            )
+            said = (result.stdout + result.stderr).strip().splitlines()
+            rows.append(
+                {
+                    "onnxruntime": version,
+                    "qemu": qemu_version(qemu),
+                    "cpu": args.cpu,
+                    "runs": result.returncode == 0,
+                    "output": said[-1] if said else f"exit {result.returncode}",
+                }
+            )
+            print(f"[edge-arm64] onnxruntime {version} under qemu {rows[-1]['qemu']}: {rows[-1]['output']}", flush=True)
+    return rows
+
+
 # --- the whole check -------------------------------------------------------------------------------
 
 
@@ -520,13 +589,20 @@ def parser() -> argparse.ArgumentParser:
         "--onnxruntime", default=None, help="an onnxruntime version for arm64 (default: the newest the extra allows)"
     )
     parser.add_argument(
-        "--records", type=int, default=None, help="the first N records of each file case (default: all)"
+        "--kdd-records", type=int, default=KDD_RECORDS, help="KDDTest+ records scored (default: %(default)s)"
     )
+    parser.add_argument("--full", action="store_true", help="every KDDTest+ record (22,544: about 4 minutes more)")
     parser.add_argument(
         "--explained-records", type=int, default=150, help="records scored with explanations (default: %(default)s)"
     )
     parser.add_argument(
         "--tolerance", type=float, default=1e-5, help="largest probability difference (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--probe",
+        nargs="+",
+        metavar="VERSION",
+        help="instead of the check: which of these onnxruntime releases import and run under each qemu at hand",
     )
     return parser
 
@@ -536,6 +612,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.full:
         args.kdd_records = None
     try:
+        if args.probe:
+            atomic_write_json(args.cache / "probe.json", probe(args))
+            print(f"written to {args.cache / 'probe.json'}")
+            return 0
         report = check(args)
     except DataError as err:
         return refused("edge-arm64", err)
