@@ -10,7 +10,7 @@ ARGS ?=
 # pytest processes for `make test` (one per core, one thread each: see tests/conftest.py)
 TEST_WORKERS ?= 2
 
-.PHONY: install demo example train test test-slow test-all bench bench-scale gpu-check bench-windows bench-federated ablation tournament tournament-cpu bench-tracking bench-parse edge-bench edge-arm64 reproduce reproduce-quick report results chaos lint format clean
+.PHONY: install demo example train test test-slow test-all bench bench-scale gpu-check bench-windows bench-federated ablation tournament tournament-cpu bench-tracking bench-parse edge-bench edge-arm64 edge-range reproduce reproduce-quick report results chaos lint format clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -115,6 +115,11 @@ edge-bench: install
 ## Debian's apt-get for the first build (about 7 minutes), about 5 minutes cached; ARGS=--full for all of KDDTest+
 edge-arm64: install
 	$(PY) -m tools.edge_arm64 $(ARGS)
+
+## the edge extra's supported range at both ends on x86 (the oldest numpy and onnxruntime it admits, and
+## the newest), compared with this environment record by record -> outputs/edge-range/report.json
+edge-range: install
+	$(PY) -m tools.edge_range $(ARGS)
 
 ## the seed paper's comparison (random split) and the honest protocols, 3 seeds, then the
 ## report (about a day on a 2-core CPU: see README); re-running continues where it stopped

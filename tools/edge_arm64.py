@@ -506,7 +506,7 @@ def check(args: argparse.Namespace) -> dict:
     cases = [
         Case("nsl_kdd_kddtest", EXAMPLE, kdd_test, args=["--no-explain"], head=args.kdd_records),
         Case("nsl_kdd_explained", EXAMPLE, kdd_test, head=args.explained_records),
-        Case("iot23_window8", iot_model, iot_log, args=["--no-explain"]),
+        Case("iot23_window8", iot_model, iot_log, args=["--no-explain"], head=args.iot_records),
         Case("iot23_window8_explained", iot_model, iot_log, head=args.explained_records),
         Case("iot23_window8_stdin", iot_model, honeypots[0], mode="stdin"),
         Case("iot23_window8_follow", iot_model, honeypots[1], mode="follow", args=["--no-explain"]),
@@ -591,6 +591,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--kdd-records", type=int, default=KDD_RECORDS, help="KDDTest+ records scored (default: %(default)s)"
     )
+    parser.add_argument("--iot-records", type=int, default=None, help="IoT-23 42-1 flows scored (default: all)")
     parser.add_argument("--full", action="store_true", help="every KDDTest+ record (22,544: about 4 minutes more)")
     parser.add_argument(
         "--explained-records", type=int, default=150, help="records scored with explanations (default: %(default)s)"

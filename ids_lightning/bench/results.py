@@ -98,8 +98,30 @@ def load_rows(path: Path) -> tuple[list[dict], list[str]]:
         return rows, [f"{data['device']}: MLflow adds {100 * data['mlflow_extra']:+.1f} % wall time"]
     if "results" in data:  # an edge bench report
         notes = [f"{data['machine']}, {data['cores']} cores, {data['rows']:,} rows ({data['rows_source']})"]
+        if "runtime" in data:
+            notes += [", ".join(f"{k} {v}" for k, v in data["runtime"].items() if v is not None)]
         notes += [f"`{k}`: {v}" for k, v in data.get("ratios", {}).items()]
+        if "engine_choice" in data:
+            notes += [f"engine chosen: `{data['engine_choice']['model']}` ({data['engine_choice']['why']})"]
         return data["results"], notes
+    if "parity" in data and "emulator" in data:  # make edge-arm64
+        emulator, arm = data["emulator"], data["runtime"]["arm64"]
+        notes = [
+            f"arm64: Python {arm['python']}, numpy {arm['numpy']}, onnxruntime {arm['onnxruntime']}, under qemu "
+            f"{emulator['version']} -cpu {emulator['cpu']} ({emulator['why']}); x86_64: onnxruntime "
+            f"{data['runtime']['x86_64']['onnxruntime']}",
+            *(f"qemu refused: {reason}" for reason in emulator["rejected"]),
+            "steps (s): " + ", ".join(f"{k} {v:g}" for k, v in data["steps_seconds"].items()),
+        ]
+        rows = []
+        for name, case in data["parity"].items():
+            timed = {f"{where}_s": seconds for where, seconds in case["seconds"].items()}
+            rows.append({"case": name, **{k: v for k, v in case.items() if k != "seconds"}, **timed})
+        return rows, notes
+    if "ends" in data and "parity" in data:  # make edge-range
+        notes = [f"`{end}`: " + ", ".join(f"{k} {found[k]}" for k in ("python", "numpy", "onnxruntime"))
+                 for end, found in data["ends"].items()]  # fmt: skip
+        return [{"case": name, **result} for name, result in data["parity"].items()], notes
     return [data], []
 
 

@@ -57,3 +57,26 @@ def test_the_scale_bench_shows_its_runs_and_the_targets_ratios(tmp_path):
     text = render(tmp_path)
     assert "| 2,000,000 | out_of_core | 6,300 | 317.0 |" in text
     assert "- `peak_rss_ratio`: 1.05" in text and "- cnn_lstm, batch 1024" in text
+
+
+def test_the_arm64_check_shows_a_row_per_case_with_its_timings_and_the_emulator(tmp_path):
+    case = {"model": "m", "mode": "file", "records": 300, "records_arm64": 300, "class_mismatches": 0}
+    case |= {"max_abs_prob_diff": 1e-06, "parity": True, "seconds": {"x86_64": 0.4, "arm64": 21.5}}
+    runtime = {"python": "3.11.2", "numpy": "2.4.6", "onnxruntime": "1.32.0"}
+    report = {
+        "emulator": {
+            "version": "10.0.2",
+            "cpu": "cortex-a76",
+            "why": "backports",
+            "rejected": ["qemu 7.2: x86 cpuinfo"],
+        },
+        "runtime": {"arm64": runtime, "x86_64": runtime},
+        "parity": {"nsl_kdd_kddtest": case},
+        "steps_seconds": {"arm64 root (debootstrap)": 27.0},
+    }
+    (tmp_path / "edge_arm64.json").write_text(json.dumps(report))
+    common = {"command": "make edge-arm64", "machine": "toy CPU", "date": "2026-12-06", "load": "0.1 0.1 0.1"}
+    (tmp_path / "manifest.json").write_text(json.dumps([{"file": "edge_arm64.json", "title": "t", **common}]))
+    text = render(tmp_path)
+    assert "| nsl_kdd_kddtest | m | file | 300 | 300 | 0 | 1e-06 | true | 0.4 | 21.5 |" in text
+    assert "under qemu 10.0.2 -cpu cortex-a76 (backports)" in text and "qemu refused: qemu 7.2: x86 cpuinfo" in text
