@@ -408,7 +408,7 @@ def bench(python: Path | str, model: Path, folder: Path) -> dict:
     return {
         r["engine"]: {"batch1_p50_us": r["batch1_p50_us"], "rows_per_s_64": r["rows_per_s"]["64"]}
         for r in report["results"]
-    } | {"runtime": report["runtime"], "engine_choice": report["engine_choice"]}
+    } | {"runtime": report["runtime"], "skipped": report["skipped"], "engine_choice": report["engine_choice"]}
 
 
 # --- which onnxruntime releases run under which qemu ----------------------------------------------
@@ -460,7 +460,7 @@ def probe(args: argparse.Namespace) -> list[dict]:
             result = subprocess.run(
                 [str(c) for c in command], capture_output=True, text=True, env={"PYTHONPATH": str(site)}, timeout=600
             )
-            said = (result.stdout + result.stderr).strip().splitlines()
+            said = (result.stdout if result.returncode == 0 else result.stderr).strip().splitlines()
             rows.append(
                 {
                     "onnxruntime": version,

@@ -1,8 +1,9 @@
 """``make edge-range``: the edge extra's supported range tested at both ends on x86.
 
-Two virtual environments under ``--cache`` (default ``outputs/edge-range``), each with the
+Virtual environments under ``--cache`` (default ``outputs/edge-range``), each with the
 project's wheel and only what the ``edge`` extra needs (no torch), pinned to the oldest releases
-the extra admits (``oldest``) or left to pip's newest (``newest``). In each: ``ids detect`` on all
+the extra admits (``oldest``), the oldest onnxruntime that runs the int8 models
+(``oldest_int8``), or left to pip's newest (``newest``). In each: ``ids detect`` on all
 of KDDTest+ with the shipped example, on a real IoT-23 Zeek log with the windowed model of ``make
 edge-arm64`` (trained here if its cache lacks it), and the edge bench; the alerts are compared
 record by record with the development environment's (:func:`tools.edge_arm64.compare`).
@@ -22,9 +23,13 @@ from ids_lightning.core.errors import DataError, exit_status, refused
 from ids_lightning.core.fileio import atomic_write_json
 from tools.edge_arm64 import EXAMPLE, ROOT_DIR, Case, bench, compare, detect, iot23_model, run, versions
 
-# The oldest releases pyproject's base and edge extra admit: keep them equal to its lower bounds.
-OLDEST = ["numpy==1.24.4", "onnxruntime==1.19.2", "communityid==1.5.0"]
-NEWEST = ["numpy", "onnxruntime", "communityid"]
+# The oldest releases pyproject's base and edge extra admit (keep them equal to its lower
+# bounds), the oldest onnxruntime that runs the int8 models too, and the newest of each.
+ENDS = {
+    "oldest": ["numpy==1.24.4", "onnxruntime==1.19.2", "communityid==1.5.0"],
+    "oldest_int8": ["numpy==1.24.4", "onnxruntime==1.24.4", "communityid==1.5.0"],
+    "newest": ["numpy", "onnxruntime", "communityid"],
+}
 
 
 def environment(folder: Path, pins: list[str], wheel: Path) -> Path:
@@ -55,7 +60,7 @@ def check(args: argparse.Namespace) -> dict:
         Case("nsl_kdd_kddtest", EXAMPLE, kdd_test),
         Case("iot23_window8", iot_model, iot_log),
     ]
-    ends = {"oldest": OLDEST, "newest": NEWEST}
+    ends = ENDS
     pythons = {"reference": sys.executable}
     report: dict = {"ends": {}, "parity": {}, "seconds": {}}
     for end, pins in ends.items():
@@ -70,7 +75,7 @@ def check(args: argparse.Namespace) -> dict:
             folder = cache / "runs" / case.name
             result = compare(folder / "reference" / "alerts.jsonl", folder / end / "alerts.jsonl", args.tolerance)
             report["parity"][f"{case.name}/{end}"] = result
-    for end in ends:
+    for end in ends:  # the bench measures the int8 model too, where this onnxruntime can run it
         for name, model in (("nsl_kdd", EXAMPLE), ("iot23_window8", iot_model)):
             report["ends"][end][f"bench/{name}"] = bench(pythons[end], model, cache / "runs" / "bench" / end / name)
     report["reference"] = versions(sys.executable)

@@ -24,7 +24,7 @@ import numpy as np
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.fileio import atomic_write_json, regular_file
 from ids_lightning.core.preprocess import Preprocessor
-from ids_lightning.edge.runtime import cpu_count
+from ids_lightning.edge.runtime import cpu_count, int8_unsupported
 
 MODELS = {"onnx_fp32": "model.onnx", "onnx_int8": "model.int8.onnx"}
 
@@ -152,10 +152,13 @@ def bench(
     run_dir = Path(run_dir)
     rows, labels, source = bench_rows(run_dir)
     options = {"batches": batches, "latency_calls": latency_calls, "seconds": seconds}
-    results = []
+    results, skipped = [], {}
     for name, file in MODELS.items():
         path = run_dir / file
         if not path.is_file():
+            continue
+        if name == "onnx_int8" and (why := int8_unsupported()):
+            skipped[name] = why
             continue
         for n in threads:
             measured = in_child(onnx_worker, str(path), n, rows, labels, options)
@@ -173,8 +176,9 @@ def bench(
         # flows per model input: latency is per flow scored with its window of that many flows
         "window": 1 if rows.ndim == 2 else rows.shape[1],
         "results": results,
+        "skipped": skipped,
         "ratios": _ratios(results),
-        "engine_choice": engine_choice(results),
+        "engine_choice": engine_choice(results, skipped),
     }
     atomic_write_json(run_dir / "bench.json", report)
     return report
@@ -203,7 +207,7 @@ INT8_MIN_SPEEDUP = 1.2
 INT8_MAX_ACCURACY_LOSS = 0.005
 
 
-def engine_choice(results: list[dict]) -> dict:
+def engine_choice(results: list[dict], skipped: dict | None = None) -> dict:
     """Which model this machine should run, from the figures just measured: int8 where it is
     faster than fp32 at every thread count measured, at batch 1 and at the largest batch, without
     losing accuracy; fp32 otherwise (the detector's default, ``--model model.onnx``)."""
@@ -227,7 +231,7 @@ def engine_choice(results: list[dict]) -> dict:
         int8_wins = int8_wins and wins
         reasons.append(reason)
     if not reasons:
-        return {"model": "model.onnx", "why": "no int8 model measured"}
+        return {"model": "model.onnx", "why": (skipped or {}).get("onnx_int8", "no int8 model measured")}
     chosen = "model.int8.onnx" if int8_wins else "model.onnx"
     rule = (
         f"int8 when at least {INT8_MIN_SPEEDUP}x faster at both and no more than {INT8_MAX_ACCURACY_LOSS} accuracy lost"
@@ -309,6 +313,7 @@ def format_table(report: dict) -> str:
         text.append(f"each row is one flow scored with its window of {window} flows")
     text += ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in lines]
     text += [f"{k}: {v}" for k, v in report["ratios"].items()]
+    text += [f"{engine} not measured: {why}" for engine, why in report.get("skipped", {}).items()]
     if "engine_choice" in report:
         choice = report["engine_choice"]
         text.append(f"engine for this machine: --model {choice['model']} ({choice['why']})")

@@ -21,6 +21,27 @@ from ids_lightning.datasets import get_spec
 CLASS_NAMES_KEY = "ids_lightning.class_names"  # ONNX metadata: the class order of the output
 
 
+# The first onnxruntime with ConvInteger on int8 weights, which the int8 export writes (1.19 to
+# 1.23 refuse model.int8.onnx with NotImplemented; it is also the first that needs Python 3.11)
+INT8_ONNXRUNTIME = (1, 24)
+
+
+def onnxruntime_version() -> tuple[int, ...]:
+    import onnxruntime as ort
+
+    return tuple(int(part) for part in ort.__version__.split("+")[0].split(".")[:2])
+
+
+def int8_unsupported() -> str | None:
+    """Why this onnxruntime cannot run the int8 models, or None when it can."""
+    if onnxruntime_version() >= INT8_ONNXRUNTIME:
+        return None
+    import onnxruntime as ort
+
+    needed = ".".join(map(str, INT8_ONNXRUNTIME))
+    return f"onnxruntime {ort.__version__} cannot run the int8 model (ConvInteger on int8 weights: {needed} or newer)"
+
+
 def session(path: str | Path, threads: int | None = None):
     """An onnxruntime CPU session; ``threads`` caps intra-op threads (None: all cores). A file
     that is not a regular file, or that onnxruntime cannot load, is one DataError naming it."""
@@ -37,7 +58,9 @@ def session(path: str | Path, threads: int | None = None):
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own types for files it cannot read
-        raise DataError(f"{path}: not an ONNX model onnxruntime can load ({type(err).__name__})") from err
+        why = int8_unsupported() if type(err).__name__ == "NotImplemented" else None
+        hint = f"; {why}" if why else ""
+        raise DataError(f"{path}: not an ONNX model onnxruntime can load ({type(err).__name__}){hint}") from err
 
 
 @dataclass
