@@ -14,6 +14,12 @@ from ids_lightning.edge.detector import detect
 from ids_lightning.training.config import PROJECT_ROOT
 from ids_lightning.training.run import train
 from tests.helpers import DATA_DIR, NSL_KDD_TEST, trained_run
+from tests.integration.test_train import (
+    FT_TRANSFORMER_SMALL,
+    RECURRENT_MODELS,
+    fast_dev_run_on_nsl_kdd,
+    tabular_run_rebuilt,
+)
 
 
 def run_train(*args: str, cwd: Path = PROJECT_ROOT) -> subprocess.CompletedProcess:
@@ -55,3 +61,12 @@ def test_a_run_with_learned_category_embeddings_exports_and_detects(tmp_path_fac
     assert metrics["onnx/parity_ok"] and metrics["test/acc"] > 0.6
     summary = detect(folder, NSL_KDD_TEST, tmp_path / "alerts.jsonl", progress=False)
     assert summary["accuracy"] == pytest.approx(metrics["test/acc"], abs=2e-4)
+
+
+@pytest.mark.parametrize("model", RECURRENT_MODELS)
+def test_fast_dev_run_every_recurrent_model_on_real_nsl_kdd(make_config, tmp_path, model):
+    fast_dev_run_on_nsl_kdd(make_config, tmp_path, model)
+
+
+def test_ft_transformer_trains_exports_and_rebuilds_from_its_folder(make_config, tmp_path):
+    tabular_run_rebuilt(make_config, tmp_path, "ft_transformer", FT_TRANSFORMER_SMALL)

@@ -14,12 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ids_lightning.bench.edge_torch import torch_rows
 from ids_lightning.core.errors import DataError
 from ids_lightning.core.explain import features_of, load_reference
 from ids_lightning.core.fileio import open_text
 from ids_lightning.edge.detector import detect
-from ids_lightning.edge.latency import bench, format_table
 from ids_lightning.edge.runtime import load_run
 from ids_lightning.evaluation.hosts import host_level
 from ids_lightning.training.config import PROJECT_ROOT
@@ -131,19 +129,6 @@ def test_mismatched_run_folder_is_refused(nsl_run, tmp_path):
         load_run(tmp_path)
 
 
-def test_edge_bench_with_torch_reports_every_field(nsl_run):
-    folder, _ = nsl_run
-    report = bench(folder, batches=[1, 8], threads=[1], latency_calls=50, seconds=0.05, extra=torch_rows)
-    engines = {(r["engine"], r["threads"]) for r in report["results"]}
-    assert engines == {("onnx_fp32", 1), ("onnx_int8", 1), ("torch_eager", 1)}
-    for row in report["results"]:
-        assert {"batch1_p50_us", "batch1_p95_us", "batch1_p99_us", "rows_per_s", "peak_rss_mb", "accuracy"} <= set(row)
-        assert set(row["rows_per_s"]) == {"1", "8"} and row["peak_rss_mb"] > 0
-    assert "onnx_fp32_vs_torch/threads_1/batch1_speedup" in report["ratios"]
-    assert json.loads((folder / "bench.json").read_text()) == report
-    assert "onnx_int8" in format_table(report)
-
-
 def test_edge_package_runs_without_torch(nsl_run, tmp_path):
     """Detector (its explanations included) and bench with torch, Lightning, pandas, pyarrow & co.
     made unimportable."""
@@ -164,10 +149,15 @@ def test_edge_package_runs_without_torch(nsl_run, tmp_path):
         report = bench.bench({str(folder)!r}, [1, 4], [1], latency_calls=20, seconds=0.02)
         assert not any(m.split(".")[0] in {BLOCKED!r} for m in sys.modules), sorted(sys.modules)
         print(summary["records"], sorted({{r["engine"] for r in report["results"]}}))
+        print(bench.format_table(report))
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[0] == "3000" and "torch_eager" not in result.stdout
+    report = json.loads((folder / "bench.json").read_text())
+    assert report["runtime"]["onnxruntime"] in result.stdout and report["runtime"]["emulator"] is None
+    assert report["engine_choice"]["model"] in {"model.onnx", "model.int8.onnx"}
+    assert f"engine for this machine: --model {report['engine_choice']['model']}" in result.stdout
 
 
 def test_bench_rows_are_real_test_rows(nsl_run):

@@ -8,7 +8,7 @@ import pytest
 
 from ids_lightning.training.run import train
 
-MODELS = ["cnn", "lstm", "cnn_lstm", "cnn_bilstm"]
+RECURRENT_MODELS = ["lstm", "cnn_lstm", "cnn_bilstm"]  # with cnn: every sequence net
 REQUIRED_KEYS = [
     "test/acc",
     "test/f1_macro",
@@ -30,9 +30,12 @@ REQUIRED_KEYS = [
 ]
 
 
-@pytest.mark.parametrize("model", MODELS)
-def test_fast_dev_run_every_model_on_real_nsl_kdd(make_config, tmp_path, model):
-    # int8 quantisation is covered by test_edge; here the fp32 export is checked for every model
+def test_fast_dev_run_of_the_cnn_on_real_nsl_kdd(make_config, tmp_path):
+    fast_dev_run_on_nsl_kdd(make_config, tmp_path, "cnn")  # the recurrent nets: tests/e2e/test_train.py
+
+
+def fast_dev_run_on_nsl_kdd(make_config, tmp_path, model: str) -> None:
+    """int8 quantisation is covered by test_edge; here the fp32 export is checked for ``model``."""
     metrics = train(make_config(f"model={model}", "debug=fast_dev_run", "export.quantize=false"))
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk == json.loads(json.dumps(metrics))
@@ -78,18 +81,18 @@ ATTACKED = [  # PGD adversarial training and the FGSM/PGD evaluation, small
 ]
 
 
-@pytest.mark.parametrize(
-    ("model", "small"),
-    [
-        ("tabm", ["model.net.k=4", "model.net.width=64", *ATTACKED]),
-        # attacks and explanations: the same module's, the same callbacks (tested on the other nets)
-        ("ft_transformer", ["model.net.d_token=16", "model.net.heads=4", "callbacks.explanations=null"]),
-    ],
-)
-def test_tabular_models_train_export_and_rebuild_from_their_folder(make_config, tmp_path, model, small):
+# attacks and explanations of FT-Transformer: the same module's, the same callbacks (tested on the other nets)
+FT_TRANSFORMER_SMALL = ["model.net.d_token=16", "model.net.heads=4", "callbacks.explanations=null"]
+
+
+def test_tabm_trains_export_and_rebuilds_from_its_folder(make_config, tmp_path):
+    tabular_run_rebuilt(make_config, tmp_path, "tabm", ["model.net.k=4", "model.net.width=64", *ATTACKED])
+
+
+def tabular_run_rebuilt(make_config, tmp_path, model: str, small: list[str]) -> None:
     """The tabular nets take the categories as codes (``embedding``), train adversarially and are
     attacked like the other nets, export with parity, and a run folder rebuilds them from its
-    config and preprocess.json alone."""
+    config and preprocess.json alone (FT-Transformer: tests/e2e/test_train.py)."""
     import numpy as np
     import onnxruntime as ort
     import torch
