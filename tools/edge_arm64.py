@@ -236,7 +236,8 @@ def build_venv(cache: Path, root: Path, emu: Emulator, wheels: Path, onnxruntime
     if not complete.is_file():
         run([python, "-m", "ensurepip"])
         complete.write_text("")
-    pins = [f"onnxruntime=={onnxruntime}"] if onnxruntime else []
+    # unpinned: the newest in the wheelhouse, also over an older one an earlier pinned run left
+    pins = [f"onnxruntime=={onnxruntime}"] if onnxruntime else ["--upgrade", "onnxruntime"]
     (project,) = wheels.glob("ids_lightning-*.whl")
     pip = [python, "-m", "pip", "install", "-q", "--no-index", "--find-links", wheels]
     run([*pip, "--force-reinstall", "--no-deps", project])  # this checkout's code, every time
