@@ -109,7 +109,8 @@ def fetch_deb(cache: Path, package: str, into: Path) -> None:
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         raise DataError(
             f"fetching {package} needs apt-get and dpkg-deb (Debian or Ubuntu); "
-            "install qemu-user-static (8.0 or newer) and debootstrap yourself and run again"
+            "put debootstrap and a qemu-aarch64 whose guest sees an ARM /proc/cpuinfo on the PATH "
+            "(qemu 10 does; Debian 12's 7.2 does not) and run again"
         )
     apt_get(cache, "update")
     apt_get(cache, "download", package)
@@ -621,6 +622,9 @@ def main(argv: list[str] | None = None) -> int:
         report = check(args)
     except DataError as err:
         return refused("edge-arm64", err)
+    except RuntimeError as err:  # a step failed: its command and the end of its output
+        print(f"edge-arm64: {err}", file=sys.stderr)
+        return 1
     atomic_write_json(args.cache / "report.json", report)
     print(table(report))
     print(f"written to {args.cache / 'report.json'}")

@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         report = check(args)
     except DataError as err:
         return refused("edge-range", err)
+    except RuntimeError as err:  # a step failed: its command and the end of its output
+        print(f"edge-range: {err}", file=sys.stderr)
+        return 1
     atomic_write_json(args.cache / "report.json", report)
     for end, found in report["ends"].items():
         print(f"{end}: numpy {found['numpy']}, onnxruntime {found['onnxruntime']}, Python {found['python']}")

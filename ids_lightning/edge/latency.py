@@ -166,11 +166,15 @@ def bench(
     if extra is not None:
         context = {"run_dir": run_dir, "rows": rows, "labels": labels, "threads": threads, "options": options}
         results.extend(extra(context))
+    environment = runtime()
+    choice = engine_choice(results, skipped)
+    if environment["emulator"]:
+        choice["why"] = f"emulated, so not a board's choice: {choice['why']}"
     report = {
         "run": str(run_dir),
         "machine": _machine(),
         "cores": cpu_count(),
-        "runtime": runtime(),
+        "runtime": environment,
         "rows": len(rows),
         "rows_source": source,
         # flows per model input: latency is per flow scored with its window of that many flows
@@ -178,7 +182,7 @@ def bench(
         "results": results,
         "skipped": skipped,
         "ratios": _ratios(results),
-        "engine_choice": engine_choice(results, skipped),
+        "engine_choice": choice,
     }
     atomic_write_json(run_dir / "bench.json", report)
     return report

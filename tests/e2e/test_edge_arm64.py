@@ -45,4 +45,5 @@ def test_the_arm64_sensor_matches_x86_on_every_record_of_a_small_check():
         assert case["max_abs_prob_diff"] <= 1e-5, name
     assert report["parity"]["nsl_kdd_explained"]["explanations"] > 0
     assert report["bench"]["nsl_kdd/arm64"]["runtime"]["emulator"].startswith("qemu-aarch64")
+    assert report["bench"]["nsl_kdd/arm64"]["engine_choice"]["why"].startswith("emulated, so not a board's choice")
     assert report["bench"]["nsl_kdd/x86_64"]["runtime"]["emulator"] is None
