@@ -20,7 +20,8 @@ What it builds once, cached under ``--cache`` (default ``outputs/edge-arm64``):
 Then every case runs on x86 (this Python) and on arm64 (the venv) with the same arguments: ``ids
 detect`` on all of KDDTest+ with the shipped one-flow example, on its first records with
 explanations, on a real IoT-23 Zeek log with the windowed model, from standard input, and on a
-growing log with ``--follow``; and the edge bench of both models. Their alerts are compared record
+growing log with ``--follow``; ``model.int8.onnx`` on the first records of both (its own
+tolerance: integer kernels differ by platform); and the edge bench of both models. Their alerts are compared record
 by record: the same event types, classes and unknown flags, probabilities within ``--tolerance``.
 Writes ``report.json`` in the cache; exit status 1 when parity fails, 2 when the box cannot do it.
 Emulated timings say nothing about a board's speed.
@@ -54,7 +55,8 @@ ARM_PLATFORMS = ["manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux_
 EXAMPLE = ROOT_DIR / "examples" / "nsl_kdd_cnn_lstm"
 # KDDTest+ records of the default check: emulated, the example scores about 100 records/s on this
 # box, so all 22,544 (--full) take 4 minutes and would break the 5-minute budget of a cached run
-KDD_RECORDS = 10_000
+KDD_RECORDS = 8_000
+INT8 = ["--model", "model.int8.onnx"]
 TIMEOUT = 900  # seconds for any one command
 TRAIN_IOT23 = ["experiment=sensor", "dataset.window=8", "debug=limit", "logger=none", "seed=1"]
 
@@ -276,6 +278,7 @@ class Case:
     mode: str = "file"  # file, stdin or follow
     args: list[str] = field(default_factory=list)
     head: int | None = None  # the first records only
+    int8: bool = False  # model.int8.onnx: integer kernels differ by platform, so its own tolerance
 
 
 def case_input(case: Case, folder: Path) -> Path:
@@ -512,6 +515,8 @@ def check(args: argparse.Namespace) -> dict:
         Case("iot23_window8_explained", iot_model, iot_log, head=args.explained_records),
         Case("iot23_window8_stdin", iot_model, honeypots[0], mode="stdin"),
         Case("iot23_window8_follow", iot_model, honeypots[1], mode="follow", args=["--no-explain"]),
+        Case("nsl_kdd_int8", EXAMPLE, kdd_test, args=[*INT8, "--no-explain"], head=args.int8_records, int8=True),
+        Case("iot23_window8_int8", iot_model, iot_log, args=[*INT8, "--no-explain"], head=args.int8_records, int8=True),
     ]
     runs = cache / "runs"
     shutil.rmtree(runs, ignore_errors=True)
@@ -535,7 +540,12 @@ def check(args: argparse.Namespace) -> dict:
             "model": case.model.name,
             "input": case.source.name + (f" (first {case.head} records)" if case.head else ""),
             "mode": case.mode,
-            **compare(folder / "x86_64" / "alerts.jsonl", folder / "arm64" / "alerts.jsonl", args.tolerance),
+            "tolerance": args.int8_tolerance if case.int8 else args.tolerance,
+            **compare(
+                folder / "x86_64" / "alerts.jsonl",
+                folder / "arm64" / "alerts.jsonl",
+                args.int8_tolerance if case.int8 else args.tolerance,
+            ),
             "seconds": timings[case.name],
         }
     return {
@@ -594,7 +604,17 @@ def parser() -> argparse.ArgumentParser:
         "--kdd-records", type=int, default=KDD_RECORDS, help="KDDTest+ records scored (default: %(default)s)"
     )
     parser.add_argument("--iot-records", type=int, default=None, help="IoT-23 42-1 flows scored (default: all)")
-    parser.add_argument("--full", action="store_true", help="every KDDTest+ record (22,544: about 4 minutes more)")
+    parser.add_argument(
+        "--int8-records", type=int, default=2000, help="records of each int8 case (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--int8-tolerance",
+        type=float,
+        default=1e-3,
+        help="largest probability difference of the int8 models, whose integer kernels differ by platform "
+        "(default: %(default)s)",
+    )
+    parser.add_argument("--full", action="store_true", help="every KDDTest+ record (22,544: about 2.5 minutes more)")
     parser.add_argument(
         "--explained-records", type=int, default=150, help="records scored with explanations (default: %(default)s)"
     )
