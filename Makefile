@@ -112,7 +112,7 @@ edge-bench: install
 
 ## the sensor and the edge bench on arm64 (Raspberry Pi, Jetson) under qemu on this x86_64 box, compared
 ## with x86 record by record -> outputs/edge-arm64/report.json (docs/deployment.md); needs root and
-## Debian's apt-get for the first build (about 7 minutes), about 5 minutes cached; ARGS=--full for all of KDDTest+
+## Debian's apt-get for the first build (about 6 minutes), under 5 minutes cached; ARGS=--full for all of KDDTest+
 edge-arm64: install
 	$(PY) -m tools.edge_arm64 $(ARGS)
 

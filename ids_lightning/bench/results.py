@@ -111,6 +111,7 @@ def load_rows(path: Path) -> tuple[list[dict], list[str]]:
             f"{emulator['version']} -cpu {emulator['cpu']} ({emulator['why']}); x86_64: onnxruntime "
             f"{data['runtime']['x86_64']['onnxruntime']}",
             *(f"qemu refused: {reason}" for reason in emulator["rejected"]),
+            *([f"onnxruntime on arm64: {data['onnxruntime_choice']}"] if "onnxruntime_choice" in data else []),
             "steps (s): " + ", ".join(f"{k} {v:g}" for k, v in data["steps_seconds"].items()),
         ]
         rows = []

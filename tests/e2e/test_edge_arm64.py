@@ -42,7 +42,7 @@ def test_the_arm64_sensor_matches_x86_on_every_record_of_a_small_check():
     }  # fmt: skip
     for name, case in report["parity"].items():
         assert case["parity"] and case["records"] == case["records_arm64"] > 0, name
-        assert case["max_abs_prob_diff"] <= (1e-3 if name.endswith("int8") else 1e-5), name
+        assert case["max_abs_prob_diff"] <= (1e-2 if name.endswith("int8") else 1e-5), name
     assert report["parity"]["nsl_kdd_explained"]["explanations"] > 0
     assert report["bench"]["nsl_kdd/arm64"]["runtime"]["emulator"].startswith("qemu-aarch64")
     assert report["bench"]["nsl_kdd/arm64"]["engine_choice"]["why"].startswith("emulated, so not a board's choice")
