@@ -205,7 +205,7 @@ def runtime() -> dict:
 
 
 # int8 replaces fp32 only where it is this much faster at batch 1 and at the largest batch: a
-# margin above the run-to-run noise of a shared box (10 % between two benches on this one)
+# margin against the noise of a shared box (docs/deployment.md: int8 or fp32, per machine)
 INT8_MIN_SPEEDUP = 1.2
 # ... and loses at most this much accuracy on the bench rows (where they are labelled)
 INT8_MAX_ACCURACY_LOSS = 0.005
