@@ -26,18 +26,12 @@ CLASS_NAMES_KEY = "ids_lightning.class_names"  # ONNX metadata: the class order 
 INT8_ONNXRUNTIME = (1, 24)
 
 
-def onnxruntime_version() -> tuple[int, ...]:
-    import onnxruntime as ort
-
-    return tuple(int(part) for part in ort.__version__.split("+")[0].split(".")[:2])
-
-
 def int8_unsupported() -> str | None:
     """Why this onnxruntime cannot run the int8 models, or None when it can."""
-    if onnxruntime_version() >= INT8_ONNXRUNTIME:
-        return None
     import onnxruntime as ort
 
+    if tuple(int(part) for part in ort.__version__.split("+")[0].split(".")[:2]) >= INT8_ONNXRUNTIME:
+        return None
     needed = ".".join(map(str, INT8_ONNXRUNTIME))
     return f"onnxruntime {ort.__version__} cannot run the int8 model (ConvInteger on int8 weights: {needed} or newer)"
 
