@@ -58,12 +58,18 @@ EXAMPLE = ROOT_DIR / "examples" / "nsl_kdd_cnn_lstm"
 KDD_RECORDS = 8_000
 INT8 = ["--model", "model.int8.onnx"]
 TIMEOUT = 900  # seconds for any one command
+KDD_TEST = "nsl_kdd/KDDTest+.txt.gz"
+IOT23_LOG = "iot23/CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz"
+HONEYPOTS = [f"iot23/CTU-Honeypot-Capture-{n}.conn.log.labeled.gz" for n in ("4-1", "5-1")]
 TRAIN_IOT23 = ["experiment=sensor", "dataset.window=8", "debug=limit", "logger=none", "seed=1"]
 
 
 def run(cmd: list, **kwargs) -> subprocess.CompletedProcess:
     """A step that must succeed: its own output on failure, in one error."""
-    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
+    try:
+        result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kwargs)
+    except subprocess.TimeoutExpired as err:
+        raise RuntimeError(f"{' '.join(map(str, cmd[:6]))} ... did not end in {err.timeout:g} s") from None
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-15:]
         raise RuntimeError(f"{' '.join(map(str, cmd[:6]))} ... exited {result.returncode}:\n" + "\n".join(tail))
@@ -200,14 +206,20 @@ def build_root(cache: Path) -> Path:
     return root
 
 
-def build_wheels(cache: Path, onnxruntime: str | None) -> Path:
-    """The project's wheel (built from this checkout every time) and the edge extra's aarch64 wheels."""
-    wheels = cache / "wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
-    for old in wheels.glob("ids_lightning-*.whl"):
+def project_wheel(folder: Path) -> Path:
+    """The project's wheel, built from this checkout every time (over the one an earlier run left)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("ids_lightning-*.whl"):
         old.unlink()
-    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, ROOT_DIR])
-    (project,) = wheels.glob("ids_lightning-*.whl")
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", folder, ROOT_DIR])
+    (wheel,) = folder.glob("ids_lightning-*.whl")
+    return wheel
+
+
+def build_wheels(cache: Path, onnxruntime: str | None) -> Path:
+    """The project's wheel and the edge extra's aarch64 wheels."""
+    wheels = cache / "wheels"
+    project = project_wheel(wheels)
     platforms = [x for p in ARM_PLATFORMS for x in ("--platform", p)]
     pins = [f"onnxruntime=={onnxruntime}"] if onnxruntime else []
     run(
@@ -249,10 +261,10 @@ def build_venv(cache: Path, root: Path, emu: Emulator, wheels: Path, onnxruntime
 
 
 def versions(python: Path | str) -> dict:
+    """What the edge bench records as its runtime, read in ``python``'s own environment, and its machine."""
     code = (
-        "import json, platform, sys, numpy, onnxruntime as o; print(json.dumps({'machine': platform.machine(), "
-        "'python': platform.python_version(), 'numpy': numpy.__version__, 'onnxruntime': o.__version__, "
-        "'onnxruntime_build': o.get_build_info() if hasattr(o, 'get_build_info') else None}))"
+        "import json, platform; from ids_lightning.edge.latency import runtime; "
+        "print(json.dumps({'machine': platform.machine(), **runtime()}))"
     )
     return json.loads(run([python, "-c", code], cwd="/").stdout.strip().splitlines()[-1])
 
@@ -482,16 +494,20 @@ def probe(args: argparse.Namespace) -> list[dict]:
 # --- the whole check -------------------------------------------------------------------------------
 
 
+def data_files(data_dir: Path, *more: str) -> list[Path]:
+    """KDDTest+, IoT-23 capture 42-1 and ``more`` (paths under the data root), each present."""
+    files = [data_dir.resolve() / name for name in (KDD_TEST, IOT23_LOG, *more)]
+    for needed in files:
+        if not needed.is_file():
+            raise DataError(f"{needed}: missing (set IDS_DATA_DIR or --data-dir; see docs/datasets.md)")
+    return files
+
+
 def check(args: argparse.Namespace) -> dict:
     if platform.machine() != "x86_64" or platform.system() != "Linux":
         raise DataError(f"the emulated check runs on an x86_64 Linux box, not {platform.machine()} {platform.system()}")
-    cache, data_dir = args.cache.resolve(), args.data_dir.resolve()
-    kdd_test = data_dir / "nsl_kdd" / "KDDTest+.txt.gz"
-    iot_log = data_dir / "iot23" / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz"
-    honeypots = [data_dir / "iot23" / f"CTU-Honeypot-Capture-{n}.conn.log.labeled.gz" for n in ("4-1", "5-1")]
-    for needed in (kdd_test, iot_log, *honeypots):
-        if not needed.is_file():
-            raise DataError(f"{needed}: missing (set IDS_DATA_DIR or --data-dir; see docs/datasets.md)")
+    cache = args.cache.resolve()
+    kdd_test, iot_log, *honeypots = data_files(args.data_dir, *HONEYPOTS)
     cache.mkdir(parents=True, exist_ok=True)
     steps: dict[str, float] = {}
 
@@ -506,7 +522,7 @@ def check(args: argparse.Namespace) -> dict:
     emu = step("qemu", emulator, cache, root, args.cpu)
     wheels = step("wheels (pip download)", build_wheels, cache, args.onnxruntime)
     arm_python = step("edge install under emulation", build_venv, cache, root, emu, wheels, args.onnxruntime)
-    iot_model = step("windowed IoT-23 model (x86 training)", iot23_model, cache, data_dir)
+    iot_model = step("windowed IoT-23 model (x86 training)", iot23_model, cache, args.data_dir.resolve())
 
     cases = [
         Case("nsl_kdd_kddtest", EXAMPLE, kdd_test, args=["--no-explain"], head=args.kdd_records),
@@ -634,21 +650,32 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
+def reported(name: str, check, args: argparse.Namespace) -> dict | int:
+    """``check(args)``'s report, or the exit status of its one-line failure: 2 for what this box or
+    data cannot do, 1 for a step that failed (its command and the end of its output)."""
+    try:
+        return check(args)
+    except DataError as err:
+        return refused(name, err)
+    except RuntimeError as err:
+        print(f"{name}: {err}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.full:
         args.kdd_records = None
-    try:
-        if args.probe:
-            atomic_write_json(args.cache / "probe.json", probe(args))
-            print(f"written to {args.cache / 'probe.json'}")
-            return 0
-        report = check(args)
-    except DataError as err:
-        return refused("edge-arm64", err)
-    except RuntimeError as err:  # a step failed: its command and the end of its output
-        print(f"edge-arm64: {err}", file=sys.stderr)
-        return 1
+    if args.probe:
+        rows = reported("edge-arm64", probe, args)
+        if isinstance(rows, int):
+            return rows
+        atomic_write_json(args.cache / "probe.json", rows)
+        print(f"written to {args.cache / 'probe.json'}")
+        return 0
+    report = reported("edge-arm64", check, args)
+    if isinstance(report, int):
+        return report
     atomic_write_json(args.cache / "report.json", report)
     print(table(report))
     print(f"written to {args.cache / 'report.json'}")

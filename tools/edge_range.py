@@ -19,9 +19,22 @@ import time
 import venv
 from pathlib import Path
 
-from ids_lightning.core.errors import DataError, exit_status, refused
+from ids_lightning.core.errors import exit_status
 from ids_lightning.core.fileio import atomic_write_json
-from tools.edge_arm64 import EXAMPLE, ROOT_DIR, Case, bench, compare, detect, iot23_model, run, versions
+from tools.edge_arm64 import (
+    EXAMPLE,
+    ROOT_DIR,
+    Case,
+    bench,
+    compare,
+    data_files,
+    detect,
+    iot23_model,
+    project_wheel,
+    reported,
+    run,
+    versions,
+)
 
 # The oldest releases pyproject's base and edge extra admit (keep them equal to its lower
 # bounds), the oldest onnxruntime that runs the int8 models too, and the newest of each.
@@ -43,19 +56,10 @@ def environment(folder: Path, pins: list[str], wheel: Path) -> Path:
 
 
 def check(args: argparse.Namespace) -> dict:
-    cache, data_dir = args.cache.resolve(), args.data_dir.resolve()
-    kdd_test = data_dir / "nsl_kdd" / "KDDTest+.txt.gz"
-    iot_log = data_dir / "iot23" / "CTU-IoT-Malware-Capture-42-1.conn.log.labeled.gz"
-    for needed in (kdd_test, iot_log):
-        if not needed.is_file():
-            raise DataError(f"{needed}: missing (set IDS_DATA_DIR or --data-dir; see docs/datasets.md)")
-    cache.mkdir(parents=True, exist_ok=True)
-    wheels = cache / "wheel"
-    for old in wheels.glob("*.whl"):
-        old.unlink()
-    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, ROOT_DIR])
-    (wheel,) = wheels.glob("ids_lightning-*.whl")
-    iot_model = iot23_model(args.iot_cache.resolve(), data_dir)
+    cache = args.cache.resolve()
+    kdd_test, iot_log = data_files(args.data_dir)
+    wheel = project_wheel(cache / "wheel")
+    iot_model = iot23_model(args.iot_cache.resolve(), args.data_dir.resolve())
     cases = [
         Case("nsl_kdd_kddtest", EXAMPLE, kdd_test),
         Case("iot23_window8", iot_model, iot_log),
@@ -102,13 +106,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        report = check(args)
-    except DataError as err:
-        return refused("edge-range", err)
-    except RuntimeError as err:  # a step failed: its command and the end of its output
-        print(f"edge-range: {err}", file=sys.stderr)
-        return 1
+    report = reported("edge-range", check, args)
+    if isinstance(report, int):
+        return report
     atomic_write_json(args.cache / "report.json", report)
     for end, found in report["ends"].items():
         print(f"{end}: numpy {found['numpy']}, onnxruntime {found['onnxruntime']}, Python {found['python']}")
